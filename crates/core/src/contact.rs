@@ -1,0 +1,1 @@
+//! Contacts as the service sees them. (Grows with the contacts issues.)

@@ -1,0 +1,6 @@
+//! Domain types and rules of wacontacts. No sockets, no SQL: everything here is pure
+//! and testable, and the other crates depend on it (never the other way round).
+
+pub mod contact;
+pub mod ports;
+pub mod session;

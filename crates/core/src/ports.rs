@@ -1,0 +1,1 @@
+//! Traits the services need from the outside world: storage and WhatsApp.

@@ -1,0 +1,1 @@
+//! WhatsApp sessions on whatsapp-rust. (Filled in by the engine issue.)

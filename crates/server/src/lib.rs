@@ -1,0 +1,1 @@
+//! The wacontacts server: configuration, wiring, CLI and the HTTP app.

@@ -1,0 +1,1 @@
+//! A loopback WhatsApp server. (Filled in by the wasim issue.)
