@@ -2,5 +2,7 @@
 //! and testable, and the other crates depend on it (never the other way round).
 
 pub mod contact;
+pub mod ids;
+pub mod phone;
 pub mod ports;
 pub mod session;
