@@ -1,0 +1,228 @@
+//! The `sessions` table: what the user created, its config and its last known status.
+
+use anyhow::Context;
+use sqlx::Row;
+use wacontacts_core::session::{SessionName, SessionStatus};
+
+use crate::{Store, Written, now_ms};
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub name: SessionName,
+    /// The user's session config (a JSON object).
+    pub config: serde_json::Value,
+    pub status: SessionStatus,
+    /// Whether the user wants it running (restored on start-up).
+    pub desired_running: bool,
+    pub failure_reason: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What creating a session needs.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: SessionName,
+    pub config: serde_json::Value,
+}
+
+impl Store {
+    /// Inserts a new session in STOPPED state; `Ok(false)` when the name is taken.
+    pub async fn create_session(&self, new: &NewSession) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let result = sqlx::query(
+            "INSERT INTO sessions (name, config, status, created_ms, updated_ms)
+             VALUES (?1, ?2, 'STOPPED', ?3, ?3) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(new.name.as_str())
+        .bind(new.config.to_string())
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .context("Failed to insert a session")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Every session, ordered by name.
+    pub async fn list_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+            .context("Failed to list sessions")?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// One session by name, `None` when it does not exist.
+    pub async fn get_session(&self, name: &SessionName) -> anyhow::Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE name = ?1")
+            .bind(name.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .context("Failed to read a session")?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Replaces a session's config.
+    pub async fn update_session_config(
+        &self,
+        name: &SessionName,
+        config: &serde_json::Value,
+    ) -> anyhow::Result<Written> {
+        let result =
+            sqlx::query("UPDATE sessions SET config = ?2, updated_ms = ?3 WHERE name = ?1")
+                .bind(name.as_str())
+                .bind(config.to_string())
+                .bind(now_ms())
+                .execute(self.pool())
+                .await
+                .context("Failed to update a session")?;
+        Ok(written(result.rows_affected()))
+    }
+
+    /// Records a session's lifecycle state and, for FAILED, why.
+    pub async fn set_session_status(
+        &self,
+        name: &SessionName,
+        status: SessionStatus,
+        failure_reason: Option<&str>,
+    ) -> anyhow::Result<Written> {
+        let result = sqlx::query(
+            "UPDATE sessions SET status = ?2, failure_reason = ?3, updated_ms = ?4 WHERE name = ?1",
+        )
+        .bind(name.as_str())
+        .bind(status.as_str())
+        .bind(failure_reason)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await
+        .context("Failed to record a session status")?;
+        Ok(written(result.rows_affected()))
+    }
+
+    /// Records whether the user wants the session running after a restart.
+    pub async fn set_session_desired_running(
+        &self,
+        name: &SessionName,
+        running: bool,
+    ) -> anyhow::Result<Written> {
+        let result = sqlx::query(
+            "UPDATE sessions SET desired_running = ?2, updated_ms = ?3 WHERE name = ?1",
+        )
+        .bind(name.as_str())
+        .bind(running)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await
+        .context("Failed to record a session's desired state")?;
+        Ok(written(result.rows_affected()))
+    }
+
+    /// Deletes a session and (through foreign keys) everything keyed by it.
+    pub async fn delete_session(&self, name: &SessionName) -> anyhow::Result<Written> {
+        let result = sqlx::query("DELETE FROM sessions WHERE name = ?1")
+            .bind(name.as_str())
+            .execute(self.pool())
+            .await
+            .context("Failed to delete a session")?;
+        Ok(written(result.rows_affected()))
+    }
+}
+
+fn written(rows: u64) -> Written {
+    if rows == 0 {
+        Written::NotFound
+    } else {
+        Written::Done
+    }
+}
+
+fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<SessionRecord> {
+    let name: String = row.try_get("name")?;
+    let config: String = row.try_get("config")?;
+    let status: String = row.try_get("status")?;
+    Ok(SessionRecord {
+        name: SessionName::parse(&name)
+            .with_context(|| format!("Stored session name is invalid: {name:?}"))?,
+        config: serde_json::from_str(&config).context("Stored session config is not JSON")?,
+        status: SessionStatus::from_str_opt(&status)
+            .with_context(|| format!("Stored session status is unknown: {status:?}"))?,
+        desired_running: row.try_get::<i64, _>("desired_running")? != 0,
+        failure_reason: row.try_get("failure_reason")?,
+        created_ms: row.try_get("created_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        (dir, store)
+    }
+
+    fn name(s: &str) -> SessionName {
+        SessionName::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn wal_and_foreign_keys_are_on() {
+        let (_dir, store) = temp_store().await;
+        let (journal, fk) = store.pragmas().await.unwrap();
+        assert_eq!(journal.to_lowercase(), "wal");
+        assert!(fk);
+    }
+
+    #[tokio::test]
+    async fn create_is_refused_for_a_taken_name() {
+        let (_dir, store) = temp_store().await;
+        let new = NewSession {
+            name: name("a"),
+            config: serde_json::json!({}),
+        };
+        assert!(store.create_session(&new).await.unwrap());
+        assert!(!store.create_session(&new).await.unwrap());
+        assert_eq!(store.list_sessions().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sessions_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open_in_dir(dir.path()).await.unwrap();
+            let new = NewSession {
+                name: name("kept"),
+                config: serde_json::json!({"metadata": {"k": "v"}}),
+            };
+            store.create_session(&new).await.unwrap();
+            store
+                .set_session_status(&name("kept"), SessionStatus::Failed, Some("boom"))
+                .await
+                .unwrap();
+            store.close().await;
+        }
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let got = store.get_session(&name("kept")).await.unwrap().unwrap();
+        assert_eq!(got.config["metadata"]["k"], "v");
+        assert_eq!(got.status, SessionStatus::Failed);
+        assert_eq!(got.failure_reason.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn writes_to_missing_sessions_say_not_found() {
+        let (_dir, store) = temp_store().await;
+        let n = name("ghost");
+        assert_eq!(store.delete_session(&n).await.unwrap(), Written::NotFound);
+        assert_eq!(
+            store
+                .update_session_config(&n, &serde_json::json!({}))
+                .await
+                .unwrap(),
+            Written::NotFound
+        );
+        assert!(store.get_session(&n).await.unwrap().is_none());
+    }
+}
