@@ -1,1 +1,15 @@
 //! The wacontacts server: configuration, wiring, CLI and the HTTP app.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod sessions;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{Application, Limits, router};
+pub use config::Settings;

@@ -1,0 +1,280 @@
+//! Sessions API in WAHA's shapes: `POST/GET /api/sessions`,
+//! `GET/PUT/DELETE /api/sessions/{session}`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use wacontacts_core::session::{SessionName, SessionNameError};
+use wacontacts_store::SessionRecord;
+
+use crate::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::sessions::SessionError;
+use crate::state::AppState;
+
+/// A webhook target in a session's config (WAHA's `WebhookConfig`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConfig {
+    /// Where events are POSTed; http or https.
+    pub url: String,
+    /// Event names to send, e.g. "session.status".
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `{key}`: sign bodies with HMAC-SHA512 under this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<serde_json::Value>,
+    /// `{delaySeconds, attempts, policy}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<serde_json::Value>,
+    /// `[{name, value}]` headers added to each delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_headers: Option<Vec<CustomHeader>>,
+}
+
+/// A header added to webhook deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// A session's config (WAHA's `SessionConfig`). Fields this server does not use
+/// (proxy, noweb, …) are kept as given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionConfig {
+    /// Free-form string pairs echoed in every webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Vec<WebhookConfig>>,
+    /// Other WAHA config fields, stored as given.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Body of `POST /api/sessions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreateRequest {
+    /// 1–64 of `[A-Za-z0-9_-]`; "default" when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start the session after creating it (default true).
+    #[serde(default)]
+    pub start: Option<bool>,
+    #[serde(default)]
+    pub config: Option<SessionConfig>,
+    /// WAHA apps; accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub apps: Option<serde_json::Value>,
+}
+
+/// Body of `PUT /api/sessions/{session}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionUpdateRequest {
+    #[serde(default)]
+    pub config: Option<SessionConfig>,
+    /// WAHA apps; accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub apps: Option<serde_json::Value>,
+}
+
+/// A session in short (WAHA's `SessionDTO`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDto {
+    pub name: String,
+    /// STOPPED, STARTING, SCAN_QR_CODE, WORKING or FAILED.
+    pub status: String,
+    #[schema(value_type = SessionConfig)]
+    pub config: serde_json::Value,
+}
+
+/// WAHA's `timestamps` of a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionTimestamps {
+    /// Last activity, ms since the epoch; null when unknown.
+    pub activity: Option<i64>,
+}
+
+/// A session in full (WAHA's `SessionInfo`), plus why it failed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub name: String,
+    pub status: String,
+    #[schema(value_type = SessionConfig)]
+    pub config: serde_json::Value,
+    /// The linked account, when known.
+    #[schema(value_type = Option<Object>)]
+    pub me: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub presence: Option<serde_json::Value>,
+    pub timestamps: SessionTimestamps,
+    /// Why the session is FAILED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+/// Query of `GET /api/sessions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Include STOPPED sessions.
+    #[serde(default)]
+    pub all: Option<bool>,
+    /// WAHA's `expand=apps`; accepted and ignored.
+    #[serde(default)]
+    pub expand: Option<String>,
+}
+
+impl From<SessionRecord> for SessionDto {
+    fn from(r: SessionRecord) -> Self {
+        Self {
+            name: r.name.to_string(),
+            status: r.status.as_str().into(),
+            config: r.config,
+        }
+    }
+}
+
+impl From<SessionRecord> for SessionInfo {
+    fn from(r: SessionRecord) -> Self {
+        Self {
+            name: r.name.to_string(),
+            status: r.status.as_str().into(),
+            config: r.config,
+            me: None,
+            presence: None,
+            timestamps: SessionTimestamps { activity: None },
+            failure_reason: r.failure_reason,
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::NotFound(name) => ApiError::not_found(
+                "session_not_found",
+                format!("Session '{name}' does not exist"),
+            )
+            .with_value(name.to_string()),
+            SessionError::AlreadyExists(name) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "session_exists",
+                format!("Session '{name}' already exists; use PUT to update it"),
+            )
+            .with_value(name.to_string()),
+            SessionError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// Parses a session name from user input, answering 400 with the offending value.
+pub fn parse_session_name(input: &str) -> Result<SessionName, ApiError> {
+    SessionName::parse(input).map_err(|e: SessionNameError| {
+        ApiError::bad_request("invalid_session_name", e.to_string()).with_value(input.to_owned())
+    })
+}
+
+/// Checks what serde cannot: webhook URLs must be http(s).
+fn validated_config(config: Option<SessionConfig>) -> Result<serde_json::Value, ApiError> {
+    let config = config.unwrap_or_default();
+    for hook in config.webhooks.iter().flatten() {
+        let url = hook.url.trim();
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() > "https://".len()
+            && url.len() <= 2048;
+        if !ok {
+            return Err(ApiError::bad_request(
+                "invalid_webhook_url",
+                "Webhook URLs must be absolute http:// or https:// URLs",
+            )
+            .with_value(hook.url.clone()));
+        }
+    }
+    serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))
+}
+
+/// POST /api/sessions — create a session (201).
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions",
+    request_body = SessionCreateRequest,
+    responses(
+        (status = 201, body = SessionDto),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 422, description = "The name is taken", body = crate::error::ErrorBody)))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SessionCreateRequest>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = match body.name.as_deref() {
+        Some(n) => parse_session_name(n)?,
+        None => SessionName::default_name(),
+    };
+    let config = validated_config(body.config)?;
+    let record = state
+        .sessions
+        .create(name, config, body.start.unwrap_or(true))
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(record.into())))
+}
+
+/// GET /api/sessions — list sessions; `all=true` includes STOPPED ones.
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", params(ListQuery),
+    responses((status = 200, body = Vec<SessionInfo>)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<AppJson<Vec<SessionInfo>>, ApiError> {
+    let list = state.sessions.list(query.all.unwrap_or(false)).await?;
+    Ok(AppJson(list.into_iter().map(Into::into).collect()))
+}
+
+/// GET /api/sessions/{session} — one session.
+#[utoipa::path(get, path = "/api/sessions/{session}", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 200, body = SessionInfo), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<AppJson<SessionInfo>, ApiError> {
+    let name = parse_session_name(&session)?;
+    Ok(AppJson(state.sessions.get(&name).await?.into()))
+}
+
+/// PUT /api/sessions/{session} — replace a session's config.
+#[utoipa::path(put, path = "/api/sessions/{session}", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    request_body = SessionUpdateRequest,
+    responses((status = 200, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+    AppJson(body): AppJson<SessionUpdateRequest>,
+) -> Result<AppJson<SessionDto>, ApiError> {
+    let name = parse_session_name(&session)?;
+    let config = validated_config(body.config)?;
+    Ok(AppJson(state.sessions.update(&name, config).await?.into()))
+}
+
+/// DELETE /api/sessions/{session} — delete a session (idempotent, as in WAHA).
+#[utoipa::path(delete, path = "/api/sessions/{session}", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 200, description = "Deleted, or there was nothing to delete")))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<AppJson<serde_json::Value>, ApiError> {
+    let name = parse_session_name(&session)?;
+    state.sessions.delete(&name).await?;
+    Ok(AppJson(serde_json::json!({})))
+}

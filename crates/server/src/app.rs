@@ -1,0 +1,252 @@
+//! The axum application: routes, middleware, OpenAPI, and the `Application` that binds
+//! a port and serves until shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+use wacontacts_store::Store;
+
+use crate::api::{health, sessions};
+use crate::auth::{self, ApiKey, KeySource};
+use crate::config::Settings;
+use crate::error::{self, ApiError};
+use crate::metrics::{self, Metrics};
+use crate::sessions::SessionService;
+use crate::state::AppState;
+
+/// The OpenAPI document's frame; paths are added from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
+    modifiers(&ApiKeySecurity),
+    security(("api_key" = [])),
+    tags((name = "sessions"), (name = "health"))
+)]
+struct ApiDoc;
+
+struct ApiKeySecurity;
+
+impl utoipa::Modify for ApiKeySecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey as Key, ApiKeyValue, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::ApiKey(Key::Header(ApiKeyValue::new("X-Api-Key"))),
+            );
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// The whole HTTP surface, ready for `oneshot` in tests or `axum::serve`.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::ping))
+        .routes(routes!(health::health))
+        .routes(routes!(sessions::create_session, sessions::list_sessions))
+        .routes(routes!(
+            sessions::get_session,
+            sessions::update_session,
+            sessions::delete_session
+        ))
+        .split_for_parts();
+    api.route("/metrics", get(metrics::serve_metrics))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.api_key.clone(),
+            auth::require_api_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            request_timeout,
+        ))
+        .with_state(state)
+}
+
+/// Middleware: answers 504 in our error shape when a request takes too long.
+async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "request_timeout",
+            format!("The request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// A built server: the port is bound, the database open and migrated.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+    addr: SocketAddr,
+    key_source: KeySource,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Opens the data dir, resolves the API key and binds the port (port 0 picks one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.api_key.is_none() && !settings.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "Refusing to listen on {} without an API key: set WACONTACTS_API_KEY \
+                 (or api_key in the config file), or listen on a loopback address",
+                settings.listen
+            );
+        }
+        let store = Store::open_in_dir(&settings.data_dir).await?;
+        let (api_key, key_source) = ApiKey::resolve(settings.api_key.clone(), &settings.data_dir)?;
+        let state = AppState {
+            sessions: SessionService::new(store.clone()),
+            store: store.clone(),
+            api_key,
+            metrics: Metrics::new(),
+        };
+        let limits = Limits {
+            body_bytes: settings.body_limit,
+            request_timeout: settings.request_timeout,
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let addr = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+        Ok(Self {
+            listener,
+            router: router(state, limits),
+            store,
+            addr,
+            key_source,
+            shutdown_timeout: settings.shutdown_timeout,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where the API key in force came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at
+    /// most the shutdown timeout, and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let grace = self.shutdown_timeout;
+        tokio::select! {
+            result = server => result.context("The HTTP server failed")?,
+            () = async move {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!("shutdown timeout passed; dropping open connections"),
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn slow_requests_are_answered_504_in_json() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", get(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                request_timeout,
+            ));
+        let slow = app
+            .clone()
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(slow.status(), axum::http::StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(slow.into_body(), 4096).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], "request_timeout");
+        assert_eq!(json["statusCode"], 504);
+        let fast = app
+            .oneshot(Request::get("/fast").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(fast.status(), axum::http::StatusCode::OK);
+    }
+}

@@ -1,0 +1,164 @@
+//! Configuration: command-line flags, `WACONTACTS_*` environment variables and an optional
+//! TOML file. Flags win over the environment, which wins over the file, which wins over
+//! the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Default address: loopback only, so a fresh install is not reachable from outside.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+/// Default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Flags of `wacontacts serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "WACONTACTS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "WACONTACTS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database, the API key and device state [default: ./data].
+    #[arg(long, env = "WACONTACTS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds a request may take before it is answered 504 [default: 30].
+    #[arg(long, env = "WACONTACTS_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "WACONTACTS_BODY_LIMIT_BYTES")]
+    pub body_limit_bytes: Option<usize>,
+    /// Seconds to wait for in-flight requests on shutdown [default: 10].
+    #[arg(long, env = "WACONTACTS_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// The TOML file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    api_key: Option<String>,
+    request_timeout_secs: Option<u64>,
+    body_limit_bytes: Option<usize>,
+    shutdown_timeout_secs: Option<u64>,
+}
+
+/// Settings in force, after layering.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// A key set explicitly (env `WACONTACTS_API_KEY` or the file); `None` means
+    /// generate or reuse the one in the data dir.
+    pub api_key: Option<String>,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults for a data dir: loopback on port 0 is what tests want.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: data_dir.to_owned(),
+            api_key: None,
+            request_timeout: Duration::from_secs(30),
+            body_limit: DEFAULT_BODY_LIMIT,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Layers flags/env (already merged by clap), `WACONTACTS_API_KEY`, the file and
+    /// the defaults.
+    pub fn resolve(args: &ServeArgs, env_api_key: Option<String>) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let mut settings = Self::for_data_dir(&data_dir);
+        if let Some(listen) = args.listen.or(file.listen) {
+            settings.listen = listen;
+        }
+        settings.api_key = env_api_key.filter(|k| !k.is_empty()).or(file.api_key);
+        if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
+            anyhow::ensure!(s > 0, "request_timeout_secs must be at least 1");
+            settings.request_timeout = Duration::from_secs(s);
+        }
+        if let Some(b) = args.body_limit_bytes.or(file.body_limit_bytes) {
+            anyhow::ensure!(b >= 1024, "body_limit_bytes must be at least 1024");
+            settings.body_limit = b;
+        }
+        if let Some(s) = args.shutdown_timeout_secs.or(file.shutdown_timeout_secs) {
+            settings.shutdown_timeout = Duration::from_secs(s);
+        }
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Failed to read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("Failed to parse config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\napi_key = \"from-file\"\nrequest_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            listen: Some("127.0.0.1:5000".parse().unwrap()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.listen.port(), 5000);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.api_key.as_deref(), Some("from-file"));
+        assert_eq!(s.request_timeout, Duration::from_secs(5));
+        assert_eq!(s.body_limit, DEFAULT_BODY_LIMIT);
+
+        let s = Settings::resolve(&args, Some("from-env".into())).unwrap();
+        assert_eq!(s.api_key.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_data() {
+        let s = Settings::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert!(s.api_key.is_none());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:4000\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&args, None).is_err());
+    }
+}

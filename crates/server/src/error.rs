@@ -1,0 +1,235 @@
+//! One error type for every route, rendered as WAHA's JSON error shape:
+//! `{"statusCode", "error", "message", "code", "value"?}`. Internals never leak: a 500
+//! says only that something went wrong, and the cause goes to the log.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+/// An error answer: an HTTP status, a stable machine-readable code, a human message and,
+/// where the input was at fault, the offending value.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    value: Option<serde_json::Value>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The JSON body of every error (WAHA dialect).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated.
+    pub status_code: u16,
+    /// The HTTP reason phrase, e.g. "Bad Request".
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// What went wrong, for programs: stable across releases.
+    pub code: String,
+    /// The offending input, when the input was at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            value: None,
+            extra: None,
+        }
+    }
+
+    /// Attaches the offending input.
+    pub fn with_value(mut self, value: impl Into<serde_json::Value>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Adds a dialect-specific field to the body (e.g. WAHA's `session`, `status`).
+    pub fn with_field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid X-Api-Key header is required",
+        )
+    }
+
+    /// An unexpected failure: logged in full, answered as a bare 500.
+    pub fn internal(err: anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{err:#}"), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side; the server log has the details",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            status_code: self.status.as_u16(),
+            error: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            message: self.message,
+            code: self.code.to_owned(),
+            value: self.value,
+        };
+        let mut json = serde_json::to_value(body).unwrap_or_default();
+        if let (Some(extra), Some(obj)) = (self.extra, json.as_object_mut()) {
+            obj.extend(extra);
+        }
+        (self.status, Json(json)).into_response()
+    }
+}
+
+/// `Json` whose rejections answer in our error shape: malformed JSON and wrong fields
+/// are 400, a missing or wrong content type 415, an oversized body 413.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Expected a body with Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid_json", text),
+        JsonRejection::JsonDataError(_) => ApiError::bad_request("invalid_body", text),
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is larger than the server accepts",
+        ),
+        _ => ApiError::bad_request("invalid_body", text),
+    }
+}
+
+/// `Query` whose rejections answer 400 in our error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(rejection, parts)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection, parts: &Parts) -> ApiError {
+    let err = ApiError::bad_request("invalid_query", rejection.body_text());
+    match parts.uri.query() {
+        Some(q) => err.with_value(q),
+        None => err,
+    }
+}
+
+/// `Path` whose rejections answer 400 in our error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::bad_request("invalid_path", rejection.body_text())
+}
+
+/// Answers routes that do not exist.
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("route_not_found", "No such route").with_value(uri.path().to_owned())
+}
+
+/// Answers known routes called with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not answer that method",
+    )
+    .with_value(method.as_str().to_owned())
+}

@@ -1,0 +1,29 @@
+//! Shared state handed to handlers explicitly (no globals).
+
+use axum::extract::FromRef;
+use wacontacts_store::Store;
+
+use crate::auth::ApiKey;
+use crate::metrics::Metrics;
+use crate::sessions::SessionService;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub sessions: SessionService,
+    pub api_key: ApiKey,
+    pub metrics: Metrics,
+}
+
+impl FromRef<AppState> for ApiKey {
+    fn from_ref(state: &AppState) -> Self {
+        state.api_key.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
