@@ -669,10 +669,26 @@ fn international(input: &str, digits: &str, had_plus: bool) -> Result<PhoneNumbe
     if digits.len() < MIN_RAW_DIGITS {
         return Err(PhoneError::too_short(input));
     }
-    match fast_international(input, digits) {
-        Some(r) => r,
-        None => slow_international(input, digits),
+    if let Some(r) = fast_international(input, digits) {
+        return r;
     }
+    let p = slow_international(input, digits)?;
+    // The parser stripped a national prefix or carrier code after the country code.
+    // The result must read back as itself, or it is not a stable identity.
+    let own = p.wa_id();
+    if own != digits {
+        let again = match fast_international(input, &own) {
+            Some(r) => r,
+            None => slow_international(input, &own),
+        };
+        if again.as_ref().ok() != Some(&p) {
+            return Err(PhoneError::invalid(
+                input,
+                "ambiguous: a national prefix follows the country code",
+            ));
+        }
+    }
+    Ok(p)
 }
 
 /// The common case without phonenumber's parser: find the country code, and if no
@@ -703,8 +719,19 @@ pub(crate) fn slow_international(input: &str, digits: &str) -> Result<PhoneNumbe
     let mut s = String::with_capacity(digits.len() + 1);
     s.push('+');
     s.push_str(digits);
-    let parsed = phonenumber::parse(None, &s).map_err(|e| map_parse_error(input, e))?;
-    from_parsed(input, &parsed)
+    match phonenumber::parse(None, &s) {
+        Ok(parsed) => from_parsed(input, &parsed),
+        Err(e) => {
+            // Prefer our own, more precise, diagnosis of why.
+            match split_country_code(digits) {
+                None => Err(PhoneError::invalid_country_code(input)),
+                Some((cc, info, national)) => {
+                    check_lengths(input, cc, info, national)?;
+                    Err(map_parse_error(input, e))
+                }
+            }
+        }
+    }
 }
 
 fn national(input: &str, digits: &str, region: Region) -> Result<PhoneNumber, PhoneError> {
@@ -830,8 +857,16 @@ fn build_cc_info(cc: u16) -> Option<CcInfo> {
         {
             national_prefixes.push(p.to_owned());
         }
+        // The metadata's patterns are laid out over several lines; whitespace in them
+        // is never meaningful.
         if let Some(re) = meta.national_prefix_for_parsing()
-            && let Ok(anchored) = regex::Regex::new(&format!("^(?:{})", re.as_str()))
+            && let Ok(anchored) = regex::Regex::new(&format!(
+                "^(?:{})",
+                re.as_str()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>()
+            ))
         {
             prefix_patterns.push(anchored);
         }
@@ -943,6 +978,41 @@ mod tests {
         assert_eq!(Region::parse("XX").unwrap_err().code(), "invalid_region");
         assert!(Region::parse("").is_err());
         assert!(Region::parse("BRA").is_err());
+    }
+
+    fn same(a: &Result<PhoneNumber, PhoneError>, b: &Result<PhoneNumber, PhoneError>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x == y,
+            (Err(x), Err(y)) => x.code() == y.code(),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The digit fast path agrees with phonenumber's parser whenever it answers.
+        #[test]
+        fn fast_path_agrees_with_the_parser(d in "[1-9][0-9]{2,17}") {
+            if let Some(fast) = fast_international("x", &d) {
+                let slow = slow_international("x", &d);
+                proptest::prop_assert!(same(&fast, &slow), "{d}: fast {fast:?} slow {slow:?}");
+            }
+        }
+
+        #[test]
+        fn fast_path_agrees_for_busy_country_codes(
+            cc in proptest::sample::select(vec!["1", "7", "20", "33", "39", "44", "49", "52", "521", "54", "549",
+                "55", "86", "91", "234", "351", "380", "598", "880", "972", "800", "882"]),
+            rest in "[0-9]{1,14}",
+        ) {
+            let d = format!("{cc}{rest}");
+            proptest::prop_assume!(d.len() >= MIN_RAW_DIGITS);
+            if let Some(fast) = fast_international("x", &d) {
+                let slow = slow_international("x", &d);
+                proptest::prop_assert!(same(&fast, &slow), "{d}: fast {fast:?} slow {slow:?}");
+            }
+        }
     }
 
     #[test]

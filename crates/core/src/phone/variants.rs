@@ -131,12 +131,16 @@ pub mod brazil {
         with_national(55, &format!("{ddd}9{sub}"))
     }
 
-    /// A mobile with the 9th digit, without it (`+5585991203123` → `+558591203123`).
+    /// A mobile with the 9th digit, without it (`+5585991203123` → `+558591203123`),
+    /// when the rest has the shape of an old 8-digit mobile (starting with 6-9).
     pub fn without_ninth_digit(number: &PhoneNumber) -> Option<PhoneNumber> {
         if kind(number) != Some(Kind::Mobile { ninth_digit: true }) {
             return None;
         }
         let (ddd, sub) = split(number)?;
+        if !matches!(sub.as_bytes().get(1), Some(b'6'..=b'9')) {
+            return None;
+        }
         with_national(55, &format!("{ddd}{}", &sub[1..]))
     }
 
