@@ -1,8 +1,13 @@
 //! Persistence of wacontacts on sqlx. SQLite is the embedded default; every table is
 //! keyed by session. Handlers never see SQL: they call the typed methods here.
 
+mod contacts;
 mod sessions;
 
+pub use contacts::{
+    AddressBookRow, BlockRow, ContactSort, IdentityChangeRow, LidMapRow, NumberChangeRow,
+    StoredContact,
+};
 pub use sessions::{NewSession, SessionRecord};
 
 use std::path::Path;

@@ -1,0 +1,953 @@
+//! Contacts, the LID map, number history, identity changes and the blocklist: the facts
+//! WhatsApp's events and our lookups tell about the people of a session.
+
+use anyhow::Context;
+use sqlx::{Row, SqliteConnection};
+use wacontacts_core::ids::{ContactRef, Lid};
+use wacontacts_core::phone::PhoneNumber;
+use wacontacts_core::session::SessionName;
+
+use crate::{Store, now_ms};
+
+/// A contact as stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredContact {
+    /// `DIGITS@s.whatsapp.net`, or `DIGITS@lid` while the phone number is unknown.
+    pub jid: String,
+    /// E.164 digits without `+`.
+    pub pn: Option<String>,
+    /// LID user digits.
+    pub lid: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub username: Option<String>,
+    pub push_name: Option<String>,
+    pub business_name: Option<String>,
+    pub verified_name: Option<String>,
+    pub is_business: bool,
+    pub is_my_contact: bool,
+    pub is_blocked: bool,
+    pub about: Option<String>,
+    pub about_fetched_ms: Option<i64>,
+    pub picture_id: Option<String>,
+    pub picture_url: Option<String>,
+    pub picture_fetched_ms: Option<i64>,
+    pub updated_ms: i64,
+}
+
+/// An address-book entry as the phone syncs it.
+#[derive(Debug, Clone, Default)]
+pub struct AddressBookRow<'a> {
+    pub phone: Option<&'a PhoneNumber>,
+    pub lid: Option<&'a Lid>,
+    pub full_name: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+}
+
+/// Order of a contact listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactSort {
+    /// By key (`jid`): phone numbers in digit order.
+    Id,
+    /// By display name (address-book name, else push name), case-insensitive, then id.
+    Name,
+}
+
+/// One number change in a contact's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberChangeRow {
+    pub lid: Option<String>,
+    pub old_pn: String,
+    pub new_pn: String,
+    pub at_ms: i64,
+}
+
+/// One identity change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChangeRow {
+    pub jid: String,
+    pub implicit: bool,
+    pub at_ms: i64,
+}
+
+/// One LID map entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LidMapRow {
+    pub lid: String,
+    pub pn: String,
+}
+
+/// One blocklist entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRow {
+    pub jid: String,
+    pub blocked_ms: Option<i64>,
+}
+
+const PN_SERVER: &str = "@s.whatsapp.net";
+const LID_SERVER: &str = "@lid";
+
+fn pn_key(pn: &str) -> String {
+    format!("{pn}{PN_SERVER}")
+}
+
+fn lid_key(lid: &str) -> String {
+    format!("{lid}{LID_SERVER}")
+}
+
+/// The blocklist stores what WhatsApp names: phone or LID jids.
+fn ref_jid(who: &ContactRef) -> String {
+    match who {
+        ContactRef::Phone(p) => pn_key(&p.wa_id()),
+        ContactRef::Lid(l) => lid_key(l.user()),
+    }
+}
+
+async fn pn_of_lid(
+    conn: &mut SqliteConnection,
+    session: &str,
+    lid: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT pn FROM lid_map WHERE session = ?1 AND lid = ?2")
+            .bind(session)
+            .bind(lid)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// The row key for a person: the phone row when the number is known or mapped.
+async fn key_of(
+    conn: &mut SqliteConnection,
+    session: &str,
+    who: &ContactRef,
+) -> anyhow::Result<(String, Option<String>, Option<String>)> {
+    Ok(match who {
+        ContactRef::Phone(p) => {
+            let pn = p.wa_id();
+            (pn_key(&pn), Some(pn), None)
+        }
+        ContactRef::Lid(l) => match pn_of_lid(conn, session, l.user()).await? {
+            Some(pn) => (pn_key(&pn), Some(pn), Some(l.user().to_owned())),
+            None => (lid_key(l.user()), None, Some(l.user().to_owned())),
+        },
+    })
+}
+
+/// Makes sure the row exists and carries the pn/lid we know; returns its key.
+async fn ensure_row(
+    conn: &mut SqliteConnection,
+    session: &str,
+    who: &ContactRef,
+) -> anyhow::Result<String> {
+    let (jid, pn, lid) = key_of(conn, session, who).await?;
+    sqlx::query(
+        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(session, jid) DO UPDATE SET
+           pn = coalesce(excluded.pn, contacts.pn),
+           lid = coalesce(excluded.lid, contacts.lid)",
+    )
+    .bind(session)
+    .bind(&jid)
+    .bind(pn)
+    .bind(lid)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(jid)
+}
+
+/// Folds a LID-keyed row into the phone row once the mapping is known: phone-row
+/// values win, the LID row fills the gaps, then it goes.
+async fn merge_lid_row(
+    conn: &mut SqliteConnection,
+    session: &str,
+    lid: &str,
+    pn: &str,
+) -> anyhow::Result<()> {
+    let from = lid_key(lid);
+    let to = pn_key(pn);
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM contacts WHERE session = ?1 AND jid = ?2")
+            .bind(session)
+            .bind(&from)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if exists.is_none() {
+        sqlx::query("UPDATE contacts SET lid = ?3 WHERE session = ?1 AND jid = ?2")
+            .bind(session)
+            .bind(&to)
+            .bind(lid)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(session, jid) DO UPDATE SET lid = excluded.lid",
+    )
+    .bind(session)
+    .bind(&to)
+    .bind(pn)
+    .bind(lid)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE contacts AS t SET
+           name = coalesce(t.name, f.name),
+           first_name = coalesce(t.first_name, f.first_name),
+           username = coalesce(t.username, f.username),
+           push_name = coalesce(t.push_name, f.push_name),
+           business_name = coalesce(t.business_name, f.business_name),
+           verified_name = coalesce(t.verified_name, f.verified_name),
+           is_business = max(t.is_business, f.is_business),
+           is_my_contact = max(t.is_my_contact, f.is_my_contact),
+           about = coalesce(t.about, f.about),
+           about_fetched_ms = coalesce(t.about_fetched_ms, f.about_fetched_ms),
+           picture_id = coalesce(t.picture_id, f.picture_id),
+           picture_url = coalesce(t.picture_url, f.picture_url),
+           picture_fetched_ms = coalesce(t.picture_fetched_ms, f.picture_fetched_ms),
+           updated_ms = max(t.updated_ms, f.updated_ms)
+         FROM (SELECT * FROM contacts WHERE session = ?1 AND jid = ?2) AS f
+         WHERE t.session = ?1 AND t.jid = ?3",
+    )
+    .bind(session)
+    .bind(&from)
+    .bind(&to)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM contacts WHERE session = ?1 AND jid = ?2")
+        .bind(session)
+        .bind(&from)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records `lid -> pn`, replacing any other mapping of either side.
+async fn put_mapping(
+    conn: &mut SqliteConnection,
+    session: &str,
+    lid: &str,
+    pn: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM lid_map WHERE session = ?1 AND pn = ?2 AND lid <> ?3")
+        .bind(session)
+        .bind(pn)
+        .bind(lid)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO lid_map (session, lid, pn, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(session, lid) DO UPDATE SET pn = excluded.pn, updated_ms = excluded.updated_ms",
+    )
+    .bind(session)
+    .bind(lid)
+    .bind(pn)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredContact> {
+    Ok(StoredContact {
+        jid: row.try_get("jid")?,
+        pn: row.try_get("pn")?,
+        lid: row.try_get("lid")?,
+        name: row.try_get("name")?,
+        first_name: row.try_get("first_name")?,
+        username: row.try_get("username")?,
+        push_name: row.try_get("push_name")?,
+        business_name: row.try_get("business_name")?,
+        verified_name: row.try_get("verified_name")?,
+        is_business: row.try_get::<i64, _>("is_business")? != 0,
+        is_my_contact: row.try_get::<i64, _>("is_my_contact")? != 0,
+        is_blocked: row.try_get::<i64, _>("is_blocked")? != 0,
+        about: row.try_get("about")?,
+        about_fetched_ms: row.try_get("about_fetched_ms")?,
+        picture_id: row.try_get("picture_id")?,
+        picture_url: row.try_get("picture_url")?,
+        picture_fetched_ms: row.try_get("picture_fetched_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+    })
+}
+
+/// Columns of a contact, with `is_blocked` joined from the blocklist (by phone or LID).
+const CONTACT_COLUMNS: &str = "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) AS is_blocked";
+
+impl Store {
+    /// Applies an address-book entry (added or renamed on the phone).
+    pub async fn apply_address_book(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        entry: AddressBookRow<'_>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        if let (Some(lid), Some(pn)) = (entry.lid, entry.phone) {
+            put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+            merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+        }
+        let who = match entry.phone {
+            Some(p) => ContactRef::Phone(p.clone()),
+            None => who.clone(),
+        };
+        let jid = ensure_row(&mut tx, session.as_str(), &who).await?;
+        sqlx::query(
+            "UPDATE contacts SET name = ?3, first_name = ?4, username = coalesce(?5, username),
+               lid = coalesce(?6, lid), is_my_contact = 1, updated_ms = ?7
+             WHERE session = ?1 AND jid = ?2",
+        )
+        .bind(session.as_str())
+        .bind(&jid)
+        .bind(entry.full_name)
+        .bind(entry.first_name)
+        .bind(entry.username)
+        .bind(entry.lid.map(|l| l.user().to_owned()))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit()
+            .await
+            .context("Failed to store an address-book contact")
+    }
+
+    /// Records the name a person set for themselves.
+    pub async fn set_push_name(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        self.update_contact(session, who, "push_name = ?4", |q| q.bind(name.to_owned()))
+            .await
+    }
+
+    /// Records a profile picture change; the URL is dropped so the next read refetches.
+    pub async fn set_picture_id(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        picture_id: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let id = picture_id.map(str::to_owned);
+        self.update_contact(
+            session,
+            who,
+            "picture_id = ?4, picture_url = NULL, picture_fetched_ms = NULL",
+            |q| q.bind(id),
+        )
+        .await
+    }
+
+    /// Caches a fetched profile picture (`None` = none or hidden) with the fetch time.
+    pub async fn cache_picture(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        picture_id: Option<&str>,
+        url: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let id = picture_id.map(str::to_owned);
+        let url = url.map(str::to_owned);
+        let now = now_ms();
+        self.update_contact(
+            session,
+            who,
+            "picture_id = ?4, picture_url = ?5, picture_fetched_ms = ?6",
+            |q| q.bind(id).bind(url).bind(now),
+        )
+        .await
+    }
+
+    /// Records a person's "about" text (from an event or a lookup) with the time.
+    pub async fn set_about(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        about: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let about = about.map(str::to_owned);
+        let now = now_ms();
+        self.update_contact(session, who, "about = ?4, about_fetched_ms = ?5", |q| {
+            q.bind(about).bind(now)
+        })
+        .await
+    }
+
+    /// Records whether a person is a business and its verified name.
+    pub async fn set_business(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        is_business: bool,
+        verified_name: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let name = verified_name.map(str::to_owned);
+        self.update_contact(
+            session,
+            who,
+            "is_business = ?4, verified_name = coalesce(?5, verified_name)",
+            |q| q.bind(is_business).bind(name),
+        )
+        .await
+    }
+
+    async fn update_contact<'q>(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        set: &str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        )
+            -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let jid = ensure_row(&mut tx, session.as_str(), who).await?;
+        let sql =
+            format!("UPDATE contacts SET {set}, updated_ms = ?3 WHERE session = ?1 AND jid = ?2");
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(session.as_str().to_owned())
+            .bind(jid)
+            .bind(now_ms());
+        bind(query).execute(&mut *tx).await?;
+        tx.commit().await.context("Failed to update a contact")
+    }
+
+    /// Records a LID <-> phone number mapping and merges what we knew under the LID.
+    pub async fn add_lid_mapping(
+        &self,
+        session: &SessionName,
+        lid: &Lid,
+        pn: &PhoneNumber,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+        merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+        tx.commit().await.context("Failed to store a LID mapping")
+    }
+
+    /// Records a number change: the LID now maps to the new number, the contact row
+    /// moves to it, and the change is kept in the history.
+    pub async fn record_number_change(
+        &self,
+        session: &SessionName,
+        lid: Option<&Lid>,
+        old: &PhoneNumber,
+        new: &PhoneNumber,
+        at_ms: i64,
+    ) -> anyhow::Result<()> {
+        let s = session.as_str();
+        let (old_pn, new_pn) = (old.wa_id(), new.wa_id());
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO number_history (session, lid, old_pn, new_pn, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .bind(s)
+            .bind(lid.map(|l| l.user().to_owned()))
+            .bind(&old_pn)
+            .bind(&new_pn)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(lid) = lid {
+            put_mapping(&mut tx, s, lid.user(), &new_pn).await?;
+        }
+        let new_exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM contacts WHERE session = ?1 AND jid = ?2")
+                .bind(s)
+                .bind(pn_key(&new_pn))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if new_exists.is_none() {
+            sqlx::query("UPDATE contacts SET jid = ?3, pn = ?4, lid = coalesce(?5, lid), updated_ms = ?6 WHERE session = ?1 AND jid = ?2")
+                .bind(s)
+                .bind(pn_key(&old_pn))
+                .bind(pn_key(&new_pn))
+                .bind(&new_pn)
+                .bind(lid.map(|l| l.user().to_owned()))
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await.context("Failed to store a number change")
+    }
+
+    /// Records an identity (security code) change.
+    pub async fn record_identity_change(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        implicit: bool,
+        at_ms: i64,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let jid = ensure_row(&mut tx, session.as_str(), who).await?;
+        sqlx::query(
+            "INSERT INTO identity_changes (session, jid, implicit, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(session.as_str())
+        .bind(jid)
+        .bind(implicit)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit()
+            .await
+            .context("Failed to store an identity change")
+    }
+
+    /// Replaces the whole blocklist.
+    pub async fn replace_blocklist(
+        &self,
+        session: &SessionName,
+        entries: &[(ContactRef, Option<i64>)],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM blocklist WHERE session = ?1")
+            .bind(session.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for (who, at) in entries {
+            sqlx::query(
+                "INSERT OR REPLACE INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)",
+            )
+            .bind(session.as_str())
+            .bind(ref_jid(who))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.context("Failed to store the blocklist")
+    }
+
+    /// Adds or removes one blocklist entry.
+    pub async fn set_blocked(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        blocked: bool,
+    ) -> anyhow::Result<()> {
+        let q = if blocked {
+            "INSERT OR REPLACE INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)"
+        } else {
+            "DELETE FROM blocklist WHERE session = ?1 AND jid = ?2 AND ?3 IS NOT NULL"
+        };
+        sqlx::query(q)
+            .bind(session.as_str())
+            .bind(ref_jid(who))
+            .bind(now_ms())
+            .execute(self.pool())
+            .await
+            .context("Failed to store a block change")?;
+        Ok(())
+    }
+
+    /// Records the linked account's own push name.
+    pub async fn set_own_push_name(&self, session: &SessionName, name: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE sessions SET me_push_name = ?2 WHERE name = ?1")
+            .bind(session.as_str())
+            .bind(name)
+            .execute(self.pool())
+            .await
+            .context("Failed to store the own push name")?;
+        Ok(())
+    }
+
+    /// The linked account's own push name, when known.
+    pub async fn own_push_name(&self, session: &SessionName) -> anyhow::Result<Option<String>> {
+        let name: Option<Option<String>> =
+            sqlx::query_scalar("SELECT me_push_name FROM sessions WHERE name = ?1")
+                .bind(session.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(name.flatten())
+    }
+
+    /// A page of contacts in a stable order.
+    pub async fn list_contacts(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        limit: u32,
+        offset: u64,
+    ) -> anyhow::Result<Vec<StoredContact>> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let order = match sort {
+            ContactSort::Id => format!("jid {dir}"),
+            ContactSort::Name => format!("sort_name {dir}, jid {dir}"),
+        };
+        // Page through the covering index first, then fetch only the page's rows.
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.rowid IN
+               (SELECT rowid FROM contacts WHERE session = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3)
+             ORDER BY {order}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(session.as_str())
+            .bind(i64::from(limit))
+            .bind(offset as i64)
+            .fetch_all(self.pool())
+            .await
+            .context("Failed to list contacts")?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    /// How many contacts a session has.
+    pub async fn count_contacts(&self, session: &SessionName) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE session = ?1")
+            .bind(session.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// One contact by phone or LID (a LID finds the phone row once mapped).
+    pub async fn get_contact(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+    ) -> anyhow::Result<Option<StoredContact>> {
+        let mut conn = self.pool().acquire().await?;
+        let (jid, _, lid) = key_of(&mut conn, session.as_str(), who).await?;
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(session.as_str())
+            .bind(jid)
+            .bind(lid)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("Failed to read a contact")?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    /// The phone number mapped to a LID (digits), when known.
+    pub async fn pn_for_lid(
+        &self,
+        session: &SessionName,
+        lid: &Lid,
+    ) -> anyhow::Result<Option<String>> {
+        let mut conn = self.pool().acquire().await?;
+        pn_of_lid(&mut conn, session.as_str(), lid.user()).await
+    }
+
+    /// The LID mapped to a phone number (digits), when known.
+    pub async fn lid_for_pn(
+        &self,
+        session: &SessionName,
+        pn: &PhoneNumber,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
+                .bind(session.as_str())
+                .bind(pn.wa_id())
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// A page of the LID map, ordered by LID.
+    pub async fn list_lid_map(
+        &self,
+        session: &SessionName,
+        limit: u32,
+        offset: u64,
+    ) -> anyhow::Result<Vec<LidMapRow>> {
+        let rows = sqlx::query(
+            "SELECT lid, pn FROM lid_map WHERE session = ?1 ORDER BY lid LIMIT ?2 OFFSET ?3",
+        )
+        .bind(session.as_str())
+        .bind(i64::from(limit))
+        .bind(offset as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LidMapRow {
+                    lid: r.try_get("lid")?,
+                    pn: r.try_get("pn")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many LID mappings a session knows.
+    pub async fn count_lid_map(&self, session: &SessionName) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM lid_map WHERE session = ?1")
+            .bind(session.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// The blocklist, ordered by jid.
+    pub async fn blocklist(&self, session: &SessionName) -> anyhow::Result<Vec<BlockRow>> {
+        let rows =
+            sqlx::query("SELECT jid, blocked_ms FROM blocklist WHERE session = ?1 ORDER BY jid")
+                .bind(session.as_str())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlockRow {
+                    jid: r.try_get("jid")?,
+                    blocked_ms: r.try_get("blocked_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The numbers a contact had before (by its current number), oldest first.
+    pub async fn number_history(
+        &self,
+        session: &SessionName,
+        pn: &str,
+    ) -> anyhow::Result<Vec<NumberChangeRow>> {
+        let rows = sqlx::query(
+            "WITH RECURSIVE chain(pn) AS (SELECT ?2 UNION SELECT h.old_pn FROM number_history h, chain
+               WHERE h.session = ?1 AND h.new_pn = chain.pn)
+             SELECT h.lid, h.old_pn, h.new_pn, h.at_ms FROM number_history h
+             WHERE h.session = ?1 AND h.new_pn IN (SELECT pn FROM chain) ORDER BY h.at_ms",
+        )
+        .bind(session.as_str())
+        .bind(pn)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NumberChangeRow {
+                    lid: r.try_get("lid")?,
+                    old_pn: r.try_get("old_pn")?,
+                    new_pn: r.try_get("new_pn")?,
+                    at_ms: r.try_get("at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Identity changes recorded for a contact key, oldest first.
+    pub async fn identity_changes(
+        &self,
+        session: &SessionName,
+        jid: &str,
+    ) -> anyhow::Result<Vec<IdentityChangeRow>> {
+        let rows = sqlx::query("SELECT jid, implicit, at_ms FROM identity_changes WHERE session = ?1 AND jid = ?2 ORDER BY at_ms")
+            .bind(session.as_str())
+            .bind(jid)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityChangeRow {
+                    jid: r.try_get("jid")?,
+                    implicit: r.try_get::<i64, _>("implicit")? != 0,
+                    at_ms: r.try_get("at_ms")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewSession;
+    use wacontacts_core::phone::{Convention, normalize};
+
+    async fn store_with_session() -> (tempfile::TempDir, Store, SessionName) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let name = SessionName::parse("s").unwrap();
+        store
+            .create_session(&NewSession {
+                name: name.clone(),
+                config: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+        (dir, store, name)
+    }
+
+    fn pn(s: &str) -> PhoneNumber {
+        normalize(s, &Convention::Waha).unwrap()
+    }
+
+    fn lid(s: &str) -> Lid {
+        Lid::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn lid_row_merges_into_phone_row_when_mapping_arrives() {
+        let (_d, store, s) = store_with_session().await;
+        let l = lid("111222333@lid");
+        store
+            .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push")
+            .await
+            .unwrap();
+        let p = pn("15551234567");
+        store
+            .apply_address_book(
+                &s,
+                &ContactRef::Phone(p.clone()),
+                AddressBookRow {
+                    phone: Some(&p),
+                    full_name: Some("Alice Book"),
+                    first_name: Some("Alice"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.count_contacts(&s).await.unwrap(), 2);
+
+        store.add_lid_mapping(&s, &l, &p).await.unwrap();
+        assert_eq!(store.count_contacts(&s).await.unwrap(), 1);
+        let c = store
+            .get_contact(&s, &ContactRef::Lid(l.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.jid, "15551234567@s.whatsapp.net");
+        assert_eq!(c.lid.as_deref(), Some("111222333"));
+        assert_eq!(c.name.as_deref(), Some("Alice Book"));
+        assert_eq!(c.push_name.as_deref(), Some("Alice Push"));
+        assert!(c.is_my_contact);
+        assert_eq!(
+            store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(
+            store.lid_for_pn(&s, &p).await.unwrap().as_deref(),
+            Some("111222333")
+        );
+    }
+
+    #[tokio::test]
+    async fn number_change_moves_the_row_and_keeps_history() {
+        let (_d, store, s) = store_with_session().await;
+        let (l, old, new) = (lid("999@lid"), pn("15550000001"), pn("15550000002"));
+        store.add_lid_mapping(&s, &l, &old).await.unwrap();
+        store
+            .set_push_name(&s, &ContactRef::Phone(old.clone()), "Bob")
+            .await
+            .unwrap();
+        store
+            .record_number_change(&s, Some(&l), &old, &new, 42)
+            .await
+            .unwrap();
+
+        let c = store
+            .get_contact(&s, &ContactRef::Phone(new.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.push_name.as_deref(), Some("Bob"));
+        assert_eq!(c.pn.as_deref(), Some("15550000002"));
+        assert!(
+            store
+                .get_contact(&s, &ContactRef::Phone(old.clone()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
+            Some("15550000002")
+        );
+        assert!(store.lid_for_pn(&s, &old).await.unwrap().is_none());
+        let history = store.number_history(&s, "15550000002").await.unwrap();
+        assert_eq!(
+            history,
+            vec![NumberChangeRow {
+                lid: Some("999".into()),
+                old_pn: "15550000001".into(),
+                new_pn: "15550000002".into(),
+                at_ms: 42
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn listing_is_stable_and_sorted() {
+        let (_d, store, s) = store_with_session().await;
+        for (n, name) in [
+            ("15550000003", "carol"),
+            ("15550000001", "Bob"),
+            ("15550000002", "alice"),
+        ] {
+            store
+                .set_push_name(&s, &ContactRef::Phone(pn(n)), name)
+                .await
+                .unwrap();
+        }
+        let ids = |v: Vec<StoredContact>| v.into_iter().map(|c| c.pn.unwrap()).collect::<Vec<_>>();
+        let by_id = store
+            .list_contacts(&s, ContactSort::Id, false, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(ids(by_id), ["15550000001", "15550000002", "15550000003"]);
+        let by_name = store
+            .list_contacts(&s, ContactSort::Name, false, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(ids(by_name), ["15550000002", "15550000001", "15550000003"]);
+        let desc_page = store
+            .list_contacts(&s, ContactSort::Name, true, 1, 1)
+            .await
+            .unwrap();
+        assert_eq!(ids(desc_page), ["15550000001"]);
+    }
+
+    #[tokio::test]
+    async fn blocklist_marks_contacts_blocked() {
+        let (_d, store, s) = store_with_session().await;
+        let p = pn("15551112222");
+        store
+            .set_push_name(&s, &ContactRef::Phone(p.clone()), "X")
+            .await
+            .unwrap();
+        store
+            .replace_blocklist(&s, &[(ContactRef::Phone(p.clone()), Some(7))])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .get_contact(&s, &ContactRef::Phone(p.clone()))
+                .await
+                .unwrap()
+                .unwrap()
+                .is_blocked
+        );
+        store
+            .set_blocked(&s, &ContactRef::Phone(p.clone()), false)
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .get_contact(&s, &ContactRef::Phone(p.clone()))
+                .await
+                .unwrap()
+                .unwrap()
+                .is_blocked
+        );
+        assert!(store.blocklist(&s).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn deleting_the_session_deletes_its_contacts() {
+        let (_d, store, s) = store_with_session().await;
+        store
+            .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X")
+            .await
+            .unwrap();
+        store.delete_session(&s).await.unwrap();
+        assert_eq!(store.count_contacts(&s).await.unwrap(), 0);
+    }
+}
