@@ -294,7 +294,7 @@ impl Store {
             merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         }
         let who = match entry.phone {
-            Some(p) => ContactRef::Phone(p.clone()),
+            Some(p) => ContactRef::Phone(*p),
             None => who.clone(),
         };
         let jid = ensure_row(&mut tx, session.as_str(), &who).await?;
@@ -795,7 +795,7 @@ mod tests {
         store
             .apply_address_book(
                 &s,
-                &ContactRef::Phone(p.clone()),
+                &ContactRef::Phone(p),
                 AddressBookRow {
                     phone: Some(&p),
                     full_name: Some("Alice Book"),
@@ -835,7 +835,7 @@ mod tests {
         let (l, old, new) = (lid("999@lid"), pn("15550000001"), pn("15550000002"));
         store.add_lid_mapping(&s, &l, &old).await.unwrap();
         store
-            .set_push_name(&s, &ContactRef::Phone(old.clone()), "Bob")
+            .set_push_name(&s, &ContactRef::Phone(old), "Bob")
             .await
             .unwrap();
         store
@@ -844,7 +844,7 @@ mod tests {
             .unwrap();
 
         let c = store
-            .get_contact(&s, &ContactRef::Phone(new.clone()))
+            .get_contact(&s, &ContactRef::Phone(new))
             .await
             .unwrap()
             .unwrap();
@@ -852,7 +852,7 @@ mod tests {
         assert_eq!(c.pn.as_deref(), Some("15550000002"));
         assert!(
             store
-                .get_contact(&s, &ContactRef::Phone(old.clone()))
+                .get_contact(&s, &ContactRef::Phone(old))
                 .await
                 .unwrap()
                 .is_none()
@@ -910,28 +910,28 @@ mod tests {
         let (_d, store, s) = store_with_session().await;
         let p = pn("15551112222");
         store
-            .set_push_name(&s, &ContactRef::Phone(p.clone()), "X")
+            .set_push_name(&s, &ContactRef::Phone(p), "X")
             .await
             .unwrap();
         store
-            .replace_blocklist(&s, &[(ContactRef::Phone(p.clone()), Some(7))])
+            .replace_blocklist(&s, &[(ContactRef::Phone(p), Some(7))])
             .await
             .unwrap();
         assert!(
             store
-                .get_contact(&s, &ContactRef::Phone(p.clone()))
+                .get_contact(&s, &ContactRef::Phone(p))
                 .await
                 .unwrap()
                 .unwrap()
                 .is_blocked
         );
         store
-            .set_blocked(&s, &ContactRef::Phone(p.clone()), false)
+            .set_blocked(&s, &ContactRef::Phone(p), false)
             .await
             .unwrap();
         assert!(
             !store
-                .get_contact(&s, &ContactRef::Phone(p.clone()))
+                .get_contact(&s, &ContactRef::Phone(p))
                 .await
                 .unwrap()
                 .unwrap()
