@@ -1,1 +1,206 @@
-//! A loopback WhatsApp server. (Filled in by the wasim issue.)
+//! `wasim`: a loopback WhatsApp server that a real whatsapp-rust client can pair with.
+//!
+//! One port serves the WebSocket chat endpoint (`/ws/chat`: WhatsApp framing, Noise XX,
+//! binary stanzas) and the JSON admin API (`/admin/...`). Tests drive the same
+//! operations in-process through [`Wasim`].
+
+mod admin;
+mod appstate;
+mod blocklist;
+mod conn;
+pub mod directory;
+mod events;
+pub mod faults;
+mod noise;
+mod pairing;
+mod picture;
+mod prekeys;
+mod signal;
+mod state;
+pub mod stats;
+mod usync;
+
+pub use admin::admin_router;
+pub use directory::{
+    AccountInfo, AddressBookContact, DeviceInfo, DirectoryUser, UserEvent, UsersBody, parse_seed,
+    seed_from_file,
+};
+pub use faults::Fault;
+pub use stats::{AccountStats, Stats};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// Settings of a wasim instance.
+#[derive(Debug, Clone)]
+pub struct WasimConfig {
+    /// WebSocket connections served at once; more are refused with 503.
+    pub max_connections: usize,
+    /// Account used by `scan_qr` / `pair_code` when none is named.
+    pub default_account: String,
+    /// Push name of accounts created on the fly.
+    pub default_push_name: String,
+}
+
+impl Default for WasimConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            default_account: "15550000001".to_string(),
+            default_push_name: "Wasim Phone".to_string(),
+        }
+    }
+}
+
+/// A cheap-to-clone handle on one wasim instance (its state, and its listener once started).
+#[derive(Clone)]
+pub struct Wasim {
+    pub(crate) shared: Arc<state::Shared>,
+}
+
+impl Wasim {
+    /// A wasim with no listener yet: serve it with [`run`] or [`router`].
+    pub fn new(config: WasimConfig) -> Wasim {
+        Wasim {
+            shared: Arc::new(state::Shared::new(config)),
+        }
+    }
+
+    /// Binds `listen` (port 0 is fine) and serves in a background task until
+    /// [`Wasim::shutdown`].
+    pub async fn start(listen: SocketAddr, config: WasimConfig) -> anyhow::Result<Wasim> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let handle = Wasim::new(config);
+        let _ = handle.shared.addr.set(listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        *handle.shared.stop.lock().unwrap() = Some(tx);
+        let h2 = handle.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = run(listener, h2, async move {
+                let _ = rx.await;
+            })
+            .await
+            {
+                tracing::warn!("wasim stopped: {e}");
+            }
+        });
+        *handle.shared.task.lock().unwrap() = Some(task);
+        Ok(handle)
+    }
+
+    /// The address the listener is bound to (`0.0.0.0:0` before [`run`] bound one).
+    pub fn addr(&self) -> SocketAddr {
+        self.shared
+            .addr
+            .get()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// `ws://HOST:PORT/ws/chat`, the URL a client's transport connects to.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr())
+    }
+
+    /// `http://HOST:PORT/admin`
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin", self.addr())
+    }
+
+    /// Upserts directory users: given fields overwrite, absent ones stay; a LID is
+    /// assigned to new users without one.
+    pub async fn upsert_users(&self, users: Vec<DirectoryUser>) -> anyhow::Result<()> {
+        self.shared.upsert_users(users).await
+    }
+
+    /// The directory as it stands.
+    pub async fn users(&self) -> Vec<DirectoryUser> {
+        self.shared.users().await
+    }
+
+    /// The "phone" of `account` (the default account when `None`; created when new)
+    /// scans a QR string a client showed.
+    pub async fn scan_qr(&self, qr: &str, account: Option<&str>) -> anyhow::Result<()> {
+        pairing::scan_qr(&self.shared, qr, account).await
+    }
+
+    /// The phone of `account` enters the pair code a client showed.
+    pub async fn pair_code(&self, account: &str, code: &str) -> anyhow::Result<()> {
+        pairing::enter_pair_code(&self.shared, account, code).await
+    }
+
+    /// Adds (or renames) an address-book contact of `account`, pushed to its linked
+    /// devices as an app-state `contact` mutation.
+    pub async fn add_contact(
+        &self,
+        account: &str,
+        contact: AddressBookContact,
+    ) -> anyhow::Result<()> {
+        appstate::add_contact(&self.shared, account, contact).await
+    }
+
+    /// Makes `user_phone` cause an event seen by the linked devices.
+    pub async fn push_event(&self, user_phone: &str, event: UserEvent) -> anyhow::Result<()> {
+        conn::push_event(&self.shared, user_phone, event).await
+    }
+
+    /// Applies a fault.
+    pub async fn fault(&self, fault: Fault) -> anyhow::Result<()> {
+        state::apply_fault(&self.shared, fault).await
+    }
+
+    /// IQ counters per account.
+    pub async fn stats(&self) -> Stats {
+        self.shared.stats().await
+    }
+
+    /// Accounts and their linked devices.
+    pub async fn accounts(&self) -> Vec<AccountInfo> {
+        self.shared.accounts().await
+    }
+
+    /// Stops the listener started by [`Wasim::start`] and closes every connection.
+    pub async fn shutdown(self) {
+        let stop = self.shared.stop.lock().unwrap().take();
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        self.shared.close_all().await;
+        let task = self.shared.task.lock().unwrap().take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+/// The whole app: `/ws/chat` and `/admin/...`.
+pub fn router(handle: Wasim) -> axum::Router {
+    conn::ws_router(handle.clone()).nest("/admin", admin_router(handle))
+}
+
+/// Serves `handle` on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    handle: Wasim,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let _ = handle.shared.addr.set(addr);
+    let app = router(handle.clone());
+    let shared = handle.shared.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            shared.close_all().await;
+        })
+        .await?;
+    Ok(())
+}
+
+#[allow(dead_code)]
+pub(crate) fn _assert_send_sync() {
+    fn f<T: Send + Sync + Clone + 'static>() {}
+    f::<Wasim>();
+    let _: Option<OnceLock<()>> = None;
+}

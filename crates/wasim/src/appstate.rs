@@ -1,0 +1,384 @@
+//! App-state (syncd): the account's collections as the server stores them, the key the
+//! phone shares, `w:sync:app:state` IQs, and address-book (`contact`) mutations.
+
+use crate::conn::{iq_error, iq_result};
+use crate::directory::{AddressBookContact, normalize_phone};
+use crate::state::Shared;
+use crate::state::{Account, World};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use wacore::appstate::hash::{HashState, generate_patch_mac};
+use wacore::appstate::keys::{ExpandedAppStateKeys, expand_app_state_keys};
+use wacore::appstate::processor::process_patch;
+use wacore_binary::Node;
+use wacore_binary::builder::NodeBuilder;
+use waproto::buffa::{self, Message};
+use waproto::whatsapp as wa;
+
+const COLLECTIONS: &[&str] = &[
+    "critical_block",
+    "critical_unblock_low",
+    "regular_high",
+    "regular_low",
+    "regular",
+];
+
+#[derive(Default)]
+struct Collection {
+    state: HashState,
+    /// index MAC -> value MAC of the current SET records.
+    values: HashMap<Vec<u8>, Vec<u8>>,
+    /// Encoded patches; patch i has version i + 1.
+    patches: Vec<Vec<u8>>,
+}
+
+/// The app-state of one account.
+pub(crate) struct AppState {
+    pub key_id: Vec<u8>,
+    pub key_data: [u8; 32],
+    keys: Arc<ExpandedAppStateKeys>,
+    collections: BTreeMap<String, Collection>,
+}
+
+impl AppState {
+    pub fn new() -> Self {
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        let key_data: [u8; 32] = rng.random();
+        let mut key_id = vec![0u8, 0];
+        key_id.extend_from_slice(&rng.random::<[u8; 4]>());
+        Self {
+            keys: Arc::new(expand_app_state_keys(&key_data)),
+            key_id,
+            key_data,
+            collections: COLLECTIONS
+                .iter()
+                .map(|c| (c.to_string(), Collection::default()))
+                .collect(),
+        }
+    }
+
+    /// The protocol message the phone sends to share the key.
+    pub fn key_share_message(&self) -> wa::Message {
+        wa::Message {
+            protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
+                app_state_sync_key_share: buffa::MessageField::some(
+                    wa::message::AppStateSyncKeyShare {
+                        keys: vec![wa::message::AppStateSyncKey {
+                            key_id: buffa::MessageField::some(wa::message::AppStateSyncKeyId {
+                                key_id: Some(self.key_id.clone()),
+                            }),
+                            key_data: buffa::MessageField::some(wa::message::AppStateSyncKeyData {
+                                key_data: Some(self.key_data.to_vec()),
+                                fingerprint: buffa::MessageField::some(
+                                    wa::message::AppStateSyncKeyFingerprint {
+                                        raw_id: Some(1),
+                                        current_index: Some(0),
+                                        device_indexes: vec![0],
+                                    },
+                                ),
+                                timestamp: Some(wacore::time::now_millis()),
+                            }),
+                        }],
+                    },
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Appends a server-built patch of SET mutations to `collection`; returns its version.
+    pub fn push_sets(
+        &mut self,
+        collection: &str,
+        sets: Vec<(Vec<u8>, wa::SyncActionValue, i32)>,
+    ) -> u64 {
+        use rand::RngExt;
+        let keys = self.keys.clone();
+        let key_id = self.key_id.clone();
+        let col = self.collections.entry(collection.to_string()).or_default();
+        let version = col.state.version + 1;
+        let mutations = sets
+            .iter()
+            .map(|(index, value, v)| {
+                let iv: [u8; 16] = rand::rng().random();
+                wacore::appstate::encode::encode_record(
+                    wa::syncd_mutation::SyncdOperation::SET,
+                    index,
+                    value,
+                    &keys,
+                    &key_id,
+                    &iv,
+                    *v,
+                )
+                .0
+            })
+            .collect();
+        let mut patch = wa::SyncdPatch {
+            version: buffa::MessageField::some(wa::SyncdVersion {
+                version: Some(version),
+            }),
+            mutations,
+            key_id: buffa::MessageField::some(wa::KeyId {
+                id: Some(key_id.clone()),
+            }),
+            device_index: Some(0),
+            ..Default::default()
+        };
+        if let Err(e) = apply(col, &patch, &keys, collection) {
+            tracing::warn!("wasim: own patch failed to apply: {e:?}");
+        }
+        patch.snapshot_mac = Some(
+            col.state
+                .generate_snapshot_mac(collection, &keys.snapshot_mac),
+        );
+        patch.patch_mac = Some(generate_patch_mac(
+            &patch,
+            collection,
+            &keys.patch_mac,
+            version,
+        ));
+        col.patches.push(patch.encode_to_vec());
+        version
+    }
+}
+
+/// Applies `patch` to the server's mirror of the collection (no MAC checks) and
+/// returns the decoded mutations.
+fn apply(
+    col: &mut Collection,
+    patch: &wa::SyncdPatch,
+    keys: &Arc<ExpandedAppStateKeys>,
+    name: &str,
+) -> anyhow::Result<Vec<wacore::appstate::Mutation>> {
+    let values = &col.values;
+    let k = keys.clone();
+    let res = process_patch(
+        patch,
+        &mut col.state,
+        |_| Ok(k.clone()),
+        |index_mac| Ok(values.get(index_mac).cloned()),
+        false,
+        name,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for m in &res.removed_index_macs {
+        col.values.remove(m);
+    }
+    for m in &res.added_macs {
+        col.values.insert(m.index_mac.clone(), m.value_mac.clone());
+    }
+    Ok(res.mutations)
+}
+
+fn contact_value(c: &AddressBookContact, lid: Option<String>) -> wa::SyncActionValue {
+    wa::SyncActionValue {
+        timestamp: Some(wacore::time::now_millis()),
+        contact_action: buffa::MessageField::some(wa::sync_action_value::ContactAction {
+            full_name: c.full_name.clone(),
+            first_name: c.first_name.clone(),
+            lid_jid: lid.map(|l| format!("{l}@lid")),
+            save_on_primary_addressbook: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn contact_index(phone: &str) -> Vec<u8> {
+    serde_json::to_vec(&["contact", &format!("{phone}@s.whatsapp.net")]).expect("json")
+}
+
+/// The first sync content of a new account: its push name.
+pub(crate) fn seed_account(w: &mut World, account: &str) {
+    let push_name = w
+        .users
+        .get(account)
+        .and_then(|u| u.info.push_name.clone())
+        .unwrap_or_else(|| "Wasim".to_string());
+    let Some(acc) = w.accounts.get_mut(account) else {
+        return;
+    };
+    let value = wa::SyncActionValue {
+        timestamp: Some(wacore::time::now_millis()),
+        push_name_setting: buffa::MessageField::some(wa::sync_action_value::PushNameSetting {
+            name: Some(push_name),
+        }),
+        ..Default::default()
+    };
+    let index = serde_json::to_vec(&["setting_pushName"]).expect("json");
+    acc.appstate
+        .push_sets("critical_block", vec![(index, value, 1)]);
+}
+
+/// Records `contact` in the account's address book and its app-state (no notification).
+pub(crate) fn record_contact(w: &mut World, account: &str, contact: AddressBookContact) -> u64 {
+    let phone = normalize_phone(&contact.phone);
+    let contact = AddressBookContact {
+        phone: phone.clone(),
+        ..contact
+    };
+    let lid = w.users.get(&phone).and_then(|u| u.info.lid.clone());
+    let acc: &mut Account = w.accounts.get_mut(account).expect("account exists");
+    match acc.contacts.iter_mut().find(|c| c.phone == phone) {
+        Some(c) => *c = contact.clone(),
+        None => acc.contacts.push(contact.clone()),
+    }
+    acc.appstate.push_sets(
+        "critical_unblock_low",
+        vec![(contact_index(&phone), contact_value(&contact, lid), 2)],
+    )
+}
+
+/// The phone adds or renames an address-book contact and tells its companions.
+pub(crate) async fn add_contact(
+    shared: &Shared,
+    account: &str,
+    contact: AddressBookContact,
+) -> anyhow::Result<()> {
+    let account = normalize_phone(account);
+    let mut w = shared.world.lock().await;
+    if !w.accounts.contains_key(&account) {
+        w.account_mut(&account, &shared.config.default_push_name);
+        seed_account(&mut w, &account);
+    }
+    record_contact(&mut w, &account, contact);
+    notify_server_sync(shared, &w, &account, "critical_unblock_low");
+    Ok(())
+}
+
+/// `<notification type="server_sync">` to every connected device of the account.
+pub(crate) fn notify_server_sync(shared: &Shared, w: &World, account: &str, collection: &str) {
+    for (_, conn) in w.device_conns(account) {
+        let n = NodeBuilder::new("notification")
+            .attr("from", format!("{account}@s.whatsapp.net"))
+            .attr("type", "server_sync")
+            .attr("id", shared.stanza_id())
+            .attr("t", wacore::time::now_secs().to_string())
+            .children([NodeBuilder::new("collection")
+                .attr("name", collection)
+                .attr("version", "0")
+                .build()])
+            .build();
+        w.send(conn, crate::state::Out::Node(n));
+    }
+}
+
+/// Answers `<iq xmlns="w:sync:app:state">`: fetches (patches since a version) and
+/// writes (a patch from the client).
+pub(crate) fn handle_iq(shared: &Shared, w: &mut World, account: &str, iq: &Node) -> Node {
+    let id = iq
+        .attrs
+        .get("id")
+        .map(|v| v.as_str().into_owned())
+        .unwrap_or_default();
+    let Some(sync) = iq.get_optional_child("sync") else {
+        return iq_error(&id, 400, "bad-request");
+    };
+    let Some(acc) = w.accounts.get_mut(account) else {
+        return iq_error(&id, 401, "not-authorized");
+    };
+    let mut out = Vec::new();
+    let mut changed = Vec::new();
+    for c in sync.get_children_by_tag("collection") {
+        let name = c
+            .attrs
+            .get("name")
+            .map(|v| v.as_str().into_owned())
+            .unwrap_or_default();
+        let since: u64 = c
+            .attrs
+            .get("version")
+            .and_then(|v| v.as_str().parse().ok())
+            .unwrap_or(0);
+        let keys = acc.appstate.keys.clone();
+        let col = acc.appstate.collections.entry(name.clone()).or_default();
+        let patches: Vec<&Node> = c.get_children_by_tag("patch").collect();
+        if !patches.is_empty() {
+            // A write.
+            if since != col.state.version {
+                out.push(collection_node(&name, col, since, Some(409)));
+                continue;
+            }
+            for p in patches {
+                let Some(wacore_binary::NodeContent::Bytes(raw)) = &p.content else {
+                    continue;
+                };
+                let Ok(mut patch) = wa::SyncdPatch::decode_from_slice(raw) else {
+                    continue;
+                };
+                let version = col.state.version + 1;
+                patch.version = buffa::MessageField::some(wa::SyncdVersion {
+                    version: Some(version),
+                });
+                match apply(col, &patch, &keys, &name) {
+                    Ok(mutations) => {
+                        col.patches.push(patch.encode_to_vec());
+                        for m in mutations {
+                            changed.push(m);
+                        }
+                    }
+                    Err(e) => tracing::debug!("wasim: client patch rejected: {e}"),
+                }
+            }
+            out.push(
+                NodeBuilder::new("collection")
+                    .attr("name", name.clone())
+                    .attr("version", col.state.version.to_string())
+                    .build(),
+            );
+        } else {
+            out.push(collection_node(&name, col, since, None));
+        }
+    }
+    // Mirror contact writes into the address book.
+    for m in changed {
+        if m.index.first().map(String::as_str) == Some("contact")
+            && let Some(jid) = m.index.get(1)
+            && let Some(action) = m
+                .action_value
+                .as_ref()
+                .and_then(|v| v.contact_action.as_option())
+        {
+            let phone = normalize_phone(jid);
+            let c = AddressBookContact {
+                phone: phone.clone(),
+                full_name: action.full_name.clone(),
+                first_name: action.first_name.clone(),
+            };
+            match acc.contacts.iter_mut().find(|x| x.phone == phone) {
+                Some(x) => *x = c,
+                None => acc.contacts.push(c),
+            }
+        }
+    }
+    let _ = shared;
+    iq_result(&id, vec![NodeBuilder::new("sync").children(out).build()])
+}
+
+fn collection_node(name: &str, col: &Collection, since: u64, error: Option<u16>) -> Node {
+    let patches: Vec<Node> = col
+        .patches
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (*i as u64) + 1 > since)
+        .map(|(_, p)| NodeBuilder::new("patch").bytes(p.clone()).build())
+        .collect();
+    let mut b = NodeBuilder::new("collection")
+        .attr("name", name.to_string())
+        .attr("version", col.state.version.to_string());
+    if let Some(code) = error {
+        b = b.attr("type", "error").children([
+            NodeBuilder::new("error")
+                .attr("code", code.to_string())
+                .attr("text", "conflict")
+                .build(),
+            NodeBuilder::new("patches").children(patches).build(),
+        ]);
+    } else if !patches.is_empty() {
+        b = b.children([NodeBuilder::new("patches").children(patches).build()]);
+    }
+    b.build()
+}

@@ -1,0 +1,130 @@
+//! The directory of WhatsApp users (everyone a linked account can look up) and the
+//! serde shapes of the admin API.
+
+use serde::{Deserialize, Serialize};
+
+/// One WhatsApp user as the admin API and the `--seed` file describe it.
+/// Only `phone` is required; a LID is assigned when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUser {
+    /// Digits only (a leading `+` is stripped).
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about_hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_name: Option<String>,
+    /// Device ids of the user's devices (0 = the phone). Defaults to `[0]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<u16>>,
+}
+
+impl DirectoryUser {
+    pub fn new(phone: impl Into<String>) -> Self {
+        Self {
+            phone: phone.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The body of `POST /admin/users` and the shape of the `--seed` file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersBody {
+    pub users: Vec<DirectoryUser>,
+}
+
+/// An entry of an account's address book (the phone's contacts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressBookContact {
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+}
+
+/// Events the admin API can make a user cause (`POST /admin/users/{phone}/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum UserEvent {
+    /// An incoming message from the user carrying `notify=pushName`, to every account
+    /// that has the user in its address book or has looked it up (all accounts, in practice).
+    PushName { push_name: String },
+    /// The user's picture changed (`<notification type="picture">`).
+    Picture {
+        #[serde(default)]
+        picture_id: Option<String>,
+        #[serde(default)]
+        picture_url: Option<String>,
+    },
+    /// The user's about text changed (`<notification type="status">`).
+    About { about: String },
+    /// A new identity key: a first message under the old key (so the client knows it),
+    /// then `<notification type="encrypt"><identity/>`.
+    Identity,
+    /// Same LID, new phone number.
+    NumberChange { new_phone: String },
+}
+
+/// Read-out of `GET /admin/accounts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    pub phone: String,
+    pub lid: String,
+    pub devices: Vec<DeviceInfo>,
+    pub contacts: Vec<AddressBookContact>,
+    pub blocklist: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    /// `PHONE:ID@s.whatsapp.net`
+    pub jid: String,
+    pub id: u16,
+    pub connected: bool,
+    pub prekeys_uploaded: usize,
+}
+
+pub fn normalize_phone(p: &str) -> String {
+    let p = p.split('@').next().unwrap_or(p);
+    let p = p.split(':').next().unwrap_or(p);
+    p.chars().filter(|c| c.is_ascii_digit()).collect()
+}
+
+/// Reads a `--seed` file: `{ "users": [...] }` (or a bare array of users).
+pub fn seed_from_file(path: impl AsRef<std::path::Path>) -> anyhow::Result<Vec<DirectoryUser>> {
+    let text = std::fs::read_to_string(path.as_ref())?;
+    parse_seed(&text)
+}
+
+pub fn parse_seed(text: &str) -> anyhow::Result<Vec<DirectoryUser>> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    if v.is_array() {
+        Ok(serde_json::from_value(v)?)
+    } else {
+        Ok(serde_json::from_value::<UsersBody>(v)?.users)
+    }
+}

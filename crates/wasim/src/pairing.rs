@@ -1,0 +1,331 @@
+//! Linking companions: QR pairing, pair-code linking, the 515 restart, and logout from
+//! the client (remove-companion-device).
+
+use crate::conn::{attr, content_bytes, iq_result, stream_error};
+use crate::directory::normalize_phone;
+use crate::state::Shared;
+use crate::state::{ConnId, Device, Out, World};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{KeyInit, Mac};
+use std::collections::VecDeque;
+use wacore_binary::Node;
+use wacore_binary::builder::NodeBuilder;
+use waproto::buffa::Message;
+use waproto::whatsapp as wa;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// What the unpaired connection told us in its registration payload.
+#[derive(Clone, Debug)]
+pub(crate) struct Registration {
+    pub noise_pub: [u8; 32],
+    pub identity_pub: [u8; 32],
+    pub registration_id: u32,
+    pub signed_prekey: Option<(u32, [u8; 32], Vec<u8>)>,
+    /// Pair-success sent, waiting for pair-device-sign: (iq id, account, device id).
+    pub pending_sign: Option<(String, String, u16)>,
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    b.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x))
+}
+
+/// A fresh unpaired connection: remember its keys and show it refs to put in QR codes.
+pub(crate) fn start_registration(
+    shared: &Shared,
+    w: &mut World,
+    conn: ConnId,
+    noise_pub: [u8; 32],
+    p: &wa::ClientPayload,
+) {
+    let d = &p.device_pairing_data;
+    let identity_pub: [u8; 32] = d
+        .e_ident
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; 32]);
+    let spk = match (&d.e_skey_id, &d.e_skey_val, &d.e_skey_sig) {
+        (Some(id), Some(val), Some(sig)) => <[u8; 32]>::try_from(val.as_slice())
+            .ok()
+            .map(|v| (be_u32(id), v, sig.clone())),
+        _ => None,
+    };
+    let reg = Registration {
+        noise_pub,
+        identity_pub,
+        registration_id: d.e_regid.as_deref().map(be_u32).unwrap_or(0),
+        signed_prekey: spk,
+        pending_sign: None,
+    };
+    w.registrations.insert(conn, reg);
+    let mut refs = Vec::new();
+    for _ in 0..6 {
+        let r = format!("2@wasim{}", shared.stanza_id().replace('.', ""));
+        w.qr_refs.insert(r.clone(), (conn, noise_pub));
+        refs.push(NodeBuilder::new("ref").bytes(r.into_bytes()).build());
+    }
+    let iq = NodeBuilder::new("iq")
+        .attr("from", "s.whatsapp.net")
+        .attr("type", "set")
+        .attr("id", shared.stanza_id())
+        .attr("xmlns", "md")
+        .children([NodeBuilder::new("pair-device").children(refs).build()])
+        .build();
+    w.send(conn, Out::Node(iq));
+}
+
+/// The phone of `account` scans `qr`.
+pub(crate) async fn scan_qr(
+    shared: &Shared,
+    qr: &str,
+    account: Option<&str>,
+) -> anyhow::Result<()> {
+    let body = qr.trim();
+    let body = body
+        .strip_prefix(wacore::companion_reg::NATIVE_CAMERA_DEEP_LINK_PREFIX)
+        .unwrap_or(body);
+    let parts: Vec<&str> = body.split(',').collect();
+    if parts.len() < 4 {
+        anyhow::bail!("not a WhatsApp QR string");
+    }
+    let pairing_ref = parts[0];
+    let noise_pub: [u8; 32] = B64
+        .decode(parts[1])?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("bad noise key"))?;
+    let identity_pub: [u8; 32] = B64
+        .decode(parts[2])?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("bad identity key"))?;
+    let adv_secret = B64.decode(parts[3])?;
+    let account = normalize_phone(account.unwrap_or(&shared.config.default_account));
+    if account.is_empty() {
+        anyhow::bail!("account must be a phone number");
+    }
+    let mut w = shared.world.lock().await;
+    let Some((conn, conn_noise)) = w.qr_refs.get(pairing_ref).copied() else {
+        anyhow::bail!("no connected client shows this QR code (unknown or expired ref)");
+    };
+    if conn_noise != noise_pub {
+        anyhow::bail!("QR code does not match the client's noise key");
+    }
+    complete_pairing(shared, &mut w, conn, &account, identity_pub, &adv_secret)
+}
+
+/// Links the connection `conn` to `account`: pair-success with a signed device identity.
+pub(crate) fn complete_pairing(
+    shared: &Shared,
+    w: &mut World,
+    conn: ConnId,
+    account: &str,
+    identity_pub: [u8; 32],
+    adv_secret: &[u8],
+) -> anyhow::Result<()> {
+    let Some(mut reg) = w.registrations.get(&conn).cloned() else {
+        anyhow::bail!("client connection is gone");
+    };
+    if reg.pending_sign.is_some() {
+        anyhow::bail!("this client is already being paired");
+    }
+    if identity_pub != reg.identity_pub && reg.identity_pub != [0; 32] {
+        anyhow::bail!("identity key does not match the registration");
+    }
+    reg.identity_pub = identity_pub;
+    let new = !w.accounts.contains_key(account);
+    w.account_mut(account, &shared.config.default_push_name);
+    if new {
+        crate::appstate::seed_account(w, account);
+    }
+    let device_id = w.accounts[account]
+        .devices
+        .keys()
+        .max()
+        .map(|m| m + 1)
+        .unwrap_or(1)
+        .max(1);
+    let lid = w.lid_of(account);
+    let user = &w.users[account];
+
+    // ADV: the account key signs the companion's identity; HMAC under the QR's secret.
+    let details = wa::ADVDeviceIdentity {
+        raw_id: Some(u32::from(device_id) * 1000 + 7),
+        timestamp: Some(wacore::time::now_secs() as u64),
+        key_index: Some(u32::from(device_id)),
+        account_type: Some(wa::ADVEncryptionType::E2EE),
+        device_type: Some(wa::ADVEncryptionType::E2EE),
+    }
+    .encode_to_vec();
+    let mut to_sign = vec![6u8, 0];
+    to_sign.extend_from_slice(&details);
+    to_sign.extend_from_slice(&identity_pub);
+    let signed = wa::ADVSignedDeviceIdentity {
+        details: Some(details),
+        account_signature_key: Some(user.keys.identity_pub().to_vec()),
+        account_signature: Some(user.keys.sign(&to_sign)),
+        device_signature: None,
+    }
+    .encode_to_vec();
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(adv_secret)
+        .map_err(|e| anyhow::anyhow!("adv secret: {e}"))?;
+    mac.update(&signed);
+    let hmac = mac.finalize().into_bytes().to_vec();
+    let container = wa::ADVSignedDeviceIdentityHMAC {
+        details: Some(signed),
+        hmac: Some(hmac),
+        account_type: Some(wa::ADVEncryptionType::E2EE),
+    }
+    .encode_to_vec();
+
+    let iq_id = shared.stanza_id();
+    let mut children = vec![
+        NodeBuilder::new("device-identity").bytes(container).build(),
+        NodeBuilder::new("device")
+            .attr("jid", format!("{account}:{device_id}@s.whatsapp.net"))
+            .attr("lid", format!("{lid}:{device_id}@lid"))
+            .build(),
+        NodeBuilder::new("platform").attr("name", "android").build(),
+    ];
+    if user.info.business == Some(true) {
+        children.push(
+            NodeBuilder::new("biz")
+                .attr("name", user.info.verified_name.clone().unwrap_or_default())
+                .build(),
+        );
+    }
+    let iq = NodeBuilder::new("iq")
+        .attr("from", "s.whatsapp.net")
+        .attr("type", "set")
+        .attr("id", iq_id.clone())
+        .attr("xmlns", "md")
+        .children([NodeBuilder::new("pair-success").children(children).build()])
+        .build();
+
+    let acc = w.accounts.get_mut(account).expect("created above");
+    acc.devices.insert(
+        device_id,
+        Device {
+            id: device_id,
+            noise_pub: reg.noise_pub,
+            identity_pub,
+            registration_id: Some(reg.registration_id),
+            signed_prekey: reg.signed_prekey.clone(),
+            prekeys: VecDeque::new(),
+            prekeys_uploaded: 0,
+            conn: None,
+            key_shared: false,
+        },
+    );
+    reg.pending_sign = Some((iq_id, account.to_string(), device_id));
+    w.registrations.insert(conn, reg);
+    w.qr_refs.retain(|_, (c, _)| *c != conn);
+    w.pair_codes.retain(|_, p| p.conn != conn);
+    w.send(conn, Out::Node(iq));
+    Ok(())
+}
+
+/// Responses the client sends to our IQs (pair-device ack, pair-device-sign).
+pub(crate) fn on_iq_response(_shared: &Shared, w: &mut World, conn: ConnId, node: &Node) {
+    let id = attr(node, "id").unwrap_or_default();
+    let Some(reg) = w.registrations.get(&conn) else {
+        return;
+    };
+    let Some((pending, account, device)) = reg.pending_sign.clone() else {
+        return;
+    };
+    if pending != id {
+        return;
+    }
+    w.registrations.remove(&conn);
+    if attr(node, "type").as_deref() == Some("error") {
+        if let Some(a) = w.accounts.get_mut(&account) {
+            a.devices.remove(&device);
+        }
+        w.send(conn, Out::Close);
+        return;
+    }
+    // Linked: the client must reconnect and log in. Like the real server (a network
+    // away), give the client time to finish persisting the pairing first: an instant
+    // 515 races its pair-success handler and costs an extra reconnect.
+    if let Some(tx) = w.conns.get(&conn).map(|c| c.tx.clone()) {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = tx.send(Out::NodeThenClose(stream_error("515")));
+        });
+    }
+}
+
+/// IQs from a connection that is not logged in.
+pub(crate) fn handle_unpaired_iq(
+    shared: &Shared,
+    w: &mut World,
+    conn: ConnId,
+    xmlns: &str,
+    iq_id: &str,
+    node: &Node,
+) -> Option<Node> {
+    if xmlns == "md"
+        && let Some(link) = node.get_optional_child("link_code_companion_reg")
+    {
+        return Some(crate::pairing::pair_code_request(
+            shared, w, conn, iq_id, link,
+        ));
+    }
+    Some(iq_result(iq_id, vec![]))
+}
+
+/// `<iq xmlns="md"><remove-companion-device jid=.. reason=../>`: the companion logs out.
+pub(crate) fn remove_companion(w: &mut World, account: &str, node: &Node) {
+    let Some(rm) = node.get_optional_child("remove-companion-device") else {
+        return;
+    };
+    let jid = attr(rm, "jid").unwrap_or_default();
+    let dev: u16 = jid
+        .split('@')
+        .next()
+        .and_then(|u| u.split(':').nth(1))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    if dev == 0 {
+        return;
+    }
+    if let Some(d) = w
+        .accounts
+        .get_mut(account)
+        .and_then(|a| a.devices.remove(&dev))
+        && let Some(c) = d.conn
+    {
+        // The client disconnects itself; make sure the socket goes too.
+        let tx = w.conns.get(&c).map(|c| c.tx.clone());
+        if let Some(tx) = tx {
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let _ = tx.send(Out::Close);
+            });
+        }
+    }
+}
+
+/// The companion asks to link by code: not implemented yet.
+pub(crate) fn pair_code_request(
+    _shared: &Shared,
+    _w: &mut World,
+    _conn: ConnId,
+    iq_id: &str,
+    _link: &Node,
+) -> Node {
+    crate::conn::iq_error(iq_id, 501, "feature-not-implemented")
+}
+
+pub(crate) async fn enter_pair_code(
+    _shared: &Shared,
+    _account: &str,
+    _code: &str,
+) -> anyhow::Result<()> {
+    anyhow::bail!("pair-code linking is not implemented yet")
+}
+
+#[allow(dead_code)]
+fn _unused(n: &Node) -> Option<&[u8]> {
+    content_bytes(n)
+}

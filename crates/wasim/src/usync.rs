@@ -1,0 +1,231 @@
+//! `xmlns="usync"`: who is on WhatsApp, LIDs, about, picture ids, business, devices.
+
+use crate::conn::{attr, iq_error, iq_result};
+use crate::directory::normalize_phone;
+use crate::state::World;
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::{Node, NodeContent};
+use waproto::buffa::Message;
+use waproto::whatsapp as wa;
+
+pub(crate) fn handle(w: &mut World, account: &str, iq_id: &str, node: &Node) -> Node {
+    let Some(usync) = node.get_optional_child("usync") else {
+        return iq_error(iq_id, 400, "bad-request");
+    };
+    let protocols: Vec<String> = usync
+        .get_optional_child("query")
+        .and_then(|q| q.children())
+        .map(|c| c.iter().map(|n| n.tag.to_string()).collect())
+        .unwrap_or_default();
+    let users: Vec<&Node> = usync
+        .get_optional_child("list")
+        .map(|l| l.get_children_by_tag("user").collect())
+        .unwrap_or_default();
+    w.stats
+        .accounts
+        .entry(account.to_string())
+        .or_default()
+        .usync_users += users.len() as u64;
+    if w.faults.take_usync_429(Some(account)) {
+        return iq_error(iq_id, 429, "rate-overlimit");
+    }
+    let out: Vec<Node> = users
+        .iter()
+        .map(|u| answer_user(w, &protocols, u))
+        .collect();
+    let mut b = NodeBuilder::new("usync")
+        .attr(
+            "mode",
+            attr(usync, "mode").unwrap_or_else(|| "query".into()),
+        )
+        .attr("last", "true")
+        .attr("index", "0");
+    if let Some(sid) = attr(usync, "sid") {
+        b = b.attr("sid", sid);
+    }
+    iq_result(
+        iq_id,
+        vec![
+            b.children([NodeBuilder::new("list").children(out).build()])
+                .build(),
+        ],
+    )
+}
+
+fn err(tag: &'static str, code: u16, text: &str) -> Node {
+    NodeBuilder::new(tag)
+        .children([NodeBuilder::new("error")
+            .attr("code", code.to_string())
+            .attr("text", text.to_string())
+            .build()])
+        .build()
+}
+
+/// A numeric picture id, as the protocol wants.
+pub(crate) fn numeric_picture_id(id: &str) -> String {
+    if id.parse::<u64>().is_ok() {
+        return id.to_string();
+    }
+    let mut h: u64 = 1469598103934665603;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
+    }
+    (h % 9_000_000_000 + 1_000_000_000).to_string()
+}
+
+fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
+    let jid = attr(u, "jid");
+    let contact_query = u
+        .get_optional_child("contact")
+        .and_then(|c| match &c.content {
+            Some(NodeContent::String(s)) => Some(s.to_string()),
+            Some(NodeContent::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        });
+    let by_lid = jid.as_deref().is_some_and(|j| j.ends_with("@lid"));
+    let phone = match (&contact_query, &jid) {
+        (Some(c), _) => normalize_phone(c),
+        (None, Some(j)) if by_lid => {
+            let l = normalize_phone(j);
+            w.lids.get(&l).cloned().unwrap_or_default()
+        }
+        (None, Some(j)) => normalize_phone(j),
+        (None, None) => String::new(),
+    };
+    let user = w.users.get(&phone);
+    let mut b = NodeBuilder::new("user");
+    match (user, by_lid) {
+        (Some(u), true) => {
+            b = b
+                .attr(
+                    "jid",
+                    format!("{}@lid", u.info.lid.clone().unwrap_or_default()),
+                )
+                .attr("pn_jid", format!("{phone}@s.whatsapp.net"));
+        }
+        (Some(_), false) => b = b.attr("jid", format!("{phone}@s.whatsapp.net")),
+        (None, _) => {
+            if let Some(j) = &jid {
+                b = b.attr("jid", j.clone());
+            } else if !phone.is_empty() {
+                b = b.attr("jid", format!("{phone}@s.whatsapp.net"));
+            }
+        }
+    }
+    let mut children = Vec::new();
+    for p in protocols {
+        let Some(u) = user else {
+            if p == "contact" {
+                let mut c = NodeBuilder::new("contact").attr("type", "out");
+                if let Some(q) = &contact_query {
+                    c = c.string_content(q.clone());
+                }
+                children.push(c.build());
+            }
+            continue;
+        };
+        let info = &u.info;
+        match p.as_str() {
+            "contact" => {
+                let mut c = NodeBuilder::new("contact").attr("type", "in");
+                if let Some(q) = &contact_query {
+                    c = c.string_content(q.clone());
+                }
+                children.push(c.build());
+            }
+            "lid" => children.push(
+                NodeBuilder::new("lid")
+                    .attr(
+                        "val",
+                        format!("{}@lid", info.lid.clone().unwrap_or_default()),
+                    )
+                    .build(),
+            ),
+            "status" => {
+                if info.about_hidden == Some(true) {
+                    children.push(err("status", 401, "not-authorized"));
+                } else if let Some(a) = &info.about {
+                    children.push(
+                        NodeBuilder::new("status")
+                            .attr("t", "1700000000")
+                            .string_content(a.clone())
+                            .build(),
+                    );
+                } else {
+                    children.push(NodeBuilder::new("status").build());
+                }
+            }
+            "picture" => {
+                if info.picture_hidden == Some(true) {
+                    children.push(err("picture", 401, "not-authorized"));
+                } else if let Some(id) = &info.picture_id {
+                    children.push(
+                        NodeBuilder::new("picture")
+                            .attr("id", numeric_picture_id(id))
+                            .build(),
+                    );
+                } else {
+                    children.push(err("picture", 404, "item-not-found"));
+                }
+            }
+            "business" if info.business == Some(true) => {
+                let mut vn = Vec::new();
+                if let Some(name) = &info.verified_name {
+                    let details = verified_name_cert(name);
+                    vn.push(
+                        NodeBuilder::new("verified_name")
+                            .attr("name", name.clone())
+                            .bytes(details)
+                            .build(),
+                    );
+                }
+                children.push(NodeBuilder::new("business").children(vn).build());
+            }
+            "devices" => {
+                let mut ids: Vec<u16> = info.devices.clone().unwrap_or_else(|| vec![0]);
+                if let Some(acc) = w.accounts.get(&phone) {
+                    ids = std::iter::once(0)
+                        .chain(acc.devices.keys().copied())
+                        .collect();
+                }
+                let devs: Vec<Node> = ids
+                    .iter()
+                    .map(|d| {
+                        let mut n = NodeBuilder::new("device").attr("id", d.to_string());
+                        if *d != 0 {
+                            n = n.attr("key-index", d.to_string());
+                        }
+                        n.build()
+                    })
+                    .collect();
+                children.push(
+                    NodeBuilder::new("devices")
+                        .children([NodeBuilder::new("device-list").children(devs).build()])
+                        .build(),
+                );
+            }
+            _ => {}
+        }
+    }
+    if children.is_empty() {
+        b.build()
+    } else {
+        b.children(children).build()
+    }
+}
+
+/// `VerifiedNameCertificate{details: Details{serial, issuer, verified_name}}`.
+fn verified_name_cert(name: &str) -> Vec<u8> {
+    let details = wa::verified_name_certificate::Details {
+        serial: Some(1),
+        issuer: Some("smb:wa".into()),
+        verified_name: Some(name.to_string()),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    wa::VerifiedNameCertificate {
+        details: Some(details),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,123 @@
+//! A real whatsapp-rust client wired to a wasim on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use wasim::{Wasim, WasimConfig};
+use whatsapp_rust::Client;
+use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::wacore::net::{HttpClient, HttpRequest, HttpResponse};
+
+pub const T: Duration = Duration::from_secs(30);
+
+/// The client never needs HTTP against wasim (the version is pinned).
+pub struct NoHttp;
+
+#[whatsapp_rust::async_trait]
+impl HttpClient for NoHttp {
+    async fn execute(&self, _request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        anyhow::bail!("no HTTP in tests")
+    }
+}
+
+pub async fn start_wasim() -> Wasim {
+    let _ = env_logger::builder().is_test(true).try_init();
+    Wasim::start("127.0.0.1:0".parse().unwrap(), WasimConfig::default())
+        .await
+        .expect("wasim starts")
+}
+
+pub struct TestClient {
+    pub handle: Option<BotHandle>,
+    pub client: Arc<Client>,
+    pub events: mpsc::UnboundedReceiver<Arc<Event>>,
+    pub backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
+}
+
+pub fn memory_backend() -> Arc<dyn whatsapp_rust::store::traits::Backend> {
+    Arc::new(whatsapp_rust::wacore::store::InMemoryBackend::new())
+}
+
+/// Builds and spawns a client on `backend` that connects to `wasim`.
+pub async fn spawn_client(
+    wasim: &Wasim,
+    backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
+) -> TestClient {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let bot = Bot::builder()
+        .with_backend_arc(backend.clone())
+        .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(wasim.ws_url()))
+        .with_http_client(NoHttp)
+        .with_runtime(whatsapp_rust::TokioRuntime)
+        .with_version((2, 3000, 1_000_000_000))
+        .skip_history_sync()
+        .with_wanted_pre_key_count(50)
+        .on_event(move |ev, _client| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(ev);
+            }
+        })
+        .build()
+        .await
+        .expect("bot builds");
+    let client = bot.client();
+    let handle = bot.spawn();
+    TestClient {
+        handle: Some(handle),
+        client,
+        events: rx,
+        backend,
+    }
+}
+
+impl TestClient {
+    /// Waits (bounded) for the first event `f` maps to `Some`.
+    pub async fn wait_for<R>(&mut self, what: &str, mut f: impl FnMut(&Event) -> Option<R>) -> R {
+        let fut = async {
+            while let Some(ev) = self.events.recv().await {
+                if let Some(r) = f(&ev) {
+                    return r;
+                }
+            }
+            panic!("event stream ended while waiting for {what}");
+        };
+        match tokio::time::timeout(T, fut).await {
+            Ok(r) => r,
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+
+    pub async fn qr(&mut self) -> String {
+        self.wait_for("QR code", |e| match e {
+            Event::PairingQrCode(q) => Some(q.code.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    pub async fn connected(&mut self) {
+        self.wait_for("Connected", |e| {
+            matches!(e, Event::Connected(_)).then_some(())
+        })
+        .await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h.shutdown()).await;
+        }
+    }
+}
+
+/// A fresh client linked by QR to `account`, connected.
+pub async fn linked_client(wasim: &Wasim, account: &str) -> TestClient {
+    let mut c = spawn_client(wasim, memory_backend()).await;
+    let qr = c.qr().await;
+    wasim.scan_qr(&qr, Some(account)).await.expect("scan");
+    c.connected().await;
+    c
+}
