@@ -33,7 +33,7 @@ const MAX_JID_BYTES: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     /// Empty or blank input. Code `empty`.
-    #[error("the id is empty")]
+    #[error("the input is empty")]
     Empty {
         /// The input as given.
         input: String,
