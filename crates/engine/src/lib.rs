@@ -1,1 +1,213 @@
-//! WhatsApp sessions on whatsapp-rust. (Filled in by the engine issue.)
+//! WhatsApp sessions of wacontacts on whatsapp-rust: the only crate of ours (with
+//! wasim) that links it.
+//!
+//! An [`Engine`] owns every session of the process. A session is one companion
+//! device linked to one WhatsApp account, like WhatsApp Web: [`Engine::start`]
+//! shows QR codes ([`Engine::qr`]) or asks for a pair code
+//! ([`Engine::request_code`]) for a new device, and logs in with the stored keys
+//! otherwise. Its device state lives in `{data_dir}/sessions/{name}/device.db`.
+//! Status changes are broadcast ([`Engine::subscribe`]); what WhatsApp's events
+//! tell about contacts goes to the [`ContactEventSink`] given to [`Engine::new`];
+//! [`Engine::directory`] answers questions to WhatsApp.
+//!
+//! ```text
+//! start ─► STARTING ─► SCAN_QR_CODE ─(scan / code)─► STARTING ─► WORKING
+//!            └──────────(stored keys)────────────────────────────┘
+//! WORKING ─(connection lost)─► STARTING ─(reconnected)─► WORKING
+//! any ─ stop ─► STOPPED · logout ─► STOPPED (reason "logged out"), keys wiped
+//! unlinked on the phone / QR never scanned / ban ─► FAILED (reason), keys wiped on unlink
+//! ```
+
+mod config;
+mod convert;
+mod directory;
+mod error;
+mod events;
+mod session;
+
+pub use config::{EngineConfig, parse_client_version};
+pub use error::EngineError;
+pub use session::{Me, SessionState, StatusChange};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::broadcast;
+use wacontacts_core::ports::{ContactEventSink, Directory};
+use wacontacts_core::session::SessionName;
+
+use crate::session::{Session, Shared};
+
+/// All WhatsApp sessions of this process. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    sessions: Arc<RwLock<HashMap<SessionName, Arc<Session>>>>,
+}
+
+impl Engine {
+    /// An engine with no session running. Events of every session go to `sink`.
+    pub fn new(config: EngineConfig, sink: Arc<dyn ContactEventSink>) -> Self {
+        let (status_tx, _) = broadcast::channel(1024);
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                sink,
+                status_tx,
+                closed: AtomicBool::new(false),
+            }),
+            sessions: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    fn session(&self, name: &SessionName) -> Arc<Session> {
+        if let Some(s) = self
+            .sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return s.clone();
+        }
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_insert_with(|| Session::new(name.clone(), self.shared.clone()))
+            .clone()
+    }
+
+    fn existing(&self, name: &SessionName) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Starts a session: a new device goes to SCAN_QR_CODE (QR codes, or a pair
+    /// code through [`Engine::request_code`]); stored keys log in and go to
+    /// WORKING. Returns once the client runs, not once it is connected; follow
+    /// [`Engine::subscribe`] or [`Engine::state`]. Idempotent while running.
+    pub async fn start(&self, name: &SessionName) -> Result<(), EngineError> {
+        self.session(name).start().await
+    }
+
+    /// Disconnects a session and keeps its keys: the next start logs in without
+    /// a scan. Stopping a stopped session is fine.
+    pub async fn stop(&self, name: &SessionName) -> Result<(), EngineError> {
+        match self.existing(name) {
+            Some(s) => s.stop().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Unlinks the device on WhatsApp (connecting first if it is not running;
+    /// the unlink is best effort) and wipes its keys. Ends STOPPED with reason
+    /// "logged out".
+    pub async fn logout(&self, name: &SessionName) -> Result<(), EngineError> {
+        self.session(name).logout().await
+    }
+
+    /// Stops a session and removes its device state, without unlinking on
+    /// WhatsApp. Forgets the session.
+    pub async fn delete(&self, name: &SessionName) -> Result<(), EngineError> {
+        let session = self.session(name);
+        session.delete().await?;
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    /// The session's current state (STOPPED for a session never started).
+    pub fn state(&self, name: &SessionName) -> SessionState {
+        self.existing(name)
+            .map(|s| s.state())
+            .unwrap_or_else(SessionState::stopped)
+    }
+
+    /// The QR code to show now (raw string, to render as a QR image), while the
+    /// session is in SCAN_QR_CODE. WhatsApp rotates it (60 s, then 20 s each).
+    pub fn qr(&self, name: &SessionName) -> Option<String> {
+        self.existing(name).and_then(|s| s.qr())
+    }
+
+    /// Asks WhatsApp for a pair code to link `phone_digits` (country code
+    /// included; `+`, spaces, dashes and parentheses are ignored), starting the
+    /// session if needed. The answer looks like `ABCD-EFGH`.
+    pub async fn request_code(
+        &self,
+        name: &SessionName,
+        phone_digits: &str,
+    ) -> Result<String, EngineError> {
+        self.session(name).request_code(phone_digits).await
+    }
+
+    /// Status changes of every session, for persisting them and for webhooks.
+    /// Also fires (same status) when `me` becomes known at login.
+    pub fn subscribe(&self) -> broadcast::Receiver<StatusChange> {
+        self.shared.status_tx.subscribe()
+    }
+
+    /// WhatsApp's directory as the session sees it, while the session runs
+    /// (calls answer `NotConnected` until it is WORKING).
+    pub fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>> {
+        let session = self.existing(name)?;
+        if !session.is_running() {
+            return None;
+        }
+        Some(Arc::new(directory::SessionDirectory {
+            session,
+            sink: self.shared.sink.clone(),
+            timeout: self.shared.config.call_timeout,
+        }))
+    }
+
+    /// Names of the sessions with device keys under the data dir (linked, or
+    /// linking), whether running or not.
+    pub fn stored_sessions(&self) -> Vec<SessionName> {
+        let dir = self.shared.config.data_dir.join("sessions");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<SessionName> = entries
+            .flatten()
+            .filter(|e| e.path().join("device.db").is_file())
+            .filter_map(|e| SessionName::parse(e.file_name().to_str()?).ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Disconnects every session, keeping keys, without broadcasting status
+    /// changes: the statuses persisted by the caller stay as they were, so the
+    /// next process restarts the sessions that were WORKING. Later starts fail
+    /// with `ShuttingDown`.
+    pub async fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        futures_join_all(sessions.iter().map(|s| s.shutdown())).await;
+    }
+}
+
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(f);
+    }
+    whatsapp_rust::futures::future::join_all(set).await;
+}

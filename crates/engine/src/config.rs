@@ -1,0 +1,119 @@
+//! Engine settings: where device state lives, which WhatsApp endpoint and client
+//! version to use, and how long WhatsApp calls may take.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wacontacts_core::session::SessionName;
+
+/// Settings shared by every session of one [`crate::Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root of the server's data; each session keeps its device keys in
+    /// `{data_dir}/sessions/{name}/device.db`.
+    pub data_dir: PathBuf,
+    /// WebSocket URL of WhatsApp's chat endpoint; `None` = the real
+    /// `wss://web.whatsapp.com/ws/chat`. Tests and the sandbox point it at wasim.
+    pub whatsapp_url: Option<String>,
+    /// WhatsApp Web client version to announce. `Some` pins it and nothing is
+    /// fetched from web.whatsapp.com; `None` fetches the current one on each connect.
+    pub client_version: Option<(u32, u32, u32)>,
+    /// Upper bound of every WhatsApp call made through [`crate::Engine::directory`].
+    pub call_timeout: Duration,
+    /// How long [`crate::Engine::request_code`] waits for the socket of a
+    /// just-started session before giving up.
+    pub connect_timeout: Duration,
+    /// Name shown in the phone's "Linked devices" list (the OS field of the
+    /// device props); `None` keeps whatsapp-rust's default.
+    pub device_name: Option<String>,
+    /// Pre-keys generated per upload batch; `None` keeps WhatsApp Web's 812.
+    /// Tests lower it to link faster.
+    pub pre_key_count: Option<usize>,
+}
+
+impl EngineConfig {
+    /// A config with defaults for everything but the data directory: the real
+    /// WhatsApp endpoint, a fetched version, 20 s calls, 30 s connects.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            whatsapp_url: None,
+            client_version: None,
+            call_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(30),
+            device_name: None,
+            pre_key_count: None,
+        }
+    }
+
+    /// Directory of one session's device state.
+    pub fn session_dir(&self, name: &SessionName) -> PathBuf {
+        self.data_dir.join("sessions").join(name.as_str())
+    }
+
+    /// The SQLite file with one session's device keys.
+    pub fn device_db(&self, name: &SessionName) -> PathBuf {
+        self.session_dir(name).join("device.db")
+    }
+}
+
+/// Parses a client version written `MAJOR.MINOR.PATCH` (e.g. `2.3000.0`), as given
+/// to `--whatsapp-version`. Input: the flag's text, surrounding spaces allowed;
+/// edge cases: fewer or more than three parts, empty parts and non-digits are errors.
+pub fn parse_client_version(text: &str) -> Result<(u32, u32, u32), String> {
+    let parts: Vec<&str> = text.trim().split('.').collect();
+    if parts.len() != 3 {
+        return Err(format!(
+            "client version must be MAJOR.MINOR.PATCH, got {text:?}"
+        ));
+    }
+    let mut out = [0u32; 3];
+    for (slot, part) in out.iter_mut().zip(&parts) {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("client version part {part:?} is not a number"));
+        }
+        *slot = part
+            .parse()
+            .map_err(|_| format!("client version part {part:?} is too large"))?;
+    }
+    Ok((out[0], out[1], out[2]))
+}
+
+/// True when `path` is inside `root` once both are made absolute lexically;
+/// a guard before removing a session directory.
+pub(crate) fn is_inside(root: &Path, path: &Path) -> bool {
+    path.starts_with(root) && path != root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(parse_client_version("2.3000.0"), Ok((2, 3000, 0)));
+        assert_eq!(
+            parse_client_version(" 2.3000.1023456 "),
+            Ok((2, 3000, 1023456))
+        );
+        assert!(parse_client_version("2.3000").is_err());
+        assert!(parse_client_version("2.3000.0.1").is_err());
+        assert!(parse_client_version("2..0").is_err());
+        assert!(parse_client_version("2.x.0").is_err());
+        assert!(parse_client_version("2.-1.0").is_err());
+        assert!(parse_client_version("99999999999.0.0").is_err());
+    }
+
+    #[test]
+    fn session_paths_stay_under_the_data_dir() {
+        let config = EngineConfig::new("/data");
+        let name = SessionName::parse("alpha").unwrap();
+        assert_eq!(
+            config.device_db(&name),
+            PathBuf::from("/data/sessions/alpha/device.db")
+        );
+        assert!(is_inside(&config.data_dir, &config.session_dir(&name)));
+        assert!(!is_inside(&config.data_dir, Path::new("/data")));
+        assert!(!is_inside(&config.data_dir, Path::new("/etc")));
+    }
+}

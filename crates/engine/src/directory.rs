@@ -1,0 +1,442 @@
+//! [`Directory`] on whatsapp-rust: every call goes to the session's current client,
+//! is bounded by the engine's call timeout, and maps the library's errors onto
+//! [`DirectoryError`]. LID mappings and blocklist changes that a call learns are
+//! also reported to the sink.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use wacontacts_core::contact::{
+    AddressBookEntry, BlockEntry, BlocklistUpdate, ExistenceResult, ProfilePicture, UserInfo,
+};
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+use wacontacts_core::ports::{ContactEventSink, Directory, DirectoryError};
+use wacontacts_core::session::SessionName;
+use whatsapp_rust::lid_pn_cache::LearningSource;
+use whatsapp_rust::wacore::iq::usync::{
+    UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
+    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
+};
+use whatsapp_rust::{
+    AppStateError, BlockingError, Client, ContactError, IqError, Jid, UsyncSubprotocolError,
+};
+
+use crate::convert;
+use crate::session::Session;
+
+/// The directory of one session.
+pub(crate) struct SessionDirectory {
+    pub(crate) session: Arc<Session>,
+    pub(crate) sink: Arc<dyn ContactEventSink>,
+    pub(crate) timeout: Duration,
+}
+
+/// Maps an IQ failure.
+pub(crate) fn iq_error(e: &IqError) -> DirectoryError {
+    match e {
+        IqError::Timeout => DirectoryError::Timeout,
+        IqError::NotConnected | IqError::Disconnected(_) | IqError::InternalChannelClosed => {
+            DirectoryError::NotConnected
+        }
+        IqError::ServerError { code, backoff, .. } => match code {
+            429 => DirectoryError::RateLimited {
+                retry_after_secs: *backoff,
+            },
+            404 => DirectoryError::NotFound,
+            401 | 403 => DirectoryError::HiddenByPrivacy,
+            _ => DirectoryError::Other(e.to_string()),
+        },
+        IqError::ClientState(_) => DirectoryError::NotConnected,
+        _ => DirectoryError::Other(e.to_string()),
+    }
+}
+
+fn subprotocol_error(e: &UsyncSubprotocolError) -> Option<DirectoryError> {
+    match e.code {
+        Some(429) => Some(DirectoryError::RateLimited {
+            retry_after_secs: e.backoff,
+        }),
+        _ => None,
+    }
+}
+
+fn contact_error(e: ContactError) -> DirectoryError {
+    match e {
+        ContactError::Iq(e) => iq_error(&e),
+        other => DirectoryError::Other(other.to_string()),
+    }
+}
+
+fn blocking_error(e: BlockingError) -> DirectoryError {
+    match e {
+        BlockingError::Iq(e) => iq_error(&e),
+        BlockingError::InvalidJid(_) => DirectoryError::NotFound,
+        other => DirectoryError::Other(other.to_string()),
+    }
+}
+
+/// A fresh usync `sid` (only needs to be unique among our requests).
+fn next_sid() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("wac{t}.{n}")
+}
+
+impl SessionDirectory {
+    /// The client, when logged in.
+    fn client(&self) -> Result<Arc<Client>, DirectoryError> {
+        match self.session.client() {
+            Some(client) if client.is_logged_in() => Ok(client),
+            _ => Err(DirectoryError::NotConnected),
+        }
+    }
+
+    async fn timed<T, F>(&self, fut: F) -> Result<T, DirectoryError>
+    where
+        F: std::future::Future<Output = Result<T, DirectoryError>>,
+    {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or(Err(DirectoryError::Timeout))
+    }
+
+    fn name(&self) -> &SessionName {
+        &self.session.name
+    }
+
+    /// Persists a learned mapping in the client (so blocking works) and the sink.
+    async fn learned(&self, client: &Client, lid: &Jid, pn: &Jid) {
+        if !(lid.is_lid() && pn.is_pn()) {
+            return;
+        }
+        let _ = client
+            .add_lid_pn_mapping(&lid.user, &pn.user, LearningSource::Usync)
+            .await;
+        if let (Some(l), Some(p)) = (convert::lid(lid), convert::phone(pn)) {
+            self.sink.lid_mapping(self.name(), &l, &p).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for SessionDirectory {
+    async fn is_on_whatsapp(
+        &self,
+        phones: &[PhoneNumber],
+    ) -> Result<HashMap<PhoneNumber, ExistenceResult>, DirectoryError> {
+        let mut answer: HashMap<PhoneNumber, ExistenceResult> = phones
+            .iter()
+            .map(|p| (*p, ExistenceResult::not_found()))
+            .collect();
+        if phones.is_empty() {
+            return Ok(answer);
+        }
+        let client = self.client()?;
+        let users: Vec<UsyncUser> = phones
+            .iter()
+            .map(|p| UsyncUser::from_phone(format!("+{}", convert::digits(p))))
+            .collect();
+        let query = UsyncQuery::new(
+            UsyncMode::Query,
+            UsyncContext::Interactive,
+            vec![
+                UsyncProtocol::Contact {
+                    addressing_mode: UsyncAddressingMode::Pn,
+                },
+                UsyncProtocol::Lid,
+                UsyncProtocol::BusinessVerifiedName,
+            ],
+            users,
+        )
+        .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let spec = UsyncQuerySpec::new(query, next_sid())
+            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let response = self
+            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
+            .await?;
+        if let Some(err) = response
+            .protocol_state(UsyncProtocolKind::Contact)
+            .and_then(|s| s.error.as_ref())
+            .and_then(subprotocol_error)
+        {
+            return Err(err);
+        }
+        let by_digits: HashMap<String, &PhoneNumber> = phones
+            .iter()
+            .map(|p| (convert::digits(p).to_string(), p))
+            .collect();
+        for user in &response.users {
+            let contact = match user.protocol(UsyncProtocolKind::Contact) {
+                Some(UsyncProtocolResult::Contact(UsyncOutcome::Value(c))) => Some(c),
+                _ => None,
+            };
+            // The queried number, echoed back; else the JID's own number.
+            let asked = contact
+                .and_then(|c| c.content.as_ref())
+                .map(|c| c.trim_start_matches('+').to_string())
+                .or_else(|| user.id.as_ref().map(|j| j.user.to_string()));
+            let Some(input) = asked.as_deref().and_then(|d| by_digits.get(d)) else {
+                continue;
+            };
+            let exists = contact.is_some_and(|c| c.contact_type == "in");
+            let jid = user.id.clone().filter(|j| j.is_pn());
+            let lid = match user.protocol(UsyncProtocolKind::Lid) {
+                Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) => Some(lid.clone()),
+                _ => None,
+            };
+            let verified_name = match user.protocol(UsyncProtocolKind::Business) {
+                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
+                    .verified_name
+                    .as_ref()
+                    .and_then(|v| v.name.clone())
+                    .filter(|n| !n.is_empty()),
+                _ => None,
+            };
+            let is_business = matches!(
+                user.protocol(UsyncProtocolKind::Business),
+                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(_)))
+            ) && verified_name.is_some();
+            if exists && let (Some(jid), Some(lid)) = (&jid, &lid) {
+                self.learned(&client, lid, jid).await;
+            }
+            answer.insert(
+                **input,
+                ExistenceResult {
+                    exists,
+                    phone: if exists {
+                        jid.as_ref().and_then(convert::phone)
+                    } else {
+                        None
+                    },
+                    lid: if exists {
+                        lid.as_ref().and_then(convert::lid)
+                    } else {
+                        None
+                    },
+                    is_business: exists && is_business,
+                    verified_name: if exists { verified_name } else { None },
+                },
+            );
+        }
+        Ok(answer)
+    }
+
+    async fn user_info(
+        &self,
+        who: &[ContactRef],
+    ) -> Result<HashMap<ContactRef, UserInfo>, DirectoryError> {
+        if who.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let client = self.client()?;
+        let jids: Vec<Jid> = who.iter().map(convert::jid).collect();
+        let info = self
+            .timed(async {
+                client
+                    .contacts()
+                    .get_user_info(&jids)
+                    .await
+                    .map_err(contact_error)
+            })
+            .await?;
+        let mut out = HashMap::new();
+        for (contact, jid) in who.iter().zip(&jids) {
+            let Some(entry) = info
+                .get(jid)
+                .or_else(|| info.values().find(|e| e.jid.user == jid.user))
+            else {
+                continue;
+            };
+            if let Some(lid) = &entry.lid {
+                self.learned(&client, lid, &entry.jid).await;
+            }
+            out.insert(
+                contact.clone(),
+                UserInfo {
+                    lid: entry
+                        .lid
+                        .as_ref()
+                        .or(Some(&entry.jid).filter(|j| j.is_lid()))
+                        .and_then(convert::lid),
+                    about: entry.status.clone().filter(|s| !s.is_empty()),
+                    picture_id: entry.picture_id.clone(),
+                    is_business: entry.is_business,
+                    verified_name: entry
+                        .verified_name
+                        .as_ref()
+                        .and_then(|v| v.name.clone())
+                        .filter(|n| !n.is_empty()),
+                    devices: entry.devices.clone(),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn profile_picture(
+        &self,
+        who: &ContactRef,
+        preview: bool,
+    ) -> Result<Option<ProfilePicture>, DirectoryError> {
+        let client = self.client()?;
+        let jid = convert::jid(who);
+        let picture = self
+            .timed(async {
+                client
+                    .contacts()
+                    .get_profile_picture_with_timeout(&jid, preview, Some(self.timeout))
+                    .await
+                    .map_err(contact_error)
+            })
+            .await?;
+        Ok(picture.map(|p| ProfilePicture {
+            id: p.id,
+            url: p.url,
+            direct_path: p.direct_path,
+        }))
+    }
+
+    async fn block(&self, who: &ContactRef) -> Result<(), DirectoryError> {
+        let client = self.client()?;
+        let jid = convert::jid(who);
+        self.timed(async { client.blocking().block(&jid).await.map_err(blocking_error) })
+            .await?;
+        self.sink
+            .blocklist_changed(
+                self.name(),
+                BlocklistUpdate::Changed {
+                    who: who.clone(),
+                    blocked: true,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn unblock(&self, who: &ContactRef) -> Result<(), DirectoryError> {
+        let client = self.client()?;
+        let jid = convert::jid(who);
+        self.timed(async {
+            client
+                .blocking()
+                .unblock(&jid)
+                .await
+                .map_err(blocking_error)
+        })
+        .await?;
+        self.sink
+            .blocklist_changed(
+                self.name(),
+                BlocklistUpdate::Changed {
+                    who: who.clone(),
+                    blocked: false,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>, DirectoryError> {
+        let client = self.client()?;
+        let entries = self
+            .timed(async {
+                client
+                    .blocking()
+                    .get_blocklist()
+                    .await
+                    .map_err(blocking_error)
+            })
+            .await?;
+        let list: Vec<BlockEntry> = entries
+            .iter()
+            .filter_map(|e| {
+                Some(BlockEntry {
+                    who: convert::contact_ref(&e.jid)?,
+                    blocked_at: e.timestamp.map(|t| t as i64),
+                })
+            })
+            .collect();
+        self.sink
+            .blocklist_changed(self.name(), BlocklistUpdate::Full(list.clone()))
+            .await;
+        Ok(list)
+    }
+
+    async fn save_contact(
+        &self,
+        who: &ContactRef,
+        full_name: &str,
+        first_name: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let client = self.client()?;
+        // WhatsApp keys address-book entries by phone number.
+        let phone = match who {
+            ContactRef::Phone(p) => *p,
+            ContactRef::Lid(lid) => self
+                .pn_for_lid(lid)
+                .await?
+                .ok_or(DirectoryError::NotFound)?,
+        };
+        let jid = convert::phone_jid(&phone);
+        self.timed(async {
+            client
+                .chat_actions()
+                .save_contact(
+                    &jid,
+                    Some(full_name.to_string()),
+                    first_name.map(str::to_string),
+                    true,
+                )
+                .await
+                .map_err(|e| match e {
+                    AppStateError::InvalidRequest(m) => DirectoryError::Other(m),
+                    other => DirectoryError::Other(other.to_string()),
+                })
+        })
+        .await?;
+        let lid = self.lid_for_pn(&phone).await.ok().flatten();
+        self.sink
+            .address_book_contact(
+                self.name(),
+                AddressBookEntry {
+                    who: who.clone(),
+                    phone: Some(phone),
+                    lid,
+                    full_name: Some(full_name.to_string()),
+                    first_name: first_name.map(str::to_string),
+                    username: None,
+                    at_ms: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0),
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn lid_for_pn(&self, phone: &PhoneNumber) -> Result<Option<Lid>, DirectoryError> {
+        let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
+        let entry = client
+            .get_lid_pn_entry(&convert::phone_jid(phone))
+            .await
+            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        Ok(entry.and_then(|e| convert::lid(&Jid::lid(&*e.lid))))
+    }
+
+    async fn pn_for_lid(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError> {
+        let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
+        let entry = client
+            .get_lid_pn_entry(&convert::lid_jid(lid))
+            .await
+            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        Ok(entry.and_then(|e| convert::phone(&Jid::pn(&*e.phone_number))))
+    }
+}

@@ -1,0 +1,347 @@
+//! whatsapp-rust events → facts about contacts → the store's [`ContactEventSink`].
+//!
+//! [`facts`] is a pure translation (unit-tested below); [`pump`] is the one task
+//! per running session that applies them to the sink in arrival order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wacontacts_core::contact::{AddressBookEntry, BlockEntry, BlocklistUpdate, NumberChange};
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+use wacontacts_core::ports::ContactEventSink;
+use wacontacts_core::session::SessionName;
+use whatsapp_rust::Client;
+use whatsapp_rust::Jid;
+use whatsapp_rust::types::events::{BusinessUpdateType, Event, EventKind};
+
+use crate::convert;
+
+/// Event kinds that carry facts about contacts.
+pub(crate) const CONTACT_KINDS: &[EventKind] = &[
+    EventKind::ContactUpdate,
+    EventKind::Messages,
+    EventKind::HistorySync,
+    EventKind::PushNameUpdate,
+    EventKind::PictureUpdate,
+    EventKind::UserAboutUpdate,
+    EventKind::IdentityChange,
+    EventKind::ContactNumberChanged,
+    EventKind::BusinessStatusUpdate,
+    EventKind::SelfPushNameUpdated,
+    EventKind::DeviceListUpdate,
+    EventKind::Notification,
+];
+
+/// One fact for the sink; each variant is one sink method.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Fact {
+    AddressBook(AddressBookEntry),
+    PushName(ContactRef, String),
+    LidMapping(Lid, PhoneNumber),
+    Picture(ContactRef, Option<String>),
+    About(ContactRef, String),
+    Identity(ContactRef, bool, i64),
+    NumberChanged(NumberChange),
+    Blocklist(BlocklistUpdate),
+    Business(ContactRef, bool, Option<String>),
+    OwnPushName(String),
+}
+
+/// Applies one fact to the sink.
+pub(crate) async fn apply(sink: &dyn ContactEventSink, session: &SessionName, fact: Fact) {
+    match fact {
+        Fact::AddressBook(entry) => sink.address_book_contact(session, entry).await,
+        Fact::PushName(who, name) => sink.push_name(session, &who, &name).await,
+        Fact::LidMapping(lid, pn) => sink.lid_mapping(session, &lid, &pn).await,
+        Fact::Picture(who, id) => sink.picture_changed(session, &who, id.as_deref()).await,
+        Fact::About(who, about) => sink.about_changed(session, &who, &about).await,
+        Fact::Identity(who, implicit, at) => {
+            sink.identity_changed(session, &who, implicit, at).await
+        }
+        Fact::NumberChanged(change) => sink.number_changed(session, change).await,
+        Fact::Blocklist(update) => sink.blocklist_changed(session, update).await,
+        Fact::Business(who, is_business, name) => {
+            sink.business_changed(session, &who, is_business, name.as_deref())
+                .await
+        }
+        Fact::OwnPushName(name) => sink.own_push_name(session, &name).await,
+    }
+}
+
+/// Feeds the events of one client to the sink until the client is gone.
+pub(crate) async fn pump(
+    sink: Arc<dyn ContactEventSink>,
+    session: SessionName,
+    mut events: mpsc::UnboundedReceiver<Arc<Event>>,
+) {
+    while let Some(event) = events.recv().await {
+        for fact in facts(&event, now_ms()) {
+            apply(&*sink, &session, fact).await;
+        }
+    }
+}
+
+/// What a freshly connected session reports once: its own LID mapping and push
+/// name, and the blocklist as WhatsApp holds it.
+pub(crate) async fn after_connect(
+    sink: Arc<dyn ContactEventSink>,
+    session: SessionName,
+    client: Arc<Client>,
+    timeout: Duration,
+) {
+    if let (Some(pn), Some(lid)) = (client.pn(), client.lid())
+        && let (Some(pn), Some(lid)) = (convert::phone(&pn), convert::lid(&lid))
+    {
+        sink.lid_mapping(&session, &lid, &pn).await;
+    }
+    let push_name = client.push_name();
+    if !push_name.is_empty() {
+        sink.own_push_name(&session, &push_name).await;
+    }
+    if let Ok(Ok(entries)) = tokio::time::timeout(timeout, client.blocking().get_blocklist()).await
+    {
+        let list = entries
+            .iter()
+            .filter_map(|e| {
+                Some(BlockEntry {
+                    who: convert::contact_ref(&e.jid)?,
+                    blocked_at: e.timestamp.map(|t| t as i64),
+                })
+            })
+            .collect();
+        sink.blocklist_changed(&session, BlocklistUpdate::Full(list))
+            .await;
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The LID↔PN pair of two JIDs in either order, when one is each.
+fn pair(a: &Jid, b: &Jid) -> Option<Fact> {
+    let (lid, pn) = if a.is_lid() && b.is_pn() {
+        (a, b)
+    } else if a.is_pn() && b.is_lid() {
+        (b, a)
+    } else {
+        return None;
+    };
+    Some(Fact::LidMapping(convert::lid(lid)?, convert::phone(pn)?))
+}
+
+fn parse_jid(text: &str) -> Option<Jid> {
+    text.parse::<Jid>().ok()
+}
+
+/// Translates one event into the facts it tells. `now_ms` stamps facts the
+/// event carries no time for.
+#[allow(clippy::collapsible_match)] // one arm per event kind reads better
+pub(crate) fn facts(event: &Event, now_ms: i64) -> Vec<Fact> {
+    let mut out = Vec::new();
+    match event {
+        Event::ContactUpdate(update) => {
+            let action = &update.action;
+            let key = &update.jid;
+            let lid_jid = action.lid_jid.as_deref().and_then(parse_jid);
+            let pn_jid = action.pn_jid.as_deref().and_then(parse_jid);
+            let phone_jid = if key.is_pn() {
+                Some(key.clone())
+            } else {
+                pn_jid.filter(|j| j.is_pn())
+            };
+            let lid_jid = if key.is_lid() {
+                Some(key.clone())
+            } else {
+                lid_jid.filter(|j| j.is_lid())
+            };
+            let Some(who) = convert::contact_ref(key) else {
+                return out;
+            };
+            let phone = phone_jid.as_ref().and_then(convert::phone);
+            let lid = lid_jid.as_ref().and_then(convert::lid);
+            if let (Some(lid), Some(phone)) = (&lid, &phone) {
+                out.push(Fact::LidMapping(lid.clone(), *phone));
+            }
+            out.push(Fact::AddressBook(AddressBookEntry {
+                who,
+                phone,
+                lid,
+                full_name: action.full_name.clone().filter(|s| !s.is_empty()),
+                first_name: action.first_name.clone().filter(|s| !s.is_empty()),
+                username: action.username.clone().filter(|s| !s.is_empty()),
+                at_ms: update.timestamp.timestamp_millis(),
+            }));
+        }
+        Event::Messages(batch) => {
+            for message in batch.iter() {
+                let info = &message.info;
+                let source = &info.source;
+                if source.is_from_me {
+                    continue;
+                }
+                let sender = source.sender.to_non_ad();
+                let alt = source.sender_alt.as_ref().map(|j| j.to_non_ad());
+                if let Some(alt) = &alt
+                    && let Some(fact) = pair(&sender, alt)
+                {
+                    out.push(fact);
+                }
+                let Some(who) = convert::contact_ref(&sender) else {
+                    continue;
+                };
+                if !info.push_name.is_empty() {
+                    out.push(Fact::PushName(who.clone(), info.push_name.clone()));
+                }
+                if let Some(verified) = &info.verified_name
+                    && let Some(name) = verified.name.as_ref().filter(|n| !n.is_empty())
+                {
+                    out.push(Fact::Business(who, true, Some(name.clone())));
+                }
+            }
+        }
+        Event::HistorySync(lazy) => {
+            if let Some(sync) = lazy.get() {
+                for mapping in &sync.phone_number_to_lid_mappings {
+                    if let (Some(pn), Some(lid)) = (
+                        mapping.pn_jid.as_deref().and_then(parse_jid),
+                        mapping.lid_jid.as_deref().and_then(parse_jid),
+                    ) && let Some(fact) = pair(&lid, &pn)
+                    {
+                        out.push(fact);
+                    }
+                }
+                for pushname in &sync.pushnames {
+                    let (Some(id), Some(name)) =
+                        (pushname.id.as_deref(), pushname.pushname.as_deref())
+                    else {
+                        continue;
+                    };
+                    if name.is_empty() {
+                        continue;
+                    }
+                    if let Some(who) = parse_jid(id).as_ref().and_then(convert::contact_ref) {
+                        out.push(Fact::PushName(who, name.to_string()));
+                    }
+                }
+            }
+        }
+        Event::PushNameUpdate(update) => {
+            if let Some(who) = convert::contact_ref(&update.jid.to_non_ad())
+                && !update.new_push_name.is_empty()
+            {
+                out.push(Fact::PushName(who, update.new_push_name.clone()));
+            }
+        }
+        Event::PictureUpdate(update) => {
+            if let Some(who) = convert::contact_ref(&update.jid) {
+                if update.removed {
+                    out.push(Fact::Picture(who, None));
+                } else if let Some(id) = &update.picture_id {
+                    out.push(Fact::Picture(who, Some(id.clone())));
+                }
+            }
+        }
+        Event::UserAboutUpdate(update) => {
+            if let Some(who) = convert::contact_ref(&update.jid.to_non_ad()) {
+                out.push(Fact::About(who, update.status.clone()));
+            }
+        }
+        Event::IdentityChange(change) => {
+            let user = change.user.to_non_ad();
+            if let Some(lid) = &change.lid_user
+                && let Some(fact) = pair(&lid.to_non_ad(), &user)
+            {
+                out.push(fact);
+            }
+            if let Some(who) = convert::contact_ref(&user) {
+                out.push(Fact::Identity(who, change.implicit, now_ms));
+            }
+        }
+        Event::ContactNumberChanged(change) => {
+            let lid = change.new_lid.as_ref().or(change.old_lid.as_ref());
+            if let (Some(old_phone), Some(new_phone)) = (
+                convert::phone(&change.old_jid.to_non_ad()),
+                convert::phone(&change.new_jid.to_non_ad()),
+            ) {
+                let lid = lid.and_then(convert::lid);
+                if let Some(lid) = &lid {
+                    out.push(Fact::LidMapping(lid.clone(), new_phone));
+                }
+                out.push(Fact::NumberChanged(NumberChange {
+                    lid,
+                    old_phone,
+                    new_phone,
+                    at_ms: change.timestamp.timestamp_millis(),
+                }));
+            }
+        }
+        Event::BusinessStatusUpdate(update) => {
+            let subject = update.target_jid.as_ref().unwrap_or(&update.jid);
+            if let Some(who) = convert::contact_ref(&subject.to_non_ad()) {
+                match update.update_type {
+                    BusinessUpdateType::RemovedAsBusiness => {
+                        out.push(Fact::Business(who, false, None));
+                    }
+                    BusinessUpdateType::VerifiedNameChanged => {
+                        out.push(Fact::Business(
+                            who,
+                            true,
+                            update.verified_name.clone().filter(|n| !n.is_empty()),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Event::SelfPushNameUpdated(update) => {
+            if !update.new_name.is_empty() {
+                out.push(Fact::OwnPushName(update.new_name.clone()));
+            }
+        }
+        Event::DeviceListUpdate(update) => {
+            if let Some(lid) = &update.lid_user
+                && let Some(fact) = pair(&lid.to_non_ad(), &update.user.to_non_ad())
+            {
+                out.push(fact);
+            }
+        }
+        Event::Notification(node) => {
+            out.extend(blocklist_notification(node));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `<notification type="blocklist"><item jid=".." action="block|unblock"/></notification>`:
+/// a block or unblock made on another device of the account.
+fn blocklist_notification(node: &whatsapp_rust::OwnedNodeRef) -> Vec<Fact> {
+    let node = node.get();
+    if node.attrs().optional_string("type").as_deref() != Some("blocklist") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for item in node.get_children_by_tag("item") {
+        let mut attrs = item.attrs();
+        let Some(jid) = attrs.optional_string("jid").map(|j| j.into_owned()) else {
+            continue;
+        };
+        let Some(action) = attrs.optional_string("action") else {
+            continue;
+        };
+        let blocked = match action.as_ref() {
+            "block" => true,
+            "unblock" => false,
+            _ => continue,
+        };
+        if let Some(who) = parse_jid(&jid).as_ref().and_then(convert::contact_ref) {
+            out.push(Fact::Blocklist(BlocklistUpdate::Changed { who, blocked }));
+        }
+    }
+    out
+}

@@ -1,0 +1,681 @@
+//! One linked WhatsApp account: pairing (QR or pair code), login with stored
+//! credentials, reconnects, stop, logout and wiping of its device state.
+//!
+//! Each running session is one whatsapp-rust client driven by its own run loop
+//! (reconnects with whatsapp-rust's Fibonacci backoff, 1 s → 15 min), plus two
+//! small tokio tasks: a watcher that notices when the run loop ends and a pump that
+//! feeds contact events to the sink in arrival order. No threads, no buffers beyond
+//! the events in flight.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use wacontacts_core::ports::ContactEventSink;
+use wacontacts_core::session::{SessionName, SessionStatus};
+use whatsapp_rust::Client;
+use whatsapp_rust::bot::Bot;
+use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::events::{Event, EventHandler, EventInterest, EventKind};
+use whatsapp_rust::wacore::store::DevicePropsOverride;
+
+use crate::config::{EngineConfig, is_inside};
+use crate::error::EngineError;
+use crate::events;
+
+/// What the engine knows about the account a session is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// The account's phone number in WAHA's chat-id form, `15551234567@c.us`.
+    pub id: String,
+    /// The account's own push name (may be empty until WhatsApp sends it).
+    pub push_name: String,
+    /// The account's LID, `123456789012345@lid`, when known.
+    pub lid: Option<String>,
+    /// This companion device's full JID, `15551234567:7@s.whatsapp.net`.
+    pub jid: String,
+}
+
+/// A session's state as the HTTP layer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// WAHA's lifecycle status.
+    pub status: SessionStatus,
+    /// Why the session left WORKING or never got there: set with FAILED (e.g.
+    /// "logged out from the phone") and with STOPPED after a logout; `None`
+    /// otherwise.
+    pub reason: Option<String>,
+    /// The linked account, once the session has logged in.
+    pub me: Option<Me>,
+}
+
+impl SessionState {
+    /// The state of a session the engine has not started.
+    pub fn stopped() -> Self {
+        Self {
+            status: SessionStatus::Stopped,
+            reason: None,
+            me: None,
+        }
+    }
+}
+
+/// A change of a session's status, broadcast by [`crate::Engine::subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The session that changed.
+    pub session: SessionName,
+    /// Its state after the change.
+    pub state: SessionState,
+}
+
+/// What every session of one engine shares.
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) sink: Arc<dyn ContactEventSink>,
+    pub(crate) status_tx: broadcast::Sender<StatusChange>,
+    /// Set by [`crate::Engine::shutdown`]: no session starts any more.
+    pub(crate) closed: AtomicBool,
+}
+
+/// One linked (or linking) account.
+pub(crate) struct Session {
+    pub(crate) name: SessionName,
+    shared: Arc<Shared>,
+    inner: Mutex<Inner>,
+    /// Serializes start/stop/logout/delete of this session.
+    op: tokio::sync::Mutex<()>,
+}
+
+struct Inner {
+    state: SessionState,
+    qr: Option<String>,
+    /// Bumped on every start, so events of an old client are ignored.
+    generation: u64,
+    run: Option<Running>,
+    /// Set while the engine itself stops or logs out this session: the events
+    /// that follow are expected and must not turn the session FAILED.
+    intentional: bool,
+    /// Set by shutdown: state changes are no longer broadcast, so the statuses
+    /// the lead persisted survive for the next start of the server.
+    muted: bool,
+}
+
+struct Running {
+    client: Arc<Client>,
+    /// Ends when the client's run loop has ended.
+    watcher: JoinHandle<()>,
+}
+
+/// Emits our status to the broadcast and applies it, unless muted.
+fn set_state(
+    shared: &Shared,
+    name: &SessionName,
+    inner: &mut MutexGuard<'_, Inner>,
+    status: SessionStatus,
+    reason: Option<String>,
+) {
+    if inner.state.status == status && inner.state.reason == reason {
+        return;
+    }
+    inner.state.status = status;
+    inner.state.reason = reason;
+    if status != SessionStatus::ScanQrCode {
+        inner.qr = None;
+    }
+    if inner.muted {
+        return;
+    }
+    let _ = shared.status_tx.send(StatusChange {
+        session: name.clone(),
+        state: inner.state.clone(),
+    });
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Session {
+    pub(crate) fn new(name: SessionName, shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            shared,
+            inner: Mutex::new(Inner {
+                state: SessionState::stopped(),
+                qr: None,
+                generation: 0,
+                run: None,
+                intentional: false,
+                muted: false,
+            }),
+            op: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn state(&self) -> SessionState {
+        lock(&self.inner).state.clone()
+    }
+
+    pub(crate) fn qr(&self) -> Option<String> {
+        lock(&self.inner).qr.clone()
+    }
+
+    /// The running client, if any (linked or not).
+    pub(crate) fn client(&self) -> Option<Arc<Client>> {
+        lock(&self.inner).run.as_ref().map(|r| r.client.clone())
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        lock(&self.inner).run.is_some()
+    }
+
+    fn set(&self, status: SessionStatus, reason: Option<String>) {
+        let mut inner = lock(&self.inner);
+        set_state(&self.shared, &self.name, &mut inner, status, reason);
+    }
+
+    /// Starts the session: a new device shows QR codes, stored credentials log
+    /// in. Idempotent while running.
+    pub(crate) async fn start(self: &Arc<Self>) -> Result<(), EngineError> {
+        let _op = self.op.lock().await;
+        self.start_locked().await
+    }
+
+    async fn start_locked(self: &Arc<Self>) -> Result<(), EngineError> {
+        let generation = {
+            let mut inner = lock(&self.inner);
+            if inner.muted || self.shared.closed.load(Ordering::Relaxed) {
+                return Err(EngineError::ShuttingDown);
+            }
+            if inner.run.is_some() {
+                return Ok(());
+            }
+            inner.generation += 1;
+            inner.intentional = false;
+            inner.state.me = None;
+            set_state(
+                &self.shared,
+                &self.name,
+                &mut inner,
+                SessionStatus::Starting,
+                None,
+            );
+            inner.generation
+        };
+        match self.spawn_client(generation).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.set(SessionStatus::Failed, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn spawn_client(self: &Arc<Self>, generation: u64) -> Result<(), EngineError> {
+        let config = &self.shared.config;
+        let dir = config.session_dir(&self.name);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| EngineError::Device(format!("cannot create {}: {e}", dir.display())))?;
+        let db = config.device_db(&self.name);
+        let db = db
+            .to_str()
+            .ok_or_else(|| EngineError::Device("data dir is not valid UTF-8".into()))?;
+        let store = SqliteStore::new(db)
+            .await
+            .map_err(|e| EngineError::Device(e.to_string()))?;
+
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let handler = Handler {
+            session: Arc::downgrade(self),
+            generation,
+            events: event_tx,
+        };
+        let transport = match &config.whatsapp_url {
+            Some(url) => TokioWebSocketTransportFactory::new().with_url(url.clone()),
+            None => TokioWebSocketTransportFactory::new(),
+        };
+        let mut builder = Bot::builder()
+            .with_backend(store)
+            .with_transport_factory(transport)
+            .with_event_handler(handler);
+        if let Some(version) = config.client_version {
+            builder = builder.with_version(version);
+        }
+        if let Some(name) = &config.device_name {
+            builder = builder.with_device_props(DevicePropsOverride::new().with_os(name.clone()));
+        }
+        if let Some(count) = config.pre_key_count {
+            builder = builder.with_wanted_pre_key_count(count);
+        }
+        let bot = builder
+            .build()
+            .await
+            .map_err(|e| EngineError::Device(e.to_string()))?;
+        let handle = bot.spawn();
+        let client = handle.client();
+
+        tokio::spawn(events::pump(
+            self.shared.sink.clone(),
+            self.name.clone(),
+            event_rx,
+        ));
+        let weak = Arc::downgrade(self);
+        let watcher = tokio::spawn(async move {
+            handle.await;
+            if let Some(session) = weak.upgrade() {
+                session.on_run_exit(generation);
+            }
+        });
+        let mut inner = lock(&self.inner);
+        inner.run = Some(Running { client, watcher });
+        Ok(())
+    }
+
+    /// The client's run loop ended (stop, logout, QR timeout, refused login).
+    fn on_run_exit(&self, generation: u64) {
+        let mut inner = lock(&self.inner);
+        if inner.generation != generation {
+            return;
+        }
+        inner.run = None;
+        if inner.intentional {
+            return;
+        }
+        match inner.state.status {
+            SessionStatus::Starting | SessionStatus::ScanQrCode | SessionStatus::Working => {
+                set_state(
+                    &self.shared,
+                    &self.name,
+                    &mut inner,
+                    SessionStatus::Failed,
+                    Some("the connection to WhatsApp ended".into()),
+                );
+            }
+            SessionStatus::Stopped | SessionStatus::Failed => {}
+        }
+    }
+
+    /// Disconnects the client (if running) and waits for its run loop to end.
+    /// Credentials stay.
+    async fn halt(&self) {
+        let run = {
+            let mut inner = lock(&self.inner);
+            inner.intentional = true;
+            inner.run.take()
+        };
+        if let Some(run) = run {
+            run.client.disconnect().await;
+            let mut watcher = run.watcher;
+            if tokio::time::timeout(Duration::from_secs(10), &mut watcher)
+                .await
+                .is_err()
+            {
+                watcher.abort();
+            }
+        }
+    }
+
+    /// Stops the session, keeping its credentials.
+    pub(crate) async fn stop(&self) -> Result<(), EngineError> {
+        let _op = self.op.lock().await;
+        self.halt().await;
+        let mut inner = lock(&self.inner);
+        inner.state.me = None;
+        set_state(
+            &self.shared,
+            &self.name,
+            &mut inner,
+            SessionStatus::Stopped,
+            None,
+        );
+        Ok(())
+    }
+
+    /// Unlinks the device on WhatsApp (when it can reach WhatsApp) and wipes its
+    /// keys. A session that is not running is started for the unlink, for at most
+    /// the connect timeout.
+    pub(crate) async fn logout(self: &Arc<Self>) -> Result<(), EngineError> {
+        let _op = self.op.lock().await;
+        let db = self.shared.config.device_db(&self.name);
+        if !self.is_running() && tokio::fs::try_exists(&db).await.unwrap_or(false) {
+            // Best effort: a session that cannot connect is still wiped below.
+            let _ = self.start_locked().await;
+        }
+        if let Some(client) = self.client() {
+            if client.pn().is_some() {
+                let timeout = self.shared.config.connect_timeout;
+                let _ = client.wait_for_connected(timeout).await;
+            }
+            lock(&self.inner).intentional = true;
+            if client.is_logged_in() {
+                let _ =
+                    tokio::time::timeout(self.shared.config.call_timeout, client.logout()).await;
+            }
+        }
+        self.halt().await;
+        self.wipe().await?;
+        let mut inner = lock(&self.inner);
+        inner.state.me = None;
+        set_state(
+            &self.shared,
+            &self.name,
+            &mut inner,
+            SessionStatus::Stopped,
+            Some("logged out".into()),
+        );
+        Ok(())
+    }
+
+    /// Stops the session and removes its device state.
+    pub(crate) async fn delete(&self) -> Result<(), EngineError> {
+        let _op = self.op.lock().await;
+        self.halt().await;
+        self.wipe().await?;
+        let mut inner = lock(&self.inner);
+        inner.state.me = None;
+        set_state(
+            &self.shared,
+            &self.name,
+            &mut inner,
+            SessionStatus::Stopped,
+            None,
+        );
+        Ok(())
+    }
+
+    /// Removes the session's directory (device keys). Missing is fine.
+    async fn wipe(&self) -> Result<(), EngineError> {
+        let config = &self.shared.config;
+        let dir = config.session_dir(&self.name);
+        if !is_inside(&config.data_dir, &dir) {
+            return Err(EngineError::Device("session dir outside data dir".into()));
+        }
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::Device(format!(
+                "cannot remove {}: {e}",
+                dir.display()
+            ))),
+        }
+    }
+
+    /// Asks WhatsApp for a pair code for `phone_digits` (country code included),
+    /// starting the session first when needed. The code is entered on the phone
+    /// under Linked devices → Link with phone number.
+    pub(crate) async fn request_code(
+        self: &Arc<Self>,
+        phone_digits: &str,
+    ) -> Result<String, EngineError> {
+        let digits: String = phone_digits
+            .chars()
+            .filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')'))
+            .collect();
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(EngineError::InvalidPhone(
+                "expected 7 to 15 digits with the country code".into(),
+            ));
+        }
+        self.start().await?;
+        let client = self.client().ok_or(EngineError::NotRunning)?;
+        if client.pn().is_some() {
+            return Err(EngineError::AlreadyLinked);
+        }
+        client
+            .wait_for_socket(self.shared.config.connect_timeout)
+            .await
+            .map_err(|_| EngineError::Timeout)?;
+        let options = PairCodeOptions {
+            phone_number: digits,
+            ..Default::default()
+        };
+        let result = tokio::time::timeout(
+            self.shared.config.call_timeout,
+            client.pair_with_code(options),
+        )
+        .await
+        .map_err(|_| EngineError::Timeout)?;
+        match result {
+            Ok(code) => {
+                let mut inner = lock(&self.inner);
+                if inner.state.status == SessionStatus::Starting {
+                    set_state(
+                        &self.shared,
+                        &self.name,
+                        &mut inner,
+                        SessionStatus::ScanQrCode,
+                        None,
+                    );
+                }
+                Ok(code)
+            }
+            Err(e) => {
+                use whatsapp_rust::wacore::pair_code::PairCodeRejection as R;
+                match e.rejection() {
+                    Some(R::RateOverlimit | R::BadRequest) => Err(EngineError::RateLimited),
+                    _ => Err(EngineError::WhatsApp(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Disconnects without touching the state others see (server shutdown).
+    pub(crate) async fn shutdown(&self) {
+        let _op = self.op.lock().await;
+        lock(&self.inner).muted = true;
+        self.halt().await;
+    }
+
+    /// Lifecycle events, handled inline on whatsapp-rust's dispatch path: only
+    /// state updates here, anything slow is spawned.
+    #[allow(clippy::collapsible_match)] // one arm per event kind reads better
+    fn on_event(self: &Arc<Self>, generation: u64, event: &Event) {
+        let mut inner = lock(&self.inner);
+        if inner.generation != generation {
+            return;
+        }
+        let shared = &self.shared;
+        let name = &self.name;
+        match event {
+            Event::PairingQrCode(qr) => {
+                if inner.state.status != SessionStatus::Working {
+                    inner.qr = Some(qr.code.clone());
+                    set_state(shared, name, &mut inner, SessionStatus::ScanQrCode, None);
+                }
+            }
+            Event::PairSuccess(_) => {
+                set_state(shared, name, &mut inner, SessionStatus::Starting, None);
+            }
+            Event::Connected(_) => {
+                let client = inner.run.as_ref().map(|r| r.client.clone());
+                if let Some(client) = client {
+                    inner.state.me = me_of(&client);
+                    if inner.state.status == SessionStatus::Working {
+                        // Only `me` may have changed: tell anyway.
+                        if !inner.muted {
+                            let _ = shared.status_tx.send(StatusChange {
+                                session: name.clone(),
+                                state: inner.state.clone(),
+                            });
+                        }
+                    } else {
+                        set_state(shared, name, &mut inner, SessionStatus::Working, None);
+                    }
+                    drop(inner);
+                    tokio::spawn(events::after_connect(
+                        shared.sink.clone(),
+                        name.clone(),
+                        client,
+                        shared.config.call_timeout,
+                    ));
+                }
+            }
+            Event::SelfPushNameUpdated(update) => {
+                if let Some(me) = inner.state.me.as_mut() {
+                    me.push_name = update.new_name.clone();
+                }
+            }
+            Event::Disconnected(_) => {
+                if !inner.intentional && inner.state.status == SessionStatus::Working {
+                    set_state(shared, name, &mut inner, SessionStatus::Starting, None);
+                }
+            }
+            Event::LoggedOut(out) => {
+                if !inner.intentional {
+                    let reason = if out.on_connect {
+                        format!(
+                            "WhatsApp refused the login ({:?}): the device was unlinked",
+                            out.reason
+                        )
+                    } else {
+                        "logged out from the phone: the device was unlinked".to_string()
+                    };
+                    inner.intentional = true;
+                    inner.state.me = None;
+                    set_state(
+                        shared,
+                        name,
+                        &mut inner,
+                        SessionStatus::Failed,
+                        Some(reason),
+                    );
+                    drop(inner);
+                    // Its keys are worthless now: wipe them, so the next start shows a QR.
+                    let session = self.clone();
+                    tokio::spawn(async move {
+                        let _op = session.op.lock().await;
+                        if lock(&session.inner).generation != generation {
+                            return;
+                        }
+                        session.halt().await;
+                        let _ = session.wipe().await;
+                    });
+                }
+            }
+            Event::StreamReplaced(_) => {
+                if !inner.intentional {
+                    set_state(
+                        shared,
+                        name,
+                        &mut inner,
+                        SessionStatus::Failed,
+                        Some("another connection replaced this session".into()),
+                    );
+                }
+            }
+            Event::TemporaryBan(ban) => {
+                set_state(
+                    shared,
+                    name,
+                    &mut inner,
+                    SessionStatus::Failed,
+                    Some(format!("temporarily banned: {}", ban.code)),
+                );
+            }
+            Event::ConnectFailure(failure) => {
+                if !failure.reason.should_reconnect() && !failure.reason.is_logged_out() {
+                    set_state(
+                        shared,
+                        name,
+                        &mut inner,
+                        SessionStatus::Failed,
+                        Some(format!(
+                            "WhatsApp refused the connection: {:?}",
+                            failure.reason
+                        )),
+                    );
+                }
+            }
+            Event::ClientOutdated(_) => {
+                set_state(
+                    shared,
+                    name,
+                    &mut inner,
+                    SessionStatus::Failed,
+                    Some("WhatsApp says this client version is outdated".into()),
+                );
+            }
+            Event::PairError(err) => {
+                set_state(
+                    shared,
+                    name,
+                    &mut inner,
+                    SessionStatus::Failed,
+                    Some(format!("pairing failed: {}", err.error)),
+                );
+            }
+            Event::PairingQrCodesExhausted(ex) => {
+                if ex.disconnected {
+                    inner.intentional = true;
+                    set_state(
+                        shared,
+                        name,
+                        &mut inner,
+                        SessionStatus::Failed,
+                        Some("no QR code was scanned in time".into()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The linked account as the client's device store knows it.
+fn me_of(client: &Client) -> Option<Me> {
+    let pn = client.pn()?;
+    Some(Me {
+        id: format!("{}@c.us", pn.user),
+        push_name: client.push_name(),
+        lid: client.lid().map(|lid| format!("{}@lid", lid.user)),
+        jid: pn.to_string(),
+    })
+}
+
+/// Lifecycle kinds the session itself reacts to.
+const LIFECYCLE: &[EventKind] = &[
+    EventKind::PairingQrCode,
+    EventKind::PairSuccess,
+    EventKind::PairError,
+    EventKind::PairingQrCodesExhausted,
+    EventKind::Connected,
+    EventKind::Disconnected,
+    EventKind::LoggedOut,
+    EventKind::StreamReplaced,
+    EventKind::TemporaryBan,
+    EventKind::ConnectFailure,
+    EventKind::ClientOutdated,
+    EventKind::SelfPushNameUpdated,
+];
+
+/// whatsapp-rust's event handler of one client: lifecycle inline, contact
+/// events queued for the pump.
+struct Handler {
+    session: Weak<Session>,
+    generation: u64,
+    events: mpsc::UnboundedSender<Arc<Event>>,
+}
+
+impl EventHandler for Handler {
+    fn handle_event(&self, event: Arc<Event>) {
+        let kind = event.kind();
+        if LIFECYCLE.contains(&kind)
+            && let Some(session) = self.session.upgrade()
+        {
+            session.on_event(self.generation, &event);
+        }
+        if events::CONTACT_KINDS.contains(&kind) {
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn interest(&self) -> EventInterest {
+        EventInterest::of(LIFECYCLE).union(EventInterest::of(events::CONTACT_KINDS))
+    }
+}
