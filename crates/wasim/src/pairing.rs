@@ -1,10 +1,10 @@
 //! Linking companions: QR pairing, pair-code linking, the 515 restart, and logout from
 //! the client (remove-companion-device).
 
-use crate::conn::{attr, content_bytes, iq_result, stream_error};
+use crate::conn::{attr, content_bytes, iq_error, iq_result, stream_error};
 use crate::directory::normalize_phone;
 use crate::state::Shared;
-use crate::state::{ConnId, Device, Out, World};
+use crate::state::{ConnId, Device, Out, PendingPairCode, World};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
@@ -267,9 +267,7 @@ pub(crate) fn handle_unpaired_iq(
     if xmlns == "md"
         && let Some(link) = node.get_optional_child("link_code_companion_reg")
     {
-        return Some(crate::pairing::pair_code_request(
-            shared, w, conn, iq_id, link,
-        ));
+        return pair_code_request(shared, w, conn, iq_id, link);
     }
     Some(iq_result(iq_id, vec![]))
 }
@@ -306,26 +304,212 @@ pub(crate) fn remove_companion(w: &mut World, account: &str, node: &Node) {
     }
 }
 
-/// The companion asks to link by code: not implemented yet.
+fn child_bytes<'a>(n: &'a Node, tag: &str) -> Option<&'a [u8]> {
+    n.get_optional_child(tag).and_then(content_bytes)
+}
+
+/// `<link_code_companion_reg stage=companion_hello|companion_finish>` from an unpaired
+/// companion.
 pub(crate) fn pair_code_request(
-    _shared: &Shared,
-    _w: &mut World,
-    _conn: ConnId,
+    shared: &Shared,
+    w: &mut World,
+    conn: ConnId,
     iq_id: &str,
-    _link: &Node,
-) -> Node {
-    crate::conn::iq_error(iq_id, 501, "feature-not-implemented")
+    link: &Node,
+) -> Option<Node> {
+    let phone = normalize_phone(&attr(link, "jid").unwrap_or_default());
+    match attr(link, "stage").as_deref() {
+        Some("companion_hello") => {
+            let Some(wrapped) =
+                child_bytes(link, "link_code_pairing_wrapped_companion_ephemeral_pub")
+                    .filter(|b| b.len() == 80)
+            else {
+                return Some(iq_error(iq_id, 400, "bad-request"));
+            };
+            if phone.is_empty() {
+                return Some(iq_error(iq_id, 400, "bad-request"));
+            }
+            let pairing_ref = format!("wasim-link-{}", shared.stanza_id().replace('.', ""));
+            w.pair_codes.insert(
+                phone,
+                PendingPairCode {
+                    conn,
+                    pairing_ref: pairing_ref.clone(),
+                    wrapped_companion_ephemeral: wrapped.to_vec(),
+                    phone_side: None,
+                },
+            );
+            Some(iq_result(
+                iq_id,
+                vec![
+                    NodeBuilder::new("link_code_companion_reg")
+                        .children([NodeBuilder::new("link_code_pairing_ref")
+                            .bytes(pairing_ref.into_bytes())
+                            .build()])
+                        .build(),
+                ],
+            ))
+        }
+        Some("companion_finish") => companion_finish(shared, w, conn, &phone, iq_id, link),
+        _ => Some(iq_error(iq_id, 400, "bad-request")),
+    }
 }
 
+fn companion_finish(
+    shared: &Shared,
+    w: &mut World,
+    conn: ConnId,
+    phone: &str,
+    iq_id: &str,
+    link: &Node,
+) -> Option<Node> {
+    let Some(mut pending) = w.pair_codes.remove(phone).filter(|p| p.conn == conn) else {
+        return Some(iq_error(iq_id, 404, "item-not-found"));
+    };
+    let Some(side) = pending.phone_side.take() else {
+        w.pair_codes.insert(phone.to_string(), pending);
+        return Some(iq_error(iq_id, 400, "bad-request"));
+    };
+    let result = (|| -> anyhow::Result<([u8; 32], [u8; 32])> {
+        let bundle = child_bytes(link, "link_code_pairing_wrapped_key_bundle")
+            .ok_or_else(|| anyhow::anyhow!("no key bundle"))?;
+        if bundle.len() < 32 + 12 + 16 {
+            anyhow::bail!("short key bundle");
+        }
+        let companion_eph = wacore::libsignal::protocol::PublicKey::from_djb_public_key_bytes(
+            &side.companion_ephemeral,
+        )?;
+        let ephemeral_shared = side
+            .primary_ephemeral
+            .private_key
+            .calculate_agreement(&companion_eph)?;
+        let mut key = [0u8; 32];
+        wacore::crypto::hkdf_sha256_into(
+            &ephemeral_shared,
+            Some(&bundle[..32]),
+            b"link_code_pairing_key_bundle_encryption_key",
+            &mut key,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut plain = Vec::new();
+        let iv: [u8; 12] = bundle[32..44].try_into()?;
+        wacore::libsignal::crypto::aes_256_gcm_decrypt(&key, &iv, b"", &bundle[44..], &mut plain)
+            .map_err(|_| anyhow::anyhow!("wrong pair code (key bundle does not decrypt)"))?;
+        if plain.len() != 96 {
+            anyhow::bail!("bad key bundle");
+        }
+        let companion_identity: [u8; 32] = plain[..32].try_into()?;
+        let identity_shared = w
+            .users
+            .get(phone)
+            .ok_or_else(|| anyhow::anyhow!("no account user"))?
+            .keys
+            .agree(&companion_identity)?;
+        let mut combined = Vec::with_capacity(96);
+        combined.extend_from_slice(&ephemeral_shared);
+        combined.extend_from_slice(&identity_shared);
+        combined.extend_from_slice(&plain[64..96]);
+        let mut adv = [0u8; 32];
+        wacore::crypto::hkdf_sha256_into(&combined, None, b"adv_secret", &mut adv)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok((companion_identity, adv))
+    })();
+    match result {
+        Ok((identity, adv)) => {
+            w.send(conn, Out::Node(iq_result(iq_id, vec![])));
+            let r = complete_pairing(shared, w, conn, phone, identity, &adv);
+            let _ = side.done.send(r);
+            None
+        }
+        Err(e) => {
+            // The phone may try again with the right code.
+            w.pair_codes.insert(phone.to_string(), pending);
+            let _ = side.done.send(Err(anyhow::anyhow!("{e}")));
+            Some(iq_error(iq_id, 400, "bad-request"))
+        }
+    }
+}
+
+/// The phone of `account` enters the code its companion shows: primary_hello with our
+/// wrapped ephemeral key and identity; resolves once the companion finished (or not).
 pub(crate) async fn enter_pair_code(
-    _shared: &Shared,
-    _account: &str,
-    _code: &str,
+    shared: &Shared,
+    account: &str,
+    code: &str,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("pair-code linking is not implemented yet")
-}
-
-#[allow(dead_code)]
-fn _unused(n: &Node) -> Option<&[u8]> {
-    content_bytes(n)
+    let account = normalize_phone(account);
+    let code: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if !wacore::pair_code::PairCodeUtils::validate_code(&code) {
+        anyhow::bail!("a pair code is 8 characters of 1-9 and A-Z without I, O, U");
+    }
+    let wrapped = {
+        let w = shared.world.lock().await;
+        let p = w
+            .pair_codes
+            .get(&account)
+            .ok_or_else(|| anyhow::anyhow!("no companion is waiting for a code for {account}"))?;
+        p.wrapped_companion_ephemeral.clone()
+    };
+    let code2 = code.clone();
+    let (companion_ephemeral, primary_ephemeral, wrapped_primary) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let companion =
+                wacore::pair_code::PairCodeUtils::decrypt_primary_ephemeral_pub(&wrapped, &code2)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let primary = wacore::libsignal::protocol::KeyPair::generate(&mut rand::rng());
+            let pubkey: [u8; 32] = primary.public_key.public_key_bytes().try_into()?;
+            let wrapped_primary =
+                wacore::pair_code::PairCodeUtils::encrypt_ephemeral_pub(&pubkey, &code2);
+            Ok((companion, primary, wrapped_primary))
+        })
+        .await??;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    {
+        let mut w = shared.world.lock().await;
+        let new = !w.accounts.contains_key(&account);
+        w.account_mut(&account, &shared.config.default_push_name);
+        if new {
+            crate::appstate::seed_account(&mut w, &account);
+        }
+        let identity = w.users[&account].keys.identity_pub();
+        let Some(p) = w.pair_codes.get_mut(&account) else {
+            anyhow::bail!("the companion went away");
+        };
+        p.phone_side = Some(crate::state::PairCodePhoneSide {
+            companion_ephemeral,
+            primary_ephemeral,
+            done: tx,
+        });
+        let n = NodeBuilder::new("notification")
+            .attr("from", "s.whatsapp.net")
+            .attr("type", "link_code_companion_reg")
+            .attr("id", shared.stanza_id())
+            .attr("t", wacore::time::now_secs().to_string())
+            .children([NodeBuilder::new("link_code_companion_reg")
+                .attr("stage", "primary_hello")
+                .children([
+                    NodeBuilder::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                        .bytes(wrapped_primary.to_vec())
+                        .build(),
+                    NodeBuilder::new("primary_identity_pub")
+                        .bytes(identity.to_vec())
+                        .build(),
+                    NodeBuilder::new("link_code_pairing_ref")
+                        .bytes(p.pairing_ref.clone().into_bytes())
+                        .build(),
+                ])
+                .build()])
+            .build();
+        let conn = p.conn;
+        w.send(conn, Out::Node(n));
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(60), rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => anyhow::bail!("the companion went away"),
+        Err(_) => anyhow::bail!("the companion did not finish linking"),
+    }
 }

@@ -72,6 +72,16 @@ impl PeerKeys {
             .to_vec()
     }
 
+    /// X25519 agreement with the identity key (pair-code ADV secret).
+    pub fn agree(&self, their_pub: &[u8; 32]) -> anyhow::Result<[u8; 32]> {
+        let theirs = sp::PublicKey::from_djb_public_key_bytes(their_pub)?;
+        Ok(self
+            .identity
+            .pair
+            .private_key()
+            .calculate_agreement(&theirs)?)
+    }
+
     pub fn has_session(&self, addr: &str) -> bool {
         self.sessions.map.contains_key(addr)
     }

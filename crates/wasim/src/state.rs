@@ -95,6 +95,17 @@ impl FaultState {
 
 pub(crate) struct PendingPairCode {
     pub conn: ConnId,
+    pub pairing_ref: String,
+    /// `salt || iv || AES-CTR(code-derived key, companion ephemeral pub)`.
+    pub wrapped_companion_ephemeral: Vec<u8>,
+    /// Set once the phone entered the code.
+    pub phone_side: Option<PairCodePhoneSide>,
+}
+
+pub(crate) struct PairCodePhoneSide {
+    pub companion_ephemeral: [u8; 32],
+    pub primary_ephemeral: wacore::libsignal::protocol::KeyPair,
+    pub done: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
 }
 
 #[derive(Default)]

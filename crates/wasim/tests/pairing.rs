@@ -44,3 +44,50 @@ async fn qr_pairing_reaches_connected_and_relogin_needs_no_scan() {
     again.stop().await;
     wasim.shutdown().await;
 }
+
+async fn pair_code_client(wasim: &wasim::Wasim, phone: &str) -> (TestClient, String) {
+    let opts = whatsapp_rust::pair_code::PairCodeOptions {
+        phone_number: phone.into(),
+        custom_code: Some("ABCD2345".into()),
+        ..Default::default()
+    };
+    let mut c = spawn_client_with(wasim, memory_backend(), Some(opts)).await;
+    let code = c
+        .wait_for("PairingCode", |e| match e {
+            Event::PairingCode(p) => Some(p.code.clone()),
+            _ => None,
+        })
+        .await;
+    (c, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_code_links_and_a_wrong_code_does_not() {
+    let wasim = start_wasim().await;
+
+    let (mut c, code) = pair_code_client(&wasim, "15551230002").await;
+    assert_eq!(code.replace('-', ""), "ABCD2345");
+    wasim.pair_code("+1 555 123 0002", &code).await.unwrap();
+    c.wait_for("PairSuccess", |e| {
+        matches!(e, Event::PairSuccess(_)).then_some(())
+    })
+    .await;
+    c.connected().await;
+    let accounts = wasim.accounts().await;
+    assert_eq!(accounts[0].phone, "15551230002");
+    assert_eq!(accounts[0].devices.len(), 1);
+    c.stop().await;
+
+    let (mut other, _) = pair_code_client(&wasim, "15551230003").await;
+    let wrong = wasim.pair_code("15551230003", "ZZZZ9999").await;
+    assert!(wrong.is_err(), "a wrong code must not link");
+    assert!(
+        wasim
+            .accounts()
+            .await
+            .iter()
+            .all(|a| a.phone != "15551230003" || a.devices.is_empty())
+    );
+    other.stop().await;
+    wasim.shutdown().await;
+}

@@ -46,8 +46,17 @@ pub async fn spawn_client(
     wasim: &Wasim,
     backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
 ) -> TestClient {
+    spawn_client_with(wasim, backend, None).await
+}
+
+/// Like [`spawn_client`], linking by pair code for `pair_code.phone_number`.
+pub async fn spawn_client_with(
+    wasim: &Wasim,
+    backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
+    pair_code: Option<whatsapp_rust::pair_code::PairCodeOptions>,
+) -> TestClient {
     let (tx, rx) = mpsc::unbounded_channel();
-    let bot = Bot::builder()
+    let mut builder = Bot::builder()
         .with_backend_arc(backend.clone())
         .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(wasim.ws_url()))
         .with_http_client(NoHttp)
@@ -60,10 +69,11 @@ pub async fn spawn_client(
             async move {
                 let _ = tx.send(ev);
             }
-        })
-        .build()
-        .await
-        .expect("bot builds");
+        });
+    if let Some(opts) = pair_code {
+        builder = builder.with_pair_code(opts);
+    }
+    let bot = builder.build().await.expect("bot builds");
     let client = bot.client();
     let handle = bot.spawn();
     TestClient {
