@@ -3,6 +3,7 @@
 
 mod contacts;
 mod sessions;
+mod sink;
 
 pub use contacts::{
     AddressBookRow, BlockRow, ContactSort, IdentityChangeRow, LidMapRow, NumberChangeRow,
