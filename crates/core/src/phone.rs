@@ -737,7 +737,16 @@ pub(crate) fn slow_international(input: &str, digits: &str) -> Result<PhoneNumbe
 fn national(input: &str, digits: &str, region: Region) -> Result<PhoneNumber, PhoneError> {
     let parsed =
         phonenumber::parse(Some(region.id()), digits).map_err(|e| map_parse_error(input, e))?;
-    from_parsed(input, &parsed)
+    let p = from_parsed(input, &parsed)?;
+    // The E.164 form must read back as itself (the parser can leave a national
+    // prefix in place, e.g. `+55 00…`).
+    match international(input, &p.wa_id(), true) {
+        Ok(q) if q == p => Ok(p),
+        Ok(_) | Err(_) => Err(PhoneError::invalid(
+            input,
+            "ambiguous: a national prefix follows the country code",
+        )),
+    }
 }
 
 fn map_parse_error(input: &str, e: phonenumber::ParseError) -> PhoneError {
@@ -937,6 +946,16 @@ mod tests {
         );
         let e = normalize("abc", &Convention::Waha).unwrap_err();
         assert_eq!(e.input(), "abc");
+    }
+
+    #[test]
+    fn results_read_back_as_themselves() {
+        let br = Convention::onprem(Region::parse("BR").unwrap());
+        assert_eq!(
+            normalize("00002152477", &br).unwrap_err().code(),
+            "invalid_phone"
+        );
+        assert_eq!(waha("8601100000"), Err("invalid_phone"));
     }
 
     #[test]
