@@ -243,6 +243,8 @@ mod tests {
         );
         assert_eq!(ids(candidates(&p("558540423147"))), ["558540423147"]);
         assert_eq!(ids(candidates(&p("558000464636"))), ["558000464636"]);
+        // Without the 9, "00000190" would not be an old mobile: no alternate.
+        assert_eq!(ids(candidates(&p("5511900000190"))), ["5511900000190"]);
         assert_eq!(
             brazil::kind(&p("558000464636")),
             Some(brazil::Kind::TollFree)
