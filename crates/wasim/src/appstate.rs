@@ -245,13 +245,14 @@ pub(crate) async fn add_contact(
         seed_account(&mut w, &account);
     }
     record_contact(&mut w, &account, contact);
-    notify_server_sync(shared, &w, &account, "critical_unblock_low");
+    notify_server_sync(shared, &mut w, &account, "critical_unblock_low");
     Ok(())
 }
 
-/// `<notification type="server_sync">` to every connected device of the account.
-pub(crate) fn notify_server_sync(shared: &Shared, w: &World, account: &str, collection: &str) {
-    for (_, conn) in w.device_conns(account) {
+/// `<notification type="server_sync">` to every linked device of the account (queued for
+/// the offline ones).
+pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, collection: &str) {
+    for device in w.devices_of(account) {
         let n = NodeBuilder::new("notification")
             .attr("from", format!("{account}@s.whatsapp.net"))
             .attr("type", "server_sync")
@@ -262,7 +263,7 @@ pub(crate) fn notify_server_sync(shared: &Shared, w: &World, account: &str, coll
                 .attr("version", "0")
                 .build()])
             .build();
-        w.send(conn, crate::state::Out::Node(n));
+        w.deliver(account, device, n);
     }
 }
 

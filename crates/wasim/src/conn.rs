@@ -45,14 +45,17 @@ async fn ws_handler(State(h): State<Wasim>, ws: WebSocketUpgrade) -> Response {
         .on_upgrade(move |socket| async move {
             let _guard = guard;
             let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-            if let Err(e) = serve(shared.clone(), id, socket).await {
+            let mut unsent = Vec::new();
+            if let Err(e) = serve(shared.clone(), id, socket, &mut unsent).await {
                 tracing::debug!("wasim conn {id} ended: {e}");
             }
-            cleanup(&shared, id).await;
+            cleanup(&shared, id, unsent).await;
         })
 }
 
-async fn cleanup(shared: &Shared, id: ConnId) {
+/// Forgets the connection; messages and notifications it had not written yet go back to
+/// the device's offline queue.
+async fn cleanup(shared: &Shared, id: ConnId, unsent: Vec<Node>) {
     let mut w = shared.world.lock().await;
     if let Some(c) = w.conns.remove(&id)
         && let (Some(acc), Some(dev)) = (c.account, c.device)
@@ -61,6 +64,12 @@ async fn cleanup(shared: &Shared, id: ConnId) {
         && d.conn == Some(id)
     {
         d.conn = None;
+        let requeue = unsent
+            .into_iter()
+            .filter(|n| matches!(n.tag.as_ref(), "message" | "notification"));
+        let mut pending: Vec<Node> = requeue.collect();
+        pending.append(&mut d.pending);
+        d.pending = pending;
     }
     w.qr_refs.retain(|_, (c, _)| *c != id);
     w.pair_codes.retain(|_, p| p.conn != id);
@@ -95,7 +104,12 @@ async fn next_frame(
     }
 }
 
-async fn serve(shared: Arc<Shared>, id: ConnId, socket: WebSocket) -> anyhow::Result<()> {
+async fn serve(
+    shared: Arc<Shared>,
+    id: ConnId,
+    socket: WebSocket,
+    unsent: &mut Vec<Node>,
+) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     let mut dec = FrameDecoder::new();
     let mut first = true;
@@ -113,7 +127,7 @@ async fn serve(shared: Arc<Shared>, id: ConnId, socket: WebSocket) -> anyhow::Re
         };
         noise::client_finish(resp, &fin)
     };
-    let (client_static, payload, mut transport) =
+    let (client_static, payload, transport) =
         tokio::time::timeout(Duration::from_secs(20), hs).await??;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
@@ -134,6 +148,28 @@ async fn serve(shared: Arc<Shared>, id: ConnId, socket: WebSocket) -> anyhow::Re
         }
     }
 
+    let res = stanza_loop(&shared, id, &mut rx, sink, stream, dec, first, transport).await;
+    // Whatever is still queued for this connection was never written.
+    rx.close();
+    while let Ok(out) = rx.try_recv() {
+        if let Out::Node(n) | Out::NodeThenClose(n) = out {
+            unsent.push(n);
+        }
+    }
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stanza_loop(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Out>,
+    mut sink: futures::stream::SplitSink<WebSocket, WsMessage>,
+    mut stream: futures::stream::SplitStream<WebSocket>,
+    mut dec: FrameDecoder,
+    mut first: bool,
+    mut transport: noise::Transport,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             out = rx.recv() => {
@@ -153,7 +189,7 @@ async fn serve(shared: Arc<Shared>, id: ConnId, socket: WebSocket) -> anyhow::Re
                 let plain = transport.open(frame)?;
                 let data = wacore_binary::util::unpack(&plain)?;
                 let node = wacore_binary::marshal::unmarshal_ref(&data)?.to_owned();
-                handle_node(&shared, id, node).await;
+                handle_node(shared, id, node).await;
             }
         }
     }
@@ -337,8 +373,21 @@ async fn handle_iq(
         "passive" => {
             let reply = iq_result(iq_id, vec![]);
             w.send(conn, Out::Node(reply));
+            // Whatever arrived while the device was away, then the end of the backlog.
+            let pending = w
+                .accounts
+                .get_mut(account)
+                .and_then(|a| a.devices.get_mut(&device))
+                .map(|d| std::mem::take(&mut d.pending))
+                .unwrap_or_default();
+            let count = pending.len();
+            for n in pending {
+                w.send(conn, Out::Node(n));
+            }
             let ib = NodeBuilder::new("ib")
-                .children([NodeBuilder::new("offline").attr("count", "0").build()])
+                .children([NodeBuilder::new("offline")
+                    .attr("count", count.to_string())
+                    .build()])
                 .build();
             w.send(conn, Out::Node(ib));
             return None;
@@ -381,8 +430,9 @@ fn iq_id_node(n: &Node) -> &Node {
     n
 }
 
-/// Sends `msg` end-to-end encrypted from `from_phone`'s device 0 to one linked device.
-/// Builds a session from the device's uploaded pre-keys when there is none yet.
+/// Sends `msg` end-to-end encrypted from `from_phone`'s device 0 to one linked device
+/// (queued while it is offline). Builds a session from the device's uploaded pre-keys
+/// when there is none yet.
 pub(crate) async fn send_encrypted(
     shared: &Shared,
     w: &mut World,
@@ -403,9 +453,6 @@ pub(crate) async fn send_encrypted(
         .get_mut(account)
         .and_then(|a| a.devices.get_mut(&device))
         .ok_or_else(|| anyhow::anyhow!("no device {account}:{device}"))?;
-    let Some(conn) = dev.conn else {
-        anyhow::bail!("device {account}:{device} is offline");
-    };
     if !user.keys.has_session(&addr) {
         let (Some(reg), Some((spk_id, spk, sig))) =
             (dev.registration_id, dev.signed_prekey.clone())
@@ -445,7 +492,7 @@ pub(crate) async fn send_encrypted(
             .bytes(ct)
             .build()])
         .build();
-    w.send(conn, Out::Node(n));
+    w.deliver(account, device, n);
     Ok(())
 }
 

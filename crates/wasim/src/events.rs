@@ -8,20 +8,15 @@ use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
 use waproto::whatsapp as wa;
 
-/// Every connected linked device of every account but `except`: (account, device, conn).
-fn audience(w: &World, except: &str) -> Vec<(String, u16, u64)> {
-    let mut v = Vec::new();
-    for a in w.accounts.values() {
-        if a.phone == except {
-            continue;
-        }
-        for d in a.devices.values() {
-            if let Some(c) = d.conn {
-                v.push((a.phone.clone(), d.id, c));
-            }
-        }
+/// Every linked device of every account but the user's own: (account, device).
+fn audience(w: &World, except: &str) -> Vec<(String, u16)> {
+    w.linked_devices_except(except)
+}
+
+fn broadcast(w: &mut World, except: &str, n: &Node) {
+    for (account, device) in audience(w, except) {
+        w.deliver(&account, device, n.clone());
     }
-    v
 }
 
 fn notification(shared: &Shared, from: &str, ty: &str, children: Vec<Node>) -> Node {
@@ -47,7 +42,7 @@ async fn message_from(
         ..Default::default()
     };
     let mut sent = 0;
-    for (account, device, _) in audience(w, phone) {
+    for (account, device) in audience(w, phone) {
         let extra = [
             ("notify", push_name.clone()),
             ("sender_lid", format!("{lid}@lid")),
@@ -89,9 +84,7 @@ pub(crate) async fn user_event(
                 None => NodeBuilder::new("delete").attr("jid", jid.clone()).build(),
             };
             let n = notification(shared, &jid, "picture", vec![child]);
-            for (_, _, c) in audience(w, phone) {
-                w.send(c, Out::Node(n.clone()));
-            }
+            broadcast(w, phone, &n);
         }
         UserEvent::About { about } => {
             w.users.get_mut(phone).expect("checked").info.about = Some(about.clone());
@@ -101,21 +94,16 @@ pub(crate) async fn user_event(
                 "status",
                 vec![NodeBuilder::new("set").string_content(about).build()],
             );
-            for (_, _, c) in audience(w, phone) {
-                w.send(c, Out::Node(n.clone()));
-            }
+            broadcast(w, phone, &n);
         }
         UserEvent::Identity => {
-            // The client must know the old identity first: a message under it.
-            let pending: Vec<(String, u16)> = audience(w, phone)
-                .into_iter()
-                .filter(|(a, d, _)| !w.users[phone].keys.has_session(&format!("{a}.{d}")))
-                .map(|(a, d, _)| (a, d))
-                .collect();
-            if !pending.is_empty() {
+            // The client must know the old identity first: a message under it, unless
+            // every device already has a session with this user.
+            let unknown = audience(w, phone)
+                .iter()
+                .any(|(a, d)| !w.users[phone].keys.has_session(&format!("{a}.{d}")));
+            if unknown {
                 message_from(shared, w, phone, "hello").await?;
-                // Let the client decrypt it (and store the identity) first.
-                let _ = pending;
             }
             w.users.get_mut(phone).expect("checked").keys.rotate();
             let n = notification(
@@ -124,14 +112,19 @@ pub(crate) async fn user_event(
                 "encrypt",
                 vec![NodeBuilder::new("identity").build()],
             );
-            let targets = audience(w, phone);
-            let txs: Vec<_> = targets
-                .iter()
-                .filter_map(|(_, _, c)| w.conns.get(c).map(|e| e.tx.clone()))
-                .collect();
+            // Online devices get it a moment later, so that they have stored the old
+            // identity from the message above; offline ones find both in order.
+            let mut later = Vec::new();
+            for (account, device) in audience(w, phone) {
+                let online = w.accounts[&account].devices[&device].conn;
+                match online.and_then(|c| w.conns.get(&c)) {
+                    Some(e) => later.push(e.tx.clone()),
+                    None => w.deliver(&account, device, n.clone()),
+                }
+            }
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                for tx in txs {
+                for tx in later {
                     let _ = tx.send(Out::Node(n.clone()));
                 }
             });
@@ -159,9 +152,7 @@ pub(crate) async fn user_event(
                         .build(),
                 ],
             );
-            for (_, _, c) in audience(w, &new_phone) {
-                w.send(c, Out::Node(n.clone()));
-            }
+            broadcast(w, &new_phone, &n);
         }
     }
     Ok(())

@@ -214,6 +214,7 @@ pub(crate) fn complete_pairing(
             prekeys_uploaded: 0,
             conn: None,
             key_shared: false,
+            pending: Vec::new(),
         },
     );
     reg.pending_sign = Some((iq_id, account.to_string(), device_id));

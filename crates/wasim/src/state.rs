@@ -52,6 +52,8 @@ pub(crate) struct Device {
     pub conn: Option<ConnId>,
     /// The app-state key was sent to this device.
     pub key_shared: bool,
+    /// Stanzas for the device while it is offline, delivered after its next login.
+    pub pending: Vec<Node>,
 }
 
 pub(crate) struct Account {
@@ -222,16 +224,44 @@ impl World {
         }
     }
 
-    /// Connections of `account`'s linked devices: (device id, conn).
-    pub fn device_conns(&self, account: &str) -> Vec<(u16, ConnId)> {
+    /// Sends `node` to a linked device now, or queues it until the device logs in.
+    pub fn deliver(&mut self, account: &str, device: u16, node: Node) {
+        let Some(d) = self
+            .accounts
+            .get_mut(account)
+            .and_then(|a| a.devices.get_mut(&device))
+        else {
+            return;
+        };
+        match d.conn {
+            Some(c) => {
+                if let Some(e) = self.conns.get(&c) {
+                    let _ = e.tx.send(Out::Node(node));
+                }
+            }
+            None => {
+                // Bounded: a device that never comes back must not grow without end.
+                if d.pending.len() < 10_000 {
+                    d.pending.push(node);
+                }
+            }
+        }
+    }
+
+    /// Every linked device of every account but `except`: (account, device).
+    pub fn linked_devices_except(&self, except: &str) -> Vec<(String, u16)> {
+        self.accounts
+            .values()
+            .filter(|a| a.phone != except)
+            .flat_map(|a| a.devices.keys().map(|d| (a.phone.clone(), *d)))
+            .collect()
+    }
+
+    /// Linked device ids of `account`.
+    pub fn devices_of(&self, account: &str) -> Vec<u16> {
         self.accounts
             .get(account)
-            .map(|a| {
-                a.devices
-                    .values()
-                    .filter_map(|d| d.conn.map(|c| (d.id, c)))
-                    .collect()
-            })
+            .map(|a| a.devices.keys().copied().collect())
             .unwrap_or_default()
     }
 

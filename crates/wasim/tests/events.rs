@@ -156,3 +156,71 @@ async fn identity_change_for_a_user_never_seen_before() {
     c.stop().await;
     wasim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_while_offline_arrive_after_the_next_login() {
+    let wasim = start_wasim().await;
+    wasim
+        .upsert_users(vec![DirectoryUser {
+            phone: "15550003010".into(),
+            push_name: Some("Frank".into()),
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
+    let backend = memory_backend();
+    let mut c = spawn_client(&wasim, backend.clone()).await;
+    let qr = c.qr().await;
+    wasim.scan_qr(&qr, Some("15551230032")).await.unwrap();
+    c.connected().await;
+    c.stop().await;
+    wait_offline(&wasim, "15551230032").await;
+
+    wasim
+        .push_event(
+            "15550003010",
+            UserEvent::About {
+                about: "Offline about".into(),
+            },
+        )
+        .await
+        .unwrap();
+    wasim
+        .push_event(
+            "15550003010",
+            UserEvent::PushName {
+                push_name: "Frankie".into(),
+            },
+        )
+        .await
+        .unwrap();
+    wasim
+        .add_contact(
+            "15551230032",
+            wasim::AddressBookContact {
+                phone: "15550003010".into(),
+                full_name: Some("Frank Offline".into()),
+                first_name: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut c = spawn_client(&wasim, backend).await;
+    let mut about = None;
+    let mut push = None;
+    let mut contact = None;
+    while about.is_none() || push.is_none() || contact.is_none() {
+        match &c.wait_for("offline events", |e| Some(e.clone())).await {
+            Event::UserAboutUpdate(u) => about = Some(u.status.clone()),
+            Event::Messages(b) => push = b.messages.first().map(|m| m.info.push_name.clone()),
+            Event::ContactUpdate(u) => contact = u.action.full_name.clone(),
+            _ => {}
+        }
+    }
+    assert_eq!(about.as_deref(), Some("Offline about"));
+    assert_eq!(push.as_deref(), Some("Frankie"));
+    assert_eq!(contact.as_deref(), Some("Frank Offline"));
+    c.stop().await;
+    wasim.shutdown().await;
+}

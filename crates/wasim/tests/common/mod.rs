@@ -131,3 +131,24 @@ pub async fn linked_client(wasim: &Wasim, account: &str) -> TestClient {
     c.connected().await;
     c
 }
+
+/// Waits (bounded) until wasim saw every device of `account` disconnect.
+pub async fn wait_offline(wasim: &Wasim, account: &str) {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let accounts = wasim.accounts().await;
+        let online = accounts
+            .iter()
+            .filter(|a| a.phone == account)
+            .flat_map(|a| a.devices.iter())
+            .any(|d| d.connected);
+        if !online {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{account} still online"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
