@@ -1,0 +1,566 @@
+//! The engine with the real whatsapp-rust client against an in-process wasim on
+//! 127.0.0.1:0: linking by QR and by pair code, login with stored keys after a
+//! restart, reconnect after a dropped connection, logout from the API and from the
+//! phone, contact events into the sink, and Directory calls.
+//!
+//! Every wait is bounded: a failure fails, it does not hang.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use wacontacts_core::contact::{AddressBookEntry, BlocklistUpdate, NumberChange};
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+use wacontacts_core::ports::{ContactEventSink, DirectoryError};
+use wacontacts_core::session::{SessionName, SessionStatus};
+use wacontacts_engine::{Engine, EngineConfig, StatusChange};
+use wasim::{AddressBookContact, DirectoryUser, Fault, UserEvent, Wasim, WasimConfig};
+
+const T: Duration = Duration::from_secs(30);
+
+/// What the engine told the sink, as text, in order.
+#[derive(Default)]
+struct Recorder {
+    facts: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn push(&self, fact: String) {
+        self.facts.lock().unwrap().push(fact);
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.facts.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            if let Some(found) = self.all().into_iter().find(|s| f(s)) {
+                return found;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for sink fact {what}; got {:#?}",
+                    self.all()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl ContactEventSink for Recorder {
+    async fn address_book_contact(&self, s: &SessionName, e: AddressBookEntry) {
+        self.push(format!(
+            "{s} contact {} phone={:?} lid={:?} full={:?} first={:?}",
+            e.who,
+            e.phone.map(|p| p.to_string()),
+            e.lid.map(|l| l.to_string()),
+            e.full_name,
+            e.first_name
+        ));
+    }
+    async fn push_name(&self, s: &SessionName, who: &ContactRef, name: &str) {
+        self.push(format!("{s} push_name {who} {name}"));
+    }
+    async fn lid_mapping(&self, s: &SessionName, lid: &Lid, pn: &PhoneNumber) {
+        self.push(format!("{s} lid {lid} {pn}"));
+    }
+    async fn picture_changed(&self, s: &SessionName, who: &ContactRef, id: Option<&str>) {
+        self.push(format!("{s} picture {who} {id:?}"));
+    }
+    async fn about_changed(&self, s: &SessionName, who: &ContactRef, about: &str) {
+        self.push(format!("{s} about {who} {about}"));
+    }
+    async fn identity_changed(&self, s: &SessionName, who: &ContactRef, implicit: bool, _: i64) {
+        self.push(format!("{s} identity {who} implicit={implicit}"));
+    }
+    async fn number_changed(&self, s: &SessionName, c: NumberChange) {
+        self.push(format!(
+            "{s} number {} -> {} lid={:?}",
+            c.old_phone,
+            c.new_phone,
+            c.lid.map(|l| l.to_string())
+        ));
+    }
+    async fn blocklist_changed(&self, s: &SessionName, u: BlocklistUpdate) {
+        match u {
+            BlocklistUpdate::Full(list) => self.push(format!(
+                "{s} blocklist full [{}]",
+                list.iter()
+                    .map(|e| e.who.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+            BlocklistUpdate::Changed { who, blocked } => {
+                self.push(format!("{s} blocklist {who} blocked={blocked}"))
+            }
+        }
+    }
+    async fn business_changed(
+        &self,
+        s: &SessionName,
+        who: &ContactRef,
+        is_business: bool,
+        name: Option<&str>,
+    ) {
+        self.push(format!("{s} business {who} {is_business} {name:?}"));
+    }
+    async fn own_push_name(&self, s: &SessionName, name: &str) {
+        self.push(format!("{s} own_push_name {name}"));
+    }
+}
+
+struct Fixture {
+    wasim: Wasim,
+    dir: tempfile::TempDir,
+    sink: Arc<Recorder>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let wasim = Wasim::start("127.0.0.1:0".parse().unwrap(), WasimConfig::default())
+            .await
+            .expect("wasim starts");
+        Self {
+            wasim,
+            dir: tempfile::tempdir().unwrap(),
+            sink: Arc::new(Recorder::default()),
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        let mut config = EngineConfig::new(self.dir.path());
+        config.whatsapp_url = Some(self.wasim.ws_url());
+        config.client_version = Some((2, 3000, 1_000_000_000));
+        config.pre_key_count = Some(50);
+        config.call_timeout = Duration::from_secs(10);
+        config.connect_timeout = Duration::from_secs(10);
+        Engine::new(config, self.sink.clone())
+    }
+}
+
+fn name(s: &str) -> SessionName {
+    SessionName::parse(s).unwrap()
+}
+
+async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(T, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Polls until the session has `status`; returns its reason.
+async fn wait_status(engine: &Engine, s: &SessionName, status: SessionStatus) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let state = engine.state(s);
+        if state.status == status {
+            return state.reason;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {s} to be {status:?}; it is {state:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts `s`, scans its QR as `account`, waits for WORKING.
+async fn link_by_qr(fx: &Fixture, engine: &Engine, s: &SessionName, account: &str) {
+    within("start", engine.start(s)).await.unwrap();
+    wait_status(engine, s, SessionStatus::ScanQrCode).await;
+    let qr = engine.qr(s).expect("a QR while SCAN_QR_CODE");
+    assert!(qr.contains(','), "raw QR is ref,noise,identity,adv: {qr}");
+    within("scan", fx.wasim.scan_qr(&qr, Some(account)))
+        .await
+        .expect("wasim scans");
+    wait_status(engine, s, SessionStatus::Working).await;
+}
+
+fn statuses_of(rx: &mut tokio::sync::broadcast::Receiver<StatusChange>) -> Vec<SessionStatus> {
+    let mut out = Vec::new();
+    while let Ok(change) = rx.try_recv() {
+        out.push(change.state.status);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_link_reconnect_and_restart_without_scan() {
+    let fx = Fixture::new().await;
+    let engine = fx.engine();
+    let s = name("alpha");
+    let mut rx = engine.subscribe();
+
+    link_by_qr(&fx, &engine, &s, "15551240001").await;
+    let me = engine.state(&s).me.expect("me once WORKING");
+    assert_eq!(me.id, "15551240001@c.us");
+    assert!(me.jid.starts_with("15551240001:"), "{}", me.jid);
+    assert!(me.lid.as_deref().is_some_and(|l| l.ends_with("@lid")));
+    assert_eq!(engine.qr(&s), None, "no QR once linked");
+    let seen = statuses_of(&mut rx);
+    assert_eq!(seen.first(), Some(&SessionStatus::Starting));
+    assert!(seen.contains(&SessionStatus::ScanQrCode));
+    assert_eq!(seen.last(), Some(&SessionStatus::Working));
+    // Our own LID mapping and the (empty) blocklist reach the sink.
+    fx.sink
+        .wait_for("own lid", |f| {
+            f.starts_with("alpha lid ") && f.ends_with("+15551240001")
+        })
+        .await;
+    fx.sink
+        .wait_for("blocklist", |f| f == "alpha blocklist full []")
+        .await;
+    assert!(engine.directory(&s).is_some());
+
+    // wasim drops the connection: back to WORKING on its own.
+    fx.wasim
+        .fault(Fault::Drop {
+            account: Some("15551240001".into()),
+        })
+        .await
+        .unwrap();
+    wait_status(&engine, &s, SessionStatus::Starting).await;
+    wait_status(&engine, &s, SessionStatus::Working).await;
+
+    // A server restart: a new engine on the same data dir logs in without a scan.
+    within("shutdown", engine.shutdown()).await;
+    assert_eq!(engine.stored_sessions(), vec![s.clone()]);
+    assert!(
+        engine.start(&s).await.is_err(),
+        "a shut-down engine starts nothing"
+    );
+    let engine2 = fx.engine();
+    let mut rx2 = engine2.subscribe();
+    within("start again", engine2.start(&s)).await.unwrap();
+    wait_status(&engine2, &s, SessionStatus::Working).await;
+    assert!(
+        !statuses_of(&mut rx2).contains(&SessionStatus::ScanQrCode),
+        "stored keys must log in without a QR"
+    );
+    assert_eq!(engine2.state(&s).me.unwrap().id, "15551240001@c.us");
+
+    // Stop keeps the keys; start again logs in.
+    within("stop", engine2.stop(&s)).await.unwrap();
+    assert_eq!(engine2.state(&s).status, SessionStatus::Stopped);
+    assert!(fx.dir.path().join("sessions/alpha/device.db").exists());
+    within("restart", engine2.start(&s)).await.unwrap();
+    wait_status(&engine2, &s, SessionStatus::Working).await;
+
+    within("shutdown", engine2.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_code_links() {
+    let fx = Fixture::new().await;
+    let engine = fx.engine();
+    let s = name("coded");
+    let bad = engine.request_code(&s, "12ab").await;
+    assert!(bad.is_err(), "letters are not a phone number");
+    let code = within("request code", engine.request_code(&s, "+1 555 124 0002"))
+        .await
+        .expect("a pair code");
+    assert_eq!(code.replace('-', "").len(), 8, "{code}");
+    within("enter code", fx.wasim.pair_code("15551240002", &code))
+        .await
+        .expect("wasim accepts the code");
+    wait_status(&engine, &s, SessionStatus::Working).await;
+    assert_eq!(engine.state(&s).me.unwrap().id, "15551240002@c.us");
+    let again = engine.request_code(&s, "15551240002").await;
+    assert!(again.is_err(), "a linked session gets no pair code");
+    within("shutdown", engine.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_from_api_and_from_phone() {
+    let fx = Fixture::new().await;
+    let engine = fx.engine();
+
+    // From the API: unlinked on WhatsApp, keys wiped, STOPPED "logged out".
+    let a = name("api-out");
+    link_by_qr(&fx, &engine, &a, "15551240003").await;
+    within("logout", engine.logout(&a)).await.unwrap();
+    let state = engine.state(&a);
+    assert_eq!(state.status, SessionStatus::Stopped);
+    assert_eq!(state.reason.as_deref(), Some("logged out"));
+    assert!(state.me.is_none());
+    assert!(!fx.dir.path().join("sessions/api-out").exists());
+    let account = fx
+        .wasim
+        .accounts()
+        .await
+        .into_iter()
+        .find(|a| a.phone == "15551240003")
+        .unwrap();
+    assert!(
+        account.devices.is_empty(),
+        "device still linked: {account:?}"
+    );
+    // Starting again is a new device: a QR.
+    within("start", engine.start(&a)).await.unwrap();
+    wait_status(&engine, &a, SessionStatus::ScanQrCode).await;
+    within("stop", engine.stop(&a)).await.unwrap();
+
+    // From the phone: FAILED with the reason, keys wiped.
+    let p = name("phone-out");
+    link_by_qr(&fx, &engine, &p, "15551240004").await;
+    fx.wasim
+        .fault(Fault::Logout {
+            account: "15551240004".into(),
+            device: None,
+        })
+        .await
+        .unwrap();
+    let reason = wait_status(&engine, &p, SessionStatus::Failed).await;
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("logged out")),
+        "{reason:?}"
+    );
+    let deadline = tokio::time::Instant::now() + T;
+    while fx.dir.path().join("sessions/phone-out").exists() {
+        assert!(tokio::time::Instant::now() < deadline, "keys not wiped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Delete forgets everything.
+    within("delete", engine.delete(&p)).await.unwrap();
+    assert_eq!(engine.state(&p).status, SessionStatus::Stopped);
+    within("shutdown", engine.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_events_reach_the_sink_and_directory_answers() {
+    let fx = Fixture::new().await;
+    fx.wasim
+        .upsert_users(vec![
+            DirectoryUser {
+                push_name: Some("Alice Push".into()),
+                about: Some("hello there".into()),
+                picture_id: Some("777".into()),
+                picture_url: Some("https://pps.example/777.jpg".into()),
+                ..DirectoryUser::new("15550005001")
+            },
+            DirectoryUser {
+                business: Some(true),
+                verified_name: Some("Bob Biz".into()),
+                about_hidden: Some(true),
+                picture_hidden: Some(true),
+                ..DirectoryUser::new("15550005002")
+            },
+        ])
+        .await
+        .unwrap();
+    let engine = fx.engine();
+    let s = name("contacts");
+    link_by_qr(&fx, &engine, &s, "15551240005").await;
+
+    // Address book: a contact saved on the phone.
+    fx.wasim
+        .add_contact(
+            "15551240005",
+            AddressBookContact {
+                phone: "15550005001".into(),
+                full_name: Some("Alice Smith".into()),
+                first_name: Some("Alice".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let fact = fx
+        .sink
+        .wait_for("address book", |f| {
+            f.starts_with("contacts contact +15550005001")
+        })
+        .await;
+    assert!(fact.contains("full=Some(\"Alice Smith\")"), "{fact}");
+    assert!(fact.contains("first=Some(\"Alice\")"), "{fact}");
+
+    // Push name from an incoming message.
+    fx.wasim
+        .push_event(
+            "15550005001",
+            UserEvent::PushName {
+                push_name: "Alice Push".into(),
+            },
+        )
+        .await
+        .unwrap();
+    fx.sink
+        .wait_for("push name", |f| {
+            f.contains("push_name") && f.ends_with("Alice Push")
+        })
+        .await;
+
+    // About and picture changes.
+    fx.wasim
+        .push_event(
+            "15550005001",
+            UserEvent::About {
+                about: "new about".into(),
+            },
+        )
+        .await
+        .unwrap();
+    fx.sink
+        .wait_for("about", |f| {
+            f.contains(" about ") && f.ends_with("new about")
+        })
+        .await;
+    fx.wasim
+        .push_event(
+            "15550005001",
+            UserEvent::Picture {
+                picture_id: Some("888".into()),
+                picture_url: None,
+            },
+        )
+        .await
+        .unwrap();
+    fx.sink
+        .wait_for("picture", |f| {
+            f.contains(" picture ") && f.ends_with("Some(\"888\")")
+        })
+        .await;
+
+    // Directory.
+    let dir = engine
+        .directory(&s)
+        .expect("a running session has a directory");
+    let alice = PhoneNumber::parse("15550005001").unwrap();
+    let bob = PhoneNumber::parse("15550005002").unwrap();
+    let nobody = PhoneNumber::parse("15550005999").unwrap();
+    let found = within("is_on_whatsapp", dir.is_on_whatsapp(&[alice, bob, nobody]))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    assert!(found[&alice].exists);
+    assert_eq!(found[&alice].phone, Some(alice));
+    assert!(found[&alice].lid.is_some());
+    assert!(found[&bob].exists && found[&bob].is_business);
+    assert_eq!(found[&bob].verified_name.as_deref(), Some("Bob Biz"));
+    assert!(!found[&nobody].exists);
+    let alice_lid = found[&alice].lid.clone().unwrap();
+    assert_eq!(
+        within("lid_for_pn", dir.lid_for_pn(&alice)).await.unwrap(),
+        Some(alice_lid.clone())
+    );
+    assert_eq!(
+        within("pn_for_lid", dir.pn_for_lid(&alice_lid))
+            .await
+            .unwrap(),
+        Some(alice)
+    );
+    fx.sink
+        .wait_for("learned lid", |f| {
+            f == format!("contacts lid {alice_lid} +15550005001")
+        })
+        .await;
+
+    let a = ContactRef::Phone(alice);
+    let b = ContactRef::Phone(bob);
+    let info = within("user_info", dir.user_info(&[a.clone(), b.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(info[&a].about.as_deref(), Some("new about"));
+    assert_eq!(info[&a].lid, Some(alice_lid.clone()));
+    assert!(info[&b].is_business);
+    assert_eq!(info[&b].about, None, "hidden about");
+
+    let pic = within("picture", dir.profile_picture(&a, true))
+        .await
+        .unwrap()
+        .expect("alice has a picture");
+    assert_eq!(pic.id, "888");
+    assert_eq!(
+        within("hidden picture", dir.profile_picture(&b, false))
+            .await
+            .unwrap(),
+        None
+    );
+
+    within("block", dir.block(&a)).await.unwrap();
+    let list = within("blocklist", dir.blocklist()).await.unwrap();
+    let blocked: HashSet<String> = list.iter().map(|e| e.who.to_string()).collect();
+    assert!(
+        blocked.contains(&alice_lid.to_string()) || blocked.contains("+15550005001"),
+        "{blocked:?}"
+    );
+    within("unblock", dir.unblock(&a)).await.unwrap();
+    assert!(
+        within("blocklist", dir.blocklist())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fx.sink
+        .wait_for("block fact", |f| {
+            f == "contacts blocklist +15550005001 blocked=true"
+        })
+        .await;
+
+    within("save", dir.save_contact(&b, "Bob Builder", Some("Bob")))
+        .await
+        .unwrap();
+    let account = fx
+        .wasim
+        .accounts()
+        .await
+        .into_iter()
+        .find(|a| a.phone == "15551240005")
+        .unwrap();
+    assert!(
+        account
+            .contacts
+            .iter()
+            .any(|c| c.phone == "15550005002" && c.full_name.as_deref() == Some("Bob Builder")),
+        "{:?}",
+        account.contacts
+    );
+
+    // Number change: same LID, new phone.
+    fx.wasim
+        .push_event(
+            "15550005001",
+            UserEvent::NumberChange {
+                new_phone: "15550005011".into(),
+            },
+        )
+        .await
+        .unwrap();
+    fx.sink
+        .wait_for("number change", |f| {
+            f.starts_with("contacts number +15550005001 -> +15550005011")
+        })
+        .await;
+
+    // Rate limit from WhatsApp is typed.
+    fx.wasim
+        .fault(Fault::UsyncRateLimit {
+            count: Some(1),
+            account: None,
+        })
+        .await
+        .unwrap();
+    let limited = dir.is_on_whatsapp(&[alice]).await;
+    assert!(
+        matches!(limited, Err(DirectoryError::RateLimited { .. })),
+        "{limited:?}"
+    );
+
+    // Stopped: not connected.
+    within("stop", engine.stop(&s)).await.unwrap();
+    assert!(engine.directory(&s).is_none());
+    assert_eq!(
+        dir.is_on_whatsapp(&[alice]).await.unwrap_err(),
+        DirectoryError::NotConnected
+    );
+    within("shutdown", engine.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
