@@ -149,7 +149,7 @@ pub(crate) fn complete_pairing(
 
     // ADV: the account key signs the companion's identity; HMAC under the QR's secret.
     let details = wa::ADVDeviceIdentity {
-        raw_id: Some(u32::from(device_id) * 1000 + 7),
+        raw_id: Some(crate::usync::adv_raw_id(account)),
         timestamp: Some(wacore::time::now_secs() as u64),
         key_index: Some(u32::from(device_id)),
         account_type: Some(wa::ADVEncryptionType::E2EE),

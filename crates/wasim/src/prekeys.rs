@@ -82,16 +82,50 @@ pub(crate) async fn handle_encrypt(
         return Some(iq_result(iq_id, vec![]));
     }
     if node.get_optional_child("digest").is_some() {
-        let uploaded = w
+        let Some(d) = w
             .accounts
             .get(account)
             .and_then(|a| a.devices.get(&device))
-            .is_some_and(|d| d.prekeys_uploaded > 0);
-        return Some(if uploaded {
-            iq_error(iq_id, 503, "service-unavailable")
-        } else {
-            iq_error(iq_id, 404, "item-not-found")
-        });
+            .filter(|d| d.prekeys_uploaded > 0)
+        else {
+            return Some(iq_error(iq_id, 404, "item-not-found"));
+        };
+        let (Some(reg), Some((sid, spub, ssig))) = (d.registration_id, d.signed_prekey.clone())
+        else {
+            return Some(iq_error(iq_id, 404, "item-not-found"));
+        };
+        let pubs: Vec<&[u8]> = d.prekeys.iter().map(|(_, k)| k.as_slice()).collect();
+        let hash = wacore::prekeys::compute_key_bundle_digest(&d.identity_pub, &spub, &ssig, &pubs);
+        let ids: Vec<Node> = d
+            .prekeys
+            .iter()
+            .map(|(id, _)| NodeBuilder::new("id").bytes(id3(*id)).build())
+            .collect();
+        return Some(iq_result(
+            iq_id,
+            vec![
+                NodeBuilder::new("digest")
+                    .children([
+                        NodeBuilder::new("registration")
+                            .bytes(reg.to_be_bytes().to_vec())
+                            .build(),
+                        NodeBuilder::new("type").bytes(vec![5u8]).build(),
+                        NodeBuilder::new("identity")
+                            .bytes(d.identity_pub.to_vec())
+                            .build(),
+                        NodeBuilder::new("skey")
+                            .children([
+                                NodeBuilder::new("id").bytes(id3(sid)).build(),
+                                NodeBuilder::new("value").bytes(spub.to_vec()).build(),
+                                NodeBuilder::new("signature").bytes(ssig).build(),
+                            ])
+                            .build(),
+                        NodeBuilder::new("list").children(ids).build(),
+                        NodeBuilder::new("hash").bytes(hash).build(),
+                    ])
+                    .build(),
+            ],
+        ));
     }
     if node.get_optional_child("count").is_some() {
         let n = w

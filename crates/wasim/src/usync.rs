@@ -188,6 +188,14 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
                         .chain(acc.devices.keys().copied())
                         .collect();
                 }
+                let key_index = (ids.len() > 1).then(|| {
+                    let indexes: Vec<u32> = ids
+                        .iter()
+                        .filter(|d| **d != 0)
+                        .map(|d| u32::from(*d))
+                        .collect();
+                    signed_key_index_list(&phone, &u.keys, &indexes)
+                });
                 let devs: Vec<Node> = ids
                     .iter()
                     .map(|d| {
@@ -198,11 +206,16 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
                         n.build()
                     })
                     .collect();
-                children.push(
-                    NodeBuilder::new("devices")
-                        .children([NodeBuilder::new("device-list").children(devs).build()])
-                        .build(),
-                );
+                let mut parts = vec![NodeBuilder::new("device-list").children(devs).build()];
+                if let Some(bytes) = key_index {
+                    parts.push(
+                        NodeBuilder::new("key-index-list")
+                            .attr("ts", wacore::time::now_secs().to_string())
+                            .bytes(bytes)
+                            .build(),
+                    );
+                }
+                children.push(NodeBuilder::new("devices").children(parts).build());
             }
             _ => {}
         }
@@ -226,6 +239,35 @@ fn verified_name_cert(name: &str) -> Vec<u8> {
     wa::VerifiedNameCertificate {
         details: Some(details),
         ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// The account's ADV raw id (shared by its device identities and key-index lists).
+pub(crate) fn adv_raw_id(phone: &str) -> u32 {
+    phone
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 1_000_000_000
+        + 1
+}
+
+/// `ADVSignedKeyIndexList` over the companion key indexes, signed by the account key.
+fn signed_key_index_list(phone: &str, keys: &crate::signal::PeerKeys, indexes: &[u32]) -> Vec<u8> {
+    let details = wa::ADVKeyIndexList {
+        raw_id: Some(adv_raw_id(phone)),
+        timestamp: Some(wacore::time::now_secs() as u64),
+        current_index: indexes.iter().copied().max(),
+        valid_indexes: indexes.to_vec(),
+        account_type: Some(wa::ADVEncryptionType::E2EE),
+    }
+    .encode_to_vec();
+    let mut to_sign = vec![6u8, 2];
+    to_sign.extend_from_slice(&details);
+    wa::ADVSignedKeyIndexList {
+        account_signature: Some(keys.sign(&to_sign)),
+        account_signature_key: Some(keys.identity_pub().to_vec()),
+        details: Some(details),
     }
     .encode_to_vec()
 }
