@@ -176,7 +176,12 @@ impl Wasim {
 
 /// The whole app: `/ws/chat` and `/admin/...`.
 pub fn router(handle: Wasim) -> axum::Router {
-    conn::ws_router(handle.clone()).nest("/admin", admin_router(handle))
+    chat_router(handle.clone()).nest("/admin", admin_router(handle))
+}
+
+/// Only the WebSocket endpoint `/ws/chat` (honours `max_connections`).
+pub fn chat_router(handle: Wasim) -> axum::Router {
+    conn::ws_router(handle)
 }
 
 /// Serves `handle` on `listener` until `shutdown` resolves.
