@@ -27,7 +27,7 @@ mod session;
 
 pub use config::{EngineConfig, parse_client_version};
 pub use error::EngineError;
-pub use session::{Me, SessionState, StatusChange};
+pub use session::{Me, QrCode, SessionState, StatusChange};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,11 +50,13 @@ impl Engine {
     /// An engine with no session running. Events of every session go to `sink`.
     pub fn new(config: EngineConfig, sink: Arc<dyn ContactEventSink>) -> Self {
         let (status_tx, _) = broadcast::channel(1024);
+        let (qr_tx, _) = broadcast::channel(256);
         Self {
             shared: Arc::new(Shared {
                 config,
                 sink,
                 status_tx,
+                qr_tx,
                 closed: AtomicBool::new(false),
             }),
             sessions: Arc::new(RwLock::new(HashMap::new())),
@@ -157,6 +159,13 @@ impl Engine {
         self.shared.status_tx.subscribe()
     }
 
+    /// Every new QR code of every session, as WhatsApp rotates them (the
+    /// sandbox scans each with wasim; a UI may push them). Not fired after
+    /// [`Engine::shutdown`].
+    pub fn subscribe_qr(&self) -> broadcast::Receiver<QrCode> {
+        self.shared.qr_tx.subscribe()
+    }
+
     /// WhatsApp's directory as the session sees it, while the session runs
     /// (calls answer `NotConnected` until it is WORKING).
     pub fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>> {
@@ -200,14 +209,33 @@ impl Engine {
             .values()
             .cloned()
             .collect();
-        futures_join_all(sessions.iter().map(|s| s.shutdown())).await;
+        whatsapp_rust::futures::future::join_all(sessions.iter().map(|s| s.shutdown())).await;
     }
 }
 
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(f);
+#[cfg(test)]
+mod tests {
+    /// The release build links whatsapp-rust without any `danger-*` feature: only
+    /// the `sandbox` feature and dev-dependencies (test builds) may add one.
+    #[test]
+    fn no_danger_feature_in_normal_dependencies() {
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest
+            .split("\n[")
+            .find(|section| section.starts_with("dependencies]"))
+            .expect("a [dependencies] section");
+        let wa = deps
+            .lines()
+            .find(|l| l.starts_with("whatsapp-rust"))
+            .expect("whatsapp-rust in [dependencies]");
+        assert!(!wa.contains("danger"), "{wa}");
+        assert!(!wa.contains("simd"), "{wa}");
+        let root = include_str!("../../../Cargo.toml");
+        let root_wa = root
+            .lines()
+            .find(|l| l.starts_with("whatsapp-rust"))
+            .expect("whatsapp-rust in the workspace dependencies");
+        assert!(root_wa.contains("default-features = false"), "{root_wa}");
+        assert!(!root_wa.contains("danger"), "{root_wa}");
     }
-    whatsapp_rust::futures::future::join_all(set).await;
 }

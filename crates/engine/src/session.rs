@@ -73,11 +73,22 @@ pub struct StatusChange {
     pub state: SessionState,
 }
 
+/// A new QR code of a session in SCAN_QR_CODE, broadcast by
+/// [`crate::Engine::subscribe_qr`] each time WhatsApp rotates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrCode {
+    /// The session showing it.
+    pub session: SessionName,
+    /// The raw QR string (what [`crate::Engine::qr`] returns).
+    pub code: String,
+}
+
 /// What every session of one engine shares.
 pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) sink: Arc<dyn ContactEventSink>,
     pub(crate) status_tx: broadcast::Sender<StatusChange>,
+    pub(crate) qr_tx: broadcast::Sender<QrCode>,
     /// Set by [`crate::Engine::shutdown`]: no session starts any more.
     pub(crate) closed: AtomicBool,
 }
@@ -122,6 +133,12 @@ fn set_state(
     if inner.state.status == status && inner.state.reason == reason {
         return;
     }
+    tracing::info!(
+        session = %name,
+        status = status.as_str(),
+        reason = reason.as_deref().unwrap_or(""),
+        "session status"
+    );
     inner.state.status = status;
     inner.state.reason = reason;
     if status != SessionStatus::ScanQrCode {
@@ -487,6 +504,12 @@ impl Session {
                 if inner.state.status != SessionStatus::Working {
                     inner.qr = Some(qr.code.clone());
                     set_state(shared, name, &mut inner, SessionStatus::ScanQrCode, None);
+                    if !inner.muted {
+                        let _ = shared.qr_tx.send(QrCode {
+                            session: name.clone(),
+                            code: qr.code.clone(),
+                        });
+                    }
                 }
             }
             Event::PairSuccess(_) => {

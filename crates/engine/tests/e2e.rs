@@ -195,6 +195,7 @@ async fn qr_link_reconnect_and_restart_without_scan() {
     let engine = fx.engine();
     let s = name("alpha");
     let mut rx = engine.subscribe();
+    let mut qrs = engine.subscribe_qr();
 
     link_by_qr(&fx, &engine, &s, "15551240001").await;
     let me = engine.state(&s).me.expect("me once WORKING");
@@ -202,6 +203,9 @@ async fn qr_link_reconnect_and_restart_without_scan() {
     assert!(me.jid.starts_with("15551240001:"), "{}", me.jid);
     assert!(me.lid.as_deref().is_some_and(|l| l.ends_with("@lid")));
     assert_eq!(engine.qr(&s), None, "no QR once linked");
+    let shown = qrs.try_recv().expect("the QR was broadcast");
+    assert_eq!(shown.session, s);
+    assert!(shown.code.contains(','));
     let seen = statuses_of(&mut rx);
     assert_eq!(seen.first(), Some(&SessionStatus::Starting));
     assert!(seen.contains(&SessionStatus::ScanQrCode));
@@ -428,6 +432,19 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
             f.contains(" picture ") && f.ends_with("Some(\"888\")")
         })
         .await;
+
+    // A new identity key (reinstall): the security code changed.
+    fx.wasim
+        .push_event("15550005001", UserEvent::Identity)
+        .await
+        .unwrap();
+    let identity = fx
+        .sink
+        .wait_for("identity", |f| {
+            f.contains(" identity ") && f.ends_with("implicit=false")
+        })
+        .await;
+    assert!(identity.starts_with("contacts identity "), "{identity}");
 
     // Directory.
     let dir = engine
