@@ -333,6 +333,22 @@ async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
             }
         }
         "receipt" | "message" => {
+            if node.tag == "message"
+                && let (Some(acc), Some(dev)) = (account.as_deref(), device)
+                && is_peer_message_to_phone(&w, acc, &node)
+            {
+                // A peer message to our own phone: in practice the app-state key request
+                // a companion sends when no key share came. Answer with the share.
+                let acc = acc.to_string();
+                if let Some(d) = w
+                    .accounts
+                    .get_mut(&acc)
+                    .and_then(|a| a.devices.get_mut(&dev))
+                {
+                    d.key_shared = false;
+                }
+                crate::prekeys::share_app_state_key(shared, &mut w, &acc, dev).await;
+            }
             let class = if node.tag == "receipt" {
                 "receipt"
             } else {
@@ -351,6 +367,16 @@ async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
         }
         _ => {}
     }
+}
+
+/// `<message to="ACCOUNT@s.whatsapp.net|ACCOUNT_LID@lid" category="peer">`.
+fn is_peer_message_to_phone(w: &World, account: &str, node: &Node) -> bool {
+    let to = attr(node, "to").unwrap_or_default();
+    let (user, server) = to.split_once('@').unwrap_or((&to, ""));
+    let (user, dev) = user.split_once(':').unwrap_or((user, "0"));
+    let own = (server == "s.whatsapp.net" && user == account)
+        || (server == "lid" && user == w.lid_of(account));
+    own && dev == "0" && attr(node, "category").as_deref() == Some("peer")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -41,6 +41,10 @@ pub struct WasimConfig {
     pub default_account: String,
     /// Push name of accounts created on the fly.
     pub default_push_name: String,
+    /// The phone shares the app-state key as soon as a new companion uploaded its
+    /// pre-keys (as real phones do). When false it only answers the companion's key
+    /// request (which whatsapp-rust sends after a 10 s grace).
+    pub auto_key_share: bool,
 }
 
 impl Default for WasimConfig {
@@ -49,6 +53,7 @@ impl Default for WasimConfig {
             max_connections: 1024,
             default_account: "15550000001".to_string(),
             default_push_name: "Wasim Phone".to_string(),
+            auto_key_share: true,
         }
     }
 }

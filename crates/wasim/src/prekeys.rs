@@ -65,7 +65,9 @@ pub(crate) async fn handle_encrypt(
             d.prekeys.extend(keys);
         }
         w.send(conn, crate::state::Out::Node(iq_result(iq_id, vec![])));
-        share_app_state_key(shared, w, account, device).await;
+        if shared.config.auto_key_share {
+            share_app_state_key(shared, w, account, device).await;
+        }
         return None;
     }
     if ty == "set"

@@ -91,3 +91,41 @@ async fn pair_code_links_and_a_wrong_code_does_not() {
     other.stop().await;
     wasim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_request_is_answered_when_no_share_came() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let wasim = wasim::Wasim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        wasim::WasimConfig {
+            auto_key_share: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    wasim
+        .add_contact(
+            "15551230004",
+            wasim::AddressBookContact {
+                phone: "15550000404".into(),
+                full_name: Some("Late Key".into()),
+                first_name: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut c = spawn_client(&wasim, memory_backend()).await;
+    let qr = c.qr().await;
+    wasim.scan_qr(&qr, Some("15551230004")).await.unwrap();
+    let name = c
+        .wait_for("ContactUpdate after the key request", |e| match e {
+            Event::ContactUpdate(u) => u.action.full_name.clone(),
+            _ => None,
+        })
+        .await;
+    assert_eq!(name, "Late Key");
+    c.connected().await;
+    c.stop().await;
+    wasim.shutdown().await;
+}
