@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,11 +17,13 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
+use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
-use crate::api::{health, sessions};
+use crate::api::{contacts, health, lids, pairing, sessions};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::config::Settings;
+use crate::contacts::ContactService;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
 use crate::sessions::SessionService;
@@ -32,7 +35,7 @@ use crate::state::AppState;
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
     modifiers(&ApiKeySecurity),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "health"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -69,6 +72,33 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             sessions::update_session,
             sessions::delete_session
         ))
+        .routes(routes!(sessions::start_session))
+        .routes(routes!(sessions::stop_session))
+        .routes(routes!(sessions::logout_session))
+        .routes(routes!(sessions::restart_session))
+        .routes(routes!(sessions::start_session_by_body))
+        .routes(routes!(sessions::stop_session_by_body))
+        .routes(routes!(sessions::logout_session_by_body))
+        .routes(routes!(sessions::get_me))
+        .routes(routes!(pairing::get_qr))
+        .routes(routes!(pairing::request_code))
+        .routes(routes!(contacts::list_contacts))
+        .routes(routes!(contacts::get_contact))
+        .routes(routes!(
+            contacts::get_session_contact,
+            contacts::save_contact
+        ))
+        .routes(routes!(contacts::check_exists))
+        .routes(routes!(contacts::get_about))
+        .routes(routes!(contacts::get_profile_picture))
+        .routes(routes!(contacts::block))
+        .routes(routes!(contacts::unblock))
+        .routes(routes!(contacts::blocked))
+        .routes(routes!(lids::list_lids))
+        .routes(routes!(lids::count_lids))
+        .routes(routes!(lids::pn_by_lid))
+        .routes(routes!(lids::lid_by_pn))
+        .routes(routes!(lids::lids_by_pns))
         .split_for_parts();
     api.route("/metrics", get(metrics::serve_metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
@@ -108,6 +138,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    engine: Engine,
     addr: SocketAddr,
     key_source: KeySource,
     shutdown_timeout: Duration,
@@ -125,8 +156,21 @@ impl Application {
         }
         let store = Store::open_in_dir(&settings.data_dir).await?;
         let (api_key, key_source) = ApiKey::resolve(settings.api_key.clone(), &settings.data_dir)?;
+        let mut engine_config = EngineConfig::new(&settings.data_dir);
+        engine_config.whatsapp_url = settings.whatsapp_url.clone();
+        engine_config.client_version = settings.whatsapp_version;
+        engine_config.device_name = Some("wacontacts".into());
+        engine_config.pre_key_count = settings.pre_key_count;
+        let engine = Engine::new(engine_config, Arc::new(store.clone()));
+        let sessions = SessionService::new(store.clone(), engine.clone());
+        sessions.spawn_status_recorder();
+        let restored = sessions.restore().await?;
+        if restored > 0 {
+            tracing::info!(sessions = restored, "restoring sessions");
+        }
         let state = AppState {
-            sessions: SessionService::new(store.clone()),
+            contacts: ContactService::new(store.clone(), sessions.clone()),
+            sessions,
             store: store.clone(),
             api_key,
             metrics: Metrics::new(),
@@ -145,6 +189,7 @@ impl Application {
             listener,
             router: router(state, limits),
             store,
+            engine,
             addr,
             key_source,
             shutdown_timeout: settings.shutdown_timeout,
@@ -183,6 +228,7 @@ impl Application {
                 tokio::time::sleep(grace).await;
             } => tracing::warn!("shutdown timeout passed; dropping open connections"),
         }
+        self.engine.shutdown().await;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Work with phone numbers offline (no session needed).
+    Numbers(crate::numbers_cli::NumbersArgs),
 }
 
 /// Parses the command line and runs it.
@@ -24,6 +26,7 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Numbers(args) => crate::numbers_cli::run(args),
     }
 }
 

@@ -35,6 +35,13 @@ pub struct ServeArgs {
     /// Seconds to wait for in-flight requests on shutdown [default: 10].
     #[arg(long, env = "WACONTACTS_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u64>,
+    /// WhatsApp's WebSocket endpoint [default: WhatsApp's own]. Tests point it at wasim.
+    #[arg(long, env = "WACONTACTS_WHATSAPP_URL")]
+    pub whatsapp_url: Option<String>,
+    /// WhatsApp Web client version to announce, e.g. 2.3000.0; when set nothing is
+    /// fetched from web.whatsapp.com [default: fetched on connect].
+    #[arg(long, env = "WACONTACTS_WHATSAPP_VERSION")]
+    pub whatsapp_version: Option<String>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -47,6 +54,8 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
     shutdown_timeout_secs: Option<u64>,
+    whatsapp_url: Option<String>,
+    whatsapp_version: Option<String>,
 }
 
 /// Settings in force, after layering.
@@ -60,6 +69,12 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub body_limit: usize,
     pub shutdown_timeout: Duration,
+    /// WhatsApp endpoint; `None` = the real one.
+    pub whatsapp_url: Option<String>,
+    /// Pinned client version; `None` = fetched on connect.
+    pub whatsapp_version: Option<(u32, u32, u32)>,
+    /// Pre-keys per upload batch (WhatsApp Web's 812 when `None`); tests lower it.
+    pub pre_key_count: Option<usize>,
 }
 
 impl Settings {
@@ -72,6 +87,9 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             body_limit: DEFAULT_BODY_LIMIT,
             shutdown_timeout: Duration::from_secs(10),
+            whatsapp_url: None,
+            whatsapp_version: None,
+            pre_key_count: None,
         }
     }
 
@@ -102,6 +120,18 @@ impl Settings {
         }
         if let Some(s) = args.shutdown_timeout_secs.or(file.shutdown_timeout_secs) {
             settings.shutdown_timeout = Duration::from_secs(s);
+        }
+        settings.whatsapp_url = args.whatsapp_url.clone().or(file.whatsapp_url);
+        if let Some(url) = &settings.whatsapp_url {
+            anyhow::ensure!(
+                url.starts_with("ws://") || url.starts_with("wss://"),
+                "whatsapp_url must be a ws:// or wss:// URL, got {url:?}"
+            );
+        }
+        if let Some(v) = args.whatsapp_version.clone().or(file.whatsapp_version) {
+            let parsed = wacontacts_engine::parse_client_version(&v)
+                .map_err(|e| anyhow::anyhow!("invalid whatsapp_version {v:?}: {e}"))?;
+            settings.whatsapp_version = Some(parsed);
         }
         Ok(settings)
     }

@@ -21,6 +21,7 @@ pub struct ApiError {
     message: String,
     value: Option<serde_json::Value>,
     extra: Option<serde_json::Map<String, serde_json::Value>>,
+    retry_after_secs: Option<u32>,
 }
 
 /// The JSON body of every error (WAHA dialect).
@@ -48,6 +49,7 @@ impl ApiError {
             message: message.into(),
             value: None,
             extra: None,
+            retry_after_secs: None,
         }
     }
 
@@ -62,6 +64,12 @@ impl ApiError {
         self.extra
             .get_or_insert_with(Default::default)
             .insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_secs = Some(secs);
         self
     }
 
@@ -119,7 +127,13 @@ impl IntoResponse for ApiError {
         if let (Some(extra), Some(obj)) = (self.extra, json.as_object_mut()) {
             obj.extend(extra);
         }
-        (self.status, Json(json)).into_response()
+        let mut response = (self.status, Json(json)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

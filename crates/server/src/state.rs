@@ -4,6 +4,7 @@ use axum::extract::FromRef;
 use wacontacts_store::Store;
 
 use crate::auth::ApiKey;
+use crate::contacts::ContactService;
 use crate::metrics::Metrics;
 use crate::sessions::SessionService;
 
@@ -12,6 +13,7 @@ use crate::sessions::SessionService;
 pub struct AppState {
     pub store: Store,
     pub sessions: SessionService,
+    pub contacts: ContactService,
     pub api_key: ApiKey,
     pub metrics: Metrics,
 }

@@ -1,4 +1,7 @@
 //! HTTP routes. One file per feature; each dialect is a thin adapter over the services.
 
+pub mod contacts;
 pub mod health;
+pub mod lids;
+pub mod pairing;
 pub mod sessions;

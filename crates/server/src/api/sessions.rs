@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use wacontacts_core::session::{SessionName, SessionNameError};
-use wacontacts_store::SessionRecord;
+use wacontacts_engine::{EngineError, Me};
 
 use crate::error::{ApiError, AppJson, AppPath, AppQuery};
-use crate::sessions::SessionError;
+use crate::sessions::{SessionError, SessionView};
 use crate::state::AppState;
 
 /// A webhook target in a session's config (WAHA's `WebhookConfig`).
@@ -115,8 +115,7 @@ pub struct SessionInfo {
     #[schema(value_type = SessionConfig)]
     pub config: serde_json::Value,
     /// The linked account, when known.
-    #[schema(value_type = Option<Object>)]
-    pub me: Option<serde_json::Value>,
+    pub me: Option<MeInfo>,
     #[schema(value_type = Option<Object>)]
     pub presence: Option<serde_json::Value>,
     pub timestamps: SessionTimestamps,
@@ -136,26 +135,51 @@ pub struct ListQuery {
     pub expand: Option<String>,
 }
 
-impl From<SessionRecord> for SessionDto {
-    fn from(r: SessionRecord) -> Self {
+/// The linked account (WAHA's `MeInfo`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeInfo {
+    /// `15551234567@c.us`.
+    pub id: String,
+    pub push_name: String,
+    /// `123456789012345@lid`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
+    /// This device: `15551234567:7@s.whatsapp.net`.
+    pub jid: String,
+}
+
+impl From<Me> for MeInfo {
+    fn from(me: Me) -> Self {
         Self {
-            name: r.name.to_string(),
-            status: r.status.as_str().into(),
-            config: r.config,
+            id: me.id,
+            push_name: me.push_name,
+            lid: me.lid,
+            jid: me.jid,
         }
     }
 }
 
-impl From<SessionRecord> for SessionInfo {
-    fn from(r: SessionRecord) -> Self {
+impl From<SessionView> for SessionDto {
+    fn from(v: SessionView) -> Self {
         Self {
-            name: r.name.to_string(),
-            status: r.status.as_str().into(),
-            config: r.config,
-            me: None,
+            name: v.record.name.to_string(),
+            status: v.status.as_str().into(),
+            config: v.record.config,
+        }
+    }
+}
+
+impl From<SessionView> for SessionInfo {
+    fn from(v: SessionView) -> Self {
+        Self {
+            name: v.record.name.to_string(),
+            status: v.status.as_str().into(),
+            config: v.record.config,
+            me: v.me.map(Into::into),
             presence: None,
             timestamps: SessionTimestamps { activity: None },
-            failure_reason: r.failure_reason,
+            failure_reason: v.reason,
         }
     }
 }
@@ -174,8 +198,57 @@ impl From<SessionError> for ApiError {
                 format!("Session '{name}' already exists; use PUT to update it"),
             )
             .with_value(name.to_string()),
+            SessionError::NotWorking {
+                name,
+                status,
+                expected,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "session_not_ready",
+                format!(
+                    "Session '{name}' is {}; this needs {}",
+                    status.as_str(),
+                    expected.as_str()
+                ),
+            )
+            .with_field("error", "Session status is not as expected")
+            .with_field("session", name.to_string())
+            .with_field("status", status.as_str())
+            .with_field("expected", vec![expected.as_str()]),
+            SessionError::Engine(e) => engine_error(e),
             SessionError::Internal(e) => ApiError::internal(e),
         }
+    }
+}
+
+/// Maps the engine's refusals to HTTP.
+fn engine_error(err: EngineError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        EngineError::NotRunning => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "session_not_running",
+            message,
+        ),
+        EngineError::AlreadyLinked => {
+            ApiError::new(StatusCode::CONFLICT, "session_already_linked", message)
+        }
+        EngineError::InvalidPhone(input) => {
+            ApiError::bad_request("invalid_phone", message).with_value(input)
+        }
+        EngineError::RateLimited => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+        EngineError::Timeout => {
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "whatsapp_timeout", message)
+        }
+        EngineError::ShuttingDown => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+        }
+        EngineError::WhatsApp(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_error", message)
+        }
+        EngineError::Device(e) => ApiError::internal(anyhow::anyhow!("device store: {e}")),
     }
 }
 
@@ -277,4 +350,143 @@ pub async fn delete_session(
     let name = parse_session_name(&session)?;
     state.sessions.delete(&name).await?;
     Ok(AppJson(serde_json::json!({})))
+}
+
+/// Body of WAHA's deprecated `POST /api/sessions/start|stop|logout`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionNameBody {
+    /// The session; "default" when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn name_or_default(name: Option<&str>) -> Result<SessionName, ApiError> {
+    match name {
+        Some(n) => parse_session_name(n),
+        None => Ok(SessionName::default_name()),
+    }
+}
+
+/// POST /api/sessions/{session}/start — start (idempotent).
+#[utoipa::path(post, path = "/api/sessions/{session}/start", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn start_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = parse_session_name(&session)?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.start(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/{session}/stop — stop, keeping the link.
+#[utoipa::path(post, path = "/api/sessions/{session}/stop", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stop_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = parse_session_name(&session)?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.stop(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/{session}/logout — unlink the device and wipe its keys.
+#[utoipa::path(post, path = "/api/sessions/{session}/logout", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn logout_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = parse_session_name(&session)?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.logout(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/{session}/restart — stop and start.
+#[utoipa::path(post, path = "/api/sessions/{session}/restart", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn restart_session(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = parse_session_name(&session)?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.restart(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/start — WAHA's deprecated form: `{name}` in the body.
+#[utoipa::path(post, path = "/api/sessions/start", tag = "sessions", request_body = SessionNameBody,
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn start_session_by_body(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SessionNameBody>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = name_or_default(body.name.as_deref())?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.start(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/stop — WAHA's deprecated form: `{name}` in the body.
+#[utoipa::path(post, path = "/api/sessions/stop", tag = "sessions", request_body = SessionNameBody,
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stop_session_by_body(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SessionNameBody>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = name_or_default(body.name.as_deref())?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.stop(&name).await?.into()),
+    ))
+}
+
+/// POST /api/sessions/logout — WAHA's deprecated form: `{name}` in the body.
+#[utoipa::path(post, path = "/api/sessions/logout", tag = "sessions", request_body = SessionNameBody,
+    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn logout_session_by_body(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SessionNameBody>,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let name = name_or_default(body.name.as_deref())?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(state.sessions.logout(&name).await?.into()),
+    ))
+}
+
+/// GET /api/sessions/{session}/me — the linked account; 422 until it is known.
+#[utoipa::path(get, path = "/api/sessions/{session}/me", tag = "sessions",
+    params(("session" = String, Path, description = "Session name")),
+    responses((status = 200, body = MeInfo), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn get_me(
+    State(state): State<AppState>,
+    AppPath(session): AppPath<String>,
+) -> Result<AppJson<MeInfo>, ApiError> {
+    let name = parse_session_name(&session)?;
+    let view = state.sessions.get(&name).await?;
+    match view.me {
+        Some(me) => Ok(AppJson(me.into())),
+        None => Err(SessionError::NotWorking {
+            name,
+            status: view.status,
+            expected: wacontacts_core::session::SessionStatus::Working,
+        }
+        .into()),
+    }
 }

@@ -30,6 +30,10 @@ impl TestApp {
         let mut settings = Settings::for_data_dir(data_dir);
         settings.listen = "127.0.0.1:0".parse().unwrap();
         settings.api_key = Some(API_KEY.into());
+        // Never the real WhatsApp: a closed local port unless a test brings wasim.
+        settings.whatsapp_url = Some("ws://127.0.0.1:9/ws/chat".into());
+        settings.whatsapp_version = Some((2, 3000, 1_000_000_000));
+        settings.pre_key_count = Some(50);
         adjust(&mut settings);
         let app = Application::build(settings).await.expect("server builds");
         let base = format!("http://127.0.0.1:{}", app.port());
