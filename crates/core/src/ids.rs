@@ -231,6 +231,9 @@ impl fmt::Display for Server {
 /// `Display` gives `user@server`, `user:device@server` or `user.agent:device@server`
 /// (the spelling of the server is kept: `c.us` stays `c.us`), and parses back to the
 /// same value.
+///
+/// Equality is by spelling: `1@c.us` and `1@s.whatsapp.net` differ; compare
+/// [`Jid::to_engine`] forms (or [`ContactRef`]s) to ignore WAHA's alias.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Jid {
     user: String,

@@ -162,6 +162,15 @@ impl PhoneNumber {
         Jid::from_phone(self)
     }
 
+    /// For logs: the country code and the last two digits, the rest masked
+    /// (`+5511987654321` → `+55*********21`).
+    pub fn redacted(&self) -> String {
+        let all = self.digits.to_string();
+        let cc = self.cc_len as usize;
+        let keep = all.len().saturating_sub(2).max(cc);
+        format!("+{}{}{}", &all[..cc], "*".repeat(keep - cc), &all[keep..])
+    }
+
     /// The main region for the country code (`US` for `+1`), `None` for
     /// non-geographic codes (`+800`, `+882`, ...).
     pub fn region(&self) -> Option<Region> {
@@ -973,6 +982,7 @@ mod tests {
         assert_eq!(p.national_number(), "11987654321");
         assert_eq!(p.len(), 13);
         assert_eq!(p.wa_id(), "5511987654321");
+        assert_eq!(p.redacted(), "+55*********21");
         assert_eq!(p.region().unwrap().as_str(), "BR");
         assert_eq!(p.to_waha().to_string(), "5511987654321@c.us");
         assert_eq!(p.to_engine().to_string(), "5511987654321@s.whatsapp.net");
