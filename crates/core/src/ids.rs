@@ -569,6 +569,17 @@ impl Lid {
         })
     }
 
+    /// The LID whose user part is `user` (1-24 digits), e.g. from an engine JID.
+    pub fn new(user: &str) -> Result<Lid, IdError> {
+        validate_user(user, Server::Lid).map_err(|reason| IdError::InvalidLid {
+            input: truncate_input(user),
+            reason: reason.into(),
+        })?;
+        Ok(Lid {
+            user: user.to_owned(),
+        })
+    }
+
     /// The LID of a `…@lid` or `…@hosted.lid` id (device dropped).
     pub fn from_jid(jid: &Jid) -> Result<Lid, IdError> {
         if jid.is_lid() {
@@ -991,6 +1002,9 @@ mod tests {
         assert_eq!(Lid::parse("x@lid").unwrap_err().code(), "invalid_lid");
         assert_eq!(Lid::parse("").unwrap_err().code(), "empty");
         assert_eq!(l.to_jid().to_string(), "123456789012345@lid");
+        assert_eq!(Lid::new("123456789012345").unwrap(), l);
+        assert_eq!(Lid::new("12a").unwrap_err().code(), "invalid_lid");
+        assert_eq!(Lid::new("").unwrap_err().code(), "invalid_lid");
     }
 
     #[test]
