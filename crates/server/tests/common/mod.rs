@@ -129,3 +129,96 @@ pub fn assert_error_shape(status: u16, body: &serde_json::Value) -> String {
     assert!(body["message"].is_string(), "message is present: {body}");
     body["code"].as_str().expect("code is a string").to_owned()
 }
+
+/// A wasim on port 0 and a server pointed at it.
+pub struct Linked {
+    pub wasim: wasim::Wasim,
+    pub app: TestApp,
+    pub dir: tempfile::TempDir,
+}
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Linked {
+    /// Starts wasim seeded with `users`, and the server against it.
+    pub async fn start(users: Vec<wasim::DirectoryUser>) -> Linked {
+        let wasim = wasim::Wasim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            wasim::WasimConfig::default(),
+        )
+        .await
+        .expect("wasim starts");
+        wasim.upsert_users(users).await.expect("seed users");
+        let dir = tempfile::tempdir().unwrap();
+        let app = Self::spawn_app(&wasim, dir.path()).await;
+        Linked { wasim, app, dir }
+    }
+
+    /// A server on `data_dir` pointed at `wasim`.
+    pub async fn spawn_app(wasim: &wasim::Wasim, data_dir: &Path) -> TestApp {
+        let url = wasim.ws_url();
+        TestApp::spawn_in(data_dir, move |s| s.whatsapp_url = Some(url)).await
+    }
+
+    /// Stops the server and starts a new one on the same data dir.
+    pub async fn restart_app(self) -> Linked {
+        let Linked { wasim, app, dir } = self;
+        app.stop().await;
+        let app = Self::spawn_app(&wasim, dir.path()).await;
+        Linked { wasim, app, dir }
+    }
+
+    /// Creates (and starts) `session`, scans its QR as `account`, waits for WORKING.
+    pub async fn link(&self, session: &str, account: &str) {
+        let (status, body) = self
+            .app
+            .post_json("/api/sessions", serde_json::json!({ "name": session }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.wait_status(session, "SCAN_QR_CODE").await;
+        let (status, qr) = self
+            .app
+            .get_json(&format!("/api/{session}/auth/qr?format=raw"))
+            .await;
+        assert_eq!(status, 200, "{qr}");
+        let value = qr["value"].as_str().expect("raw QR value").to_owned();
+        tokio::time::timeout(WAIT, self.wasim.scan_qr(&value, Some(account)))
+            .await
+            .expect("scan in time")
+            .expect("wasim scans");
+        self.wait_status(session, "WORKING").await;
+    }
+
+    /// Polls the session until it has `status`; returns its info.
+    pub async fn wait_status(&self, session: &str, status: &str) -> serde_json::Value {
+        self.wait_for(&format!("/api/sessions/{session}"), |v| {
+            v["status"] == status
+        })
+        .await
+    }
+
+    /// Polls a GET route until `check` holds on its JSON (200 only); returns it.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (code, body) = self.app.get_json(path).await;
+            if code == 200 && check(&body) {
+                return body;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out polling {path}; last answer {code}: {body}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+        self.wasim.shutdown().await;
+    }
+}

@@ -1,0 +1,218 @@
+//! Sessions end to end: the real engine links to wasim over a real socket, driven
+//! through the HTTP API.
+
+mod common;
+
+use common::{Linked, WAIT, assert_error_shape};
+use serde_json::json;
+use wasim::{AddressBookContact, DirectoryUser, Fault, UserEvent};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_link_me_events_and_restart_without_scan() {
+    let linked = Linked::start(vec![
+        DirectoryUser::new("15557770001"),
+        DirectoryUser::new("15557770002"),
+    ])
+    .await;
+
+    // Before linking, the QR exists both raw and as a PNG.
+    let (status, _) = linked
+        .app
+        .post_json("/api/sessions", json!({"name": "default"}))
+        .await;
+    assert_eq!(status, 201);
+    linked.wait_status("default", "SCAN_QR_CODE").await;
+    let png = linked
+        .app
+        .client
+        .get(linked.app.url("/api/default/auth/qr"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status().as_u16(), 200);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(&png.bytes().await.unwrap()[..4], b"\x89PNG");
+    let (_, qr) = linked.app.get_json("/api/default/auth/qr?format=raw").await;
+    let (status, me) = linked.app.get_json("/api/sessions/default/me").await;
+    assert_eq!(status, 422, "no me before linking: {me}");
+
+    linked
+        .wasim
+        .scan_qr(qr["value"].as_str().unwrap(), Some("15551230001"))
+        .await
+        .unwrap();
+    linked.wait_status("default", "WORKING").await;
+
+    let (status, me) = linked.app.get_json("/api/sessions/default/me").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["id"], "15551230001@c.us");
+    assert!(
+        me["jid"].as_str().unwrap().starts_with("15551230001:"),
+        "{me}"
+    );
+    assert!(me["lid"].as_str().unwrap().ends_with("@lid"), "{me}");
+    let (_, info) = linked.app.get_json("/api/sessions/default").await;
+    assert_eq!(info["me"]["id"], "15551230001@c.us");
+
+    // Address-book contacts and push names pushed by the phone land in the store.
+    linked
+        .wasim
+        .add_contact(
+            "15551230001",
+            AddressBookContact {
+                phone: "15557770001".into(),
+                full_name: Some("Alice Book".into()),
+                first_name: Some("Alice".into()),
+            },
+        )
+        .await
+        .unwrap();
+    linked
+        .wasim
+        .push_event(
+            "15557770002",
+            UserEvent::PushName {
+                push_name: "Bob Push".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let list = linked
+        .wait_for("/api/contacts/all?session=default", |v| {
+            let a = v.as_array().unwrap();
+            a.iter().any(|c| c["name"] == "Alice Book")
+                && a.iter().any(|c| c["pushname"] == "Bob Push")
+        })
+        .await;
+    let alice = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Alice Book")
+        .unwrap();
+    assert_eq!(alice["id"], "15557770001@c.us");
+    assert_eq!(alice["shortName"], "Alice");
+    assert_eq!(alice["isMyContact"], true);
+
+    // A restart on the same data dir comes back WORKING without a scan.
+    let linked = linked.restart_app().await;
+    linked.wait_status("default", "WORKING").await;
+    let (_, me) = linked.app.get_json("/api/sessions/default/me").await;
+    assert_eq!(me["id"], "15551230001@c.us");
+    let (_, list) = linked
+        .app
+        .get_json("/api/contacts/all?session=default")
+        .await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "Alice Book"),
+        "{list}"
+    );
+    linked.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_code_links_too() {
+    let linked = Linked::start(vec![]).await;
+    let (status, _) = linked
+        .app
+        .post_json("/api/sessions", json!({"name": "pc", "start": false}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = linked
+        .app
+        .post_json(
+            "/api/pc/auth/request-code",
+            json!({"phoneNumber": "+1 555 123 0002"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let code = body["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.replace('-', "").len(), 8, "{code}");
+    tokio::time::timeout(WAIT, linked.wasim.pair_code("15551230002", &code))
+        .await
+        .unwrap()
+        .unwrap();
+    linked.wait_status("pc", "WORKING").await;
+    let (_, me) = linked.app.get_json("/api/sessions/pc/me").await;
+    assert_eq!(me["id"], "15551230002@c.us");
+
+    let (status, body) = linked
+        .app
+        .post_json(
+            "/api/pc/auth/request-code",
+            json!({"phoneNumber": "call me"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_error_shape(400, &body), "invalid_phone");
+    linked.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_a_drop_and_reports_logouts() {
+    let linked = Linked::start(vec![]).await;
+    linked.link("a", "15551230003").await;
+    linked.link("b", "15551230004").await;
+
+    linked
+        .wasim
+        .fault(Fault::Drop {
+            account: Some("15551230003".into()),
+        })
+        .await
+        .unwrap();
+    // It leaves WORKING or not, but comes back to WORKING on its own.
+    linked.wait_status("a", "WORKING").await;
+    let (status, _) = linked
+        .app
+        .get_json("/api/contacts/all?session=a&limit=1")
+        .await;
+    assert_eq!(status, 200);
+
+    // Logout through the API: not WORKING any more, and says why.
+    let (status, body) = linked
+        .app
+        .post_json("/api/sessions/a/logout", json!({}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let info = linked.wait_status("a", "STOPPED").await;
+    assert!(info["failureReason"].is_string(), "{info}");
+
+    // Logout from the phone: the session fails with a reason.
+    linked
+        .wasim
+        .fault(Fault::Logout {
+            account: "15551230004".into(),
+            device: None,
+        })
+        .await
+        .unwrap();
+    let info = linked
+        .wait_for("/api/sessions/b", |v| {
+            v["status"] != "WORKING" && v["status"] != "STARTING"
+        })
+        .await;
+    assert!(
+        info["failureReason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{info}"
+    );
+
+    // Contact routes refuse sessions that are not WORKING, as WAHA does.
+    let (status, body) = linked.app.get_json("/api/contacts/all?session=a").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["session"], "a");
+    assert_eq!(body["status"], "STOPPED");
+    assert_eq!(body["expected"], json!(["WORKING"]));
+    assert_eq!(body["error"], "Session status is not as expected");
+    let (status, _) = linked
+        .app
+        .get_json("/api/contacts/all?session=nobody")
+        .await;
+    assert_eq!(status, 404);
+    linked.stop().await;
+}
