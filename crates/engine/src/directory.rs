@@ -424,19 +424,29 @@ impl Directory for SessionDirectory {
 
     async fn lid_for_pn(&self, phone: &PhoneNumber) -> Result<Option<Lid>, DirectoryError> {
         let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
-        let entry = client
-            .get_lid_pn_entry(&convert::phone_jid(phone))
-            .await
-            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let jid = convert::phone_jid(phone);
+        let entry = self
+            .timed(async {
+                client
+                    .get_lid_pn_entry(&jid)
+                    .await
+                    .map_err(|e| DirectoryError::Other(e.to_string()))
+            })
+            .await?;
         Ok(entry.and_then(|e| convert::lid(&Jid::lid(&*e.lid))))
     }
 
     async fn pn_for_lid(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError> {
         let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
-        let entry = client
-            .get_lid_pn_entry(&convert::lid_jid(lid))
-            .await
-            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let jid = convert::lid_jid(lid);
+        let entry = self
+            .timed(async {
+                client
+                    .get_lid_pn_entry(&jid)
+                    .await
+                    .map_err(|e| DirectoryError::Other(e.to_string()))
+            })
+            .await?;
         Ok(entry.and_then(|e| convert::phone(&Jid::pn(&*e.phone_number))))
     }
 }

@@ -345,3 +345,225 @@ fn blocklist_notification(node: &whatsapp_rust::OwnedNodeRef) -> Vec<Fact> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whatsapp_rust::bytes::Bytes;
+    use whatsapp_rust::chrono::{TimeZone, Utc};
+    use whatsapp_rust::types::events::{
+        BatchOrigin, ContactNumberChanged, ContactUpdate, IdentityChange, InboundMessage,
+        LazyHistorySync, MessageBatch, PictureUpdate,
+    };
+    use whatsapp_rust::types::message::MessageInfo;
+    use whatsapp_rust::waproto::buffa::Message as _;
+    use whatsapp_rust::waproto::whatsapp as wa;
+
+    fn jid(s: &str) -> Jid {
+        s.parse().unwrap()
+    }
+    fn phone(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+    fn lid(s: &str) -> Lid {
+        Lid::parse(s).unwrap()
+    }
+
+    #[test]
+    fn address_book_entry_feeds_the_lid_map() {
+        let action = wa::sync_action_value::ContactAction {
+            full_name: Some("Alice Smith".into()),
+            first_name: Some("Alice".into()),
+            lid_jid: Some("123456789012345@lid".into()),
+            ..Default::default()
+        };
+        let event = Event::ContactUpdate(
+            ContactUpdate::builder()
+                .jid(jid("15550001111@s.whatsapp.net"))
+                .timestamp(Utc.timestamp_millis_opt(1_700_000_000_000).unwrap())
+                .action(Box::new(action))
+                .from_full_sync(true)
+                .build(),
+        );
+        let facts = facts(&event, 0);
+        assert_eq!(
+            facts,
+            vec![
+                Fact::LidMapping(lid("123456789012345@lid"), phone("15550001111")),
+                Fact::AddressBook(AddressBookEntry {
+                    who: ContactRef::Phone(phone("15550001111")),
+                    phone: Some(phone("15550001111")),
+                    lid: Some(lid("123456789012345@lid")),
+                    full_name: Some("Alice Smith".into()),
+                    first_name: Some("Alice".into()),
+                    username: None,
+                    at_ms: 1_700_000_000_000,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn lid_keyed_address_book_entry_without_pn() {
+        let event = Event::ContactUpdate(
+            ContactUpdate::builder()
+                .jid(jid("123456789012345@lid"))
+                .timestamp(Utc.timestamp_millis_opt(5).unwrap())
+                .action(Box::new(wa::sync_action_value::ContactAction {
+                    full_name: Some(String::new()),
+                    ..Default::default()
+                }))
+                .from_full_sync(false)
+                .build(),
+        );
+        let facts = facts(&event, 0);
+        assert_eq!(facts.len(), 1);
+        let Fact::AddressBook(entry) = &facts[0] else {
+            panic!("{facts:?}")
+        };
+        assert_eq!(entry.who, ContactRef::Lid(lid("123456789012345@lid")));
+        assert_eq!(entry.phone, None);
+        assert_eq!(entry.full_name, None, "empty names are no names");
+    }
+
+    fn message(sender: &str, alt: Option<&str>, push_name: &str, from_me: bool) -> InboundMessage {
+        let mut info = MessageInfo::default();
+        info.source.sender = jid(sender);
+        info.source.chat = jid(sender).to_non_ad();
+        info.source.sender_alt = alt.map(jid);
+        info.source.is_from_me = from_me;
+        info.push_name = push_name.into();
+        InboundMessage::builder()
+            .message(Arc::new(wa::Message::default()))
+            .info(Arc::new(info))
+            .build()
+    }
+
+    #[test]
+    fn push_names_come_from_incoming_messages() {
+        let batch = MessageBatch::builder()
+            .messages(Arc::from(vec![
+                message(
+                    "123456789012345:3@lid",
+                    Some("15550001111@s.whatsapp.net"),
+                    "Alice Push",
+                    false,
+                ),
+                message("15550002222@s.whatsapp.net", None, "", false),
+                message("15550003333@s.whatsapp.net", None, "Me Myself", true),
+                message("120363000000000000@g.us", None, "Group", false),
+            ]))
+            .origin(BatchOrigin::Live)
+            .build();
+        let facts = facts(&Event::Messages(batch), 0);
+        assert_eq!(
+            facts,
+            vec![
+                Fact::LidMapping(lid("123456789012345@lid"), phone("15550001111")),
+                Fact::PushName(
+                    ContactRef::Lid(lid("123456789012345@lid")),
+                    "Alice Push".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn picture_identity_and_number_changes() {
+        let removed = Event::PictureUpdate(
+            PictureUpdate::builder()
+                .jid(jid("15550001111@s.whatsapp.net"))
+                .timestamp(Utc::now())
+                .removed(true)
+                .build(),
+        );
+        assert_eq!(
+            facts(&removed, 0),
+            vec![Fact::Picture(ContactRef::Phone(phone("15550001111")), None)]
+        );
+
+        let identity = Event::IdentityChange(
+            IdentityChange::builder()
+                .user(jid("15550001111@s.whatsapp.net"))
+                .lid_user(jid("123456789012345@lid"))
+                .implicit(false)
+                .build(),
+        );
+        assert_eq!(
+            facts(&identity, 42),
+            vec![
+                Fact::LidMapping(lid("123456789012345@lid"), phone("15550001111")),
+                Fact::Identity(ContactRef::Phone(phone("15550001111")), false, 42),
+            ]
+        );
+
+        let changed = Event::ContactNumberChanged(
+            ContactNumberChanged::builder()
+                .old_jid(jid("15550001111@s.whatsapp.net"))
+                .new_jid(jid("15550009999@s.whatsapp.net"))
+                .old_lid(jid("123456789012345@lid"))
+                .timestamp(Utc.timestamp_millis_opt(7_000).unwrap())
+                .build(),
+        );
+        assert_eq!(
+            facts(&changed, 0),
+            vec![
+                Fact::LidMapping(lid("123456789012345@lid"), phone("15550009999")),
+                Fact::NumberChanged(NumberChange {
+                    lid: Some(lid("123456789012345@lid")),
+                    old_phone: phone("15550001111"),
+                    new_phone: phone("15550009999"),
+                    at_ms: 7_000,
+                }),
+            ]
+        );
+    }
+
+    /// zlib with one stored (uncompressed) deflate block.
+    fn zlib_stored(data: &[u8]) -> Vec<u8> {
+        assert!(data.len() < 65_536);
+        let mut out = vec![0x78, 0x01, 0x01];
+        let len = data.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(data);
+        let (mut a, mut b) = (1u32, 0u32);
+        for &byte in data {
+            a = (a + u32::from(byte)) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn history_sync_push_names_and_mappings() {
+        let sync = wa::HistorySync {
+            pushnames: vec![
+                wa::Pushname {
+                    id: Some("15550001111@s.whatsapp.net".into()),
+                    pushname: Some("Alice".into()),
+                },
+                wa::Pushname {
+                    id: Some("120363000000000000@g.us".into()),
+                    pushname: Some("A group".into()),
+                },
+            ],
+            phone_number_to_lid_mappings: vec![wa::PhoneNumberToLIDMapping {
+                pn_jid: Some("15550002222@s.whatsapp.net".into()),
+                lid_jid: Some("222222222222222@lid".into()),
+            }],
+            ..Default::default()
+        };
+        let raw = sync.encode_to_vec();
+        let lazy = LazyHistorySync::new(Bytes::from(zlib_stored(&raw)), raw.len(), 4, None, None);
+        let facts = facts(&Event::HistorySync(Box::new(lazy)), 0);
+        assert_eq!(
+            facts,
+            vec![
+                Fact::LidMapping(lid("222222222222222@lid"), phone("15550002222")),
+                Fact::PushName(ContactRef::Phone(phone("15550001111")), "Alice".into()),
+            ]
+        );
+    }
+}

@@ -290,6 +290,8 @@ impl Session {
             }
         });
         let mut inner = lock(&self.inner);
+        // Stored keys: the account is known before login.
+        inner.state.me = me_of(&client);
         inner.run = Some(Running { client, watcher });
         Ok(())
     }
