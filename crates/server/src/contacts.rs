@@ -258,16 +258,7 @@ impl ContactService {
         } else {
             directory.unblock(who).await?;
         }
-        // WhatsApp keys blocks by LID: record both forms we know.
         self.store.set_blocked(session, who, blocked).await?;
-        if let ContactRef::Phone(p) = who
-            && let Some(lid) = self.store.lid_for_pn(session, p).await?
-            && let Ok(lid) = Lid::parse(&format!("{lid}@lid"))
-        {
-            self.store
-                .set_blocked(session, &ContactRef::Lid(lid), blocked)
-                .await?;
-        }
         Ok(())
     }
 

@@ -81,7 +81,12 @@ pub struct LidMapRow {
 /// One blocklist entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRow {
+    /// As WhatsApp keys it: `…@lid` or `…@s.whatsapp.net`.
     pub jid: String,
+    /// The phone number digits, when the entry is a phone or a mapped LID.
+    pub pn: Option<String>,
+    /// The LID digits, when the entry is a LID.
+    pub lid: Option<String>,
     pub blocked_ms: Option<i64>,
 }
 
@@ -525,26 +530,48 @@ impl Store {
         tx.commit().await.context("Failed to store the blocklist")
     }
 
-    /// Adds or removes one blocklist entry.
+    /// Adds or removes one blocklist entry. WhatsApp keys blocks by LID, so a phone
+    /// number with a known LID is recorded under the LID; removal clears both forms.
     pub async fn set_blocked(
         &self,
         session: &SessionName,
         who: &ContactRef,
         blocked: bool,
     ) -> anyhow::Result<()> {
-        let q = if blocked {
-            "INSERT OR REPLACE INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)"
-        } else {
-            "DELETE FROM blocklist WHERE session = ?1 AND jid = ?2 AND ?3 IS NOT NULL"
+        let s = session.as_str();
+        let mut tx = self.pool().begin().await?;
+        let (phone_key, lid) = match who {
+            ContactRef::Phone(p) => {
+                let lid: Option<String> =
+                    sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
+                        .bind(s)
+                        .bind(p.wa_id())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                (Some(pn_key(&p.wa_id())), lid)
+            }
+            ContactRef::Lid(l) => {
+                let pn = pn_of_lid(&mut tx, s, l.user()).await?;
+                (pn.as_deref().map(pn_key), Some(l.user().to_owned()))
+            }
         };
-        sqlx::query(q)
-            .bind(session.as_str())
-            .bind(ref_jid(who))
-            .bind(now_ms())
-            .execute(self.pool())
-            .await
-            .context("Failed to store a block change")?;
-        Ok(())
+        let lid_key = lid.as_deref().map(lid_key);
+        for key in [&phone_key, &lid_key].into_iter().flatten() {
+            sqlx::query("DELETE FROM blocklist WHERE session = ?1 AND jid = ?2")
+                .bind(s)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if blocked && let Some(key) = lid_key.or(phone_key) {
+            sqlx::query("INSERT INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)")
+                .bind(s)
+                .bind(key)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await.context("Failed to store a block change")
     }
 
     /// Records the linked account's own push name.
@@ -687,17 +714,27 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// The blocklist, ordered by jid.
+    /// The blocklist, ordered by jid, with LIDs resolved to numbers where known.
     pub async fn blocklist(&self, session: &SessionName) -> anyhow::Result<Vec<BlockRow>> {
-        let rows =
-            sqlx::query("SELECT jid, blocked_ms FROM blocklist WHERE session = ?1 ORDER BY jid")
-                .bind(session.as_str())
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT b.jid, b.blocked_ms, m.pn AS mapped_pn FROM blocklist b
+             LEFT JOIN lid_map m ON m.session = b.session AND b.jid = m.lid || '@lid'
+             WHERE b.session = ?1 ORDER BY b.jid",
+        )
+        .bind(session.as_str())
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
+                let jid: String = r.try_get("jid")?;
+                let (pn, lid) = match jid.strip_suffix(LID_SERVER) {
+                    Some(lid) => (r.try_get("mapped_pn")?, Some(lid.to_owned())),
+                    None => (jid.strip_suffix(PN_SERVER).map(str::to_owned), None),
+                };
                 Ok(BlockRow {
-                    jid: r.try_get("jid")?,
+                    pn,
+                    lid,
+                    jid,
                     blocked_ms: r.try_get("blocked_ms")?,
                 })
             })

@@ -546,8 +546,10 @@ pub async fn unblock(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockedContact {
-    /// `…@c.us`, or `…@lid` as WhatsApp keys blocks.
+    /// `…@c.us` when the number is known, else `…@lid`.
     pub id: String,
+    /// `…@lid`, when WhatsApp keyed the block by LID.
+    pub lid: Option<String>,
     /// When blocked, ms since the epoch, when WhatsApp said.
     pub blocked_at: Option<i64>,
 }
@@ -565,7 +567,12 @@ pub async fn blocked(
     Ok(AppJson(
         rows.into_iter()
             .map(|r| BlockedContact {
-                id: r.jid.replace("@s.whatsapp.net", "@c.us"),
+                id: match (&r.pn, &r.lid) {
+                    (Some(pn), _) => format!("{pn}@c.us"),
+                    (None, Some(lid)) => format!("{lid}@lid"),
+                    (None, None) => r.jid.clone(),
+                },
+                lid: r.lid.map(|l| format!("{l}@lid")),
                 blocked_at: r.blocked_ms,
             })
             .collect(),
