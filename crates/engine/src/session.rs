@@ -704,3 +704,160 @@ impl EventHandler for Handler {
         EventInterest::of(LIFECYCLE).union(EventInterest::of(events::CONTACT_KINDS))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use wacontacts_core::contact::{AddressBookEntry, BlocklistUpdate, NumberChange};
+    use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+    use whatsapp_rust::types::events::{
+        Connected, Disconnected, LoggedOut, PairingQrCode, PairingQrCodesExhausted, StreamReplaced,
+    };
+    use whatsapp_rust::wacore::net::DisconnectReason;
+    use whatsapp_rust::wacore::types::events::ConnectFailureReason;
+
+    struct NoSink;
+
+    #[async_trait]
+    impl ContactEventSink for NoSink {
+        async fn address_book_contact(&self, _: &SessionName, _: AddressBookEntry) {}
+        async fn push_name(&self, _: &SessionName, _: &ContactRef, _: &str) {}
+        async fn lid_mapping(&self, _: &SessionName, _: &Lid, _: &PhoneNumber) {}
+        async fn picture_changed(&self, _: &SessionName, _: &ContactRef, _: Option<&str>) {}
+        async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) {}
+        async fn identity_changed(&self, _: &SessionName, _: &ContactRef, _: bool, _: i64) {}
+        async fn number_changed(&self, _: &SessionName, _: NumberChange) {}
+        async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) {}
+        async fn business_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: bool,
+            _: Option<&str>,
+        ) {
+        }
+        async fn own_push_name(&self, _: &SessionName, _: &str) {}
+    }
+
+    fn session(dir: &std::path::Path) -> (Arc<Session>, broadcast::Receiver<StatusChange>) {
+        let (status_tx, rx) = broadcast::channel(64);
+        let (qr_tx, _) = broadcast::channel(64);
+        let shared = Arc::new(Shared {
+            config: EngineConfig::new(dir),
+            sink: Arc::new(NoSink),
+            status_tx,
+            qr_tx,
+            closed: AtomicBool::new(false),
+        });
+        let s = Session::new(SessionName::parse("unit").unwrap(), shared);
+        lock(&s.inner).state.status = SessionStatus::Starting;
+        (s, rx)
+    }
+
+    fn qr(code: &str) -> Event {
+        Event::PairingQrCode(
+            PairingQrCode::builder()
+                .code(code.into())
+                .timeout(Duration::from_secs(60))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn qr_codes_then_exhaustion_fail_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, mut rx) = session(dir.path());
+        s.on_event(0, &qr("ref1,a,b,c"));
+        assert_eq!(s.state().status, SessionStatus::ScanQrCode);
+        assert_eq!(s.qr().as_deref(), Some("ref1,a,b,c"));
+        s.on_event(0, &qr("ref2,a,b,c"));
+        assert_eq!(s.qr().as_deref(), Some("ref2,a,b,c"), "rotated");
+        // Events of an older client are ignored.
+        s.on_event(7, &qr("stale"));
+        assert_eq!(s.qr().as_deref(), Some("ref2,a,b,c"));
+        s.on_event(
+            0,
+            &Event::PairingQrCodesExhausted(
+                PairingQrCodesExhausted::builder()
+                    .disconnected(true)
+                    .build(),
+            ),
+        );
+        let state = s.state();
+        assert_eq!(state.status, SessionStatus::Failed);
+        assert!(state.reason.unwrap().contains("QR"));
+        assert_eq!(s.qr(), None);
+        // One broadcast per status change, not per QR.
+        let mut seen = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            seen.push(c.state.status);
+        }
+        assert_eq!(seen, vec![SessionStatus::ScanQrCode, SessionStatus::Failed]);
+    }
+
+    #[tokio::test]
+    async fn drops_reconnect_and_phone_logout_fails_and_wipes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _rx) = session(dir.path());
+        let keys = dir.path().join("sessions/unit");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("device.db"), b"x").unwrap();
+
+        // Connected without a client (not running here) changes nothing.
+        s.on_event(0, &Event::Connected(Connected::builder().build()));
+        assert_eq!(s.state().status, SessionStatus::Starting);
+        lock(&s.inner).state.status = SessionStatus::Working;
+        s.on_event(
+            0,
+            &Event::Disconnected(
+                Disconnected::builder()
+                    .reason(DisconnectReason::StreamEnded)
+                    .build(),
+            ),
+        );
+        assert_eq!(s.state().status, SessionStatus::Starting, "reconnecting");
+
+        s.on_event(
+            0,
+            &Event::LoggedOut(
+                LoggedOut::builder()
+                    .on_connect(false)
+                    .reason(ConnectFailureReason::LoggedOut)
+                    .build(),
+            ),
+        );
+        let state = s.state();
+        assert_eq!(state.status, SessionStatus::Failed);
+        assert!(state.reason.unwrap().contains("logged out from the phone"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while keys.exists() {
+            assert!(tokio::time::Instant::now() < deadline, "keys not wiped");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn intentional_stops_are_not_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _rx) = session(dir.path());
+        lock(&s.inner).state.status = SessionStatus::Working;
+        lock(&s.inner).intentional = true;
+        s.on_event(
+            0,
+            &Event::LoggedOut(
+                LoggedOut::builder()
+                    .on_connect(false)
+                    .reason(ConnectFailureReason::LoggedOut)
+                    .build(),
+            ),
+        );
+        s.on_event(0, &Event::StreamReplaced(StreamReplaced::builder().build()));
+        s.on_run_exit(0);
+        assert_eq!(s.state().status, SessionStatus::Working);
+
+        lock(&s.inner).intentional = false;
+        s.on_event(0, &Event::StreamReplaced(StreamReplaced::builder().build()));
+        assert_eq!(s.state().status, SessionStatus::Failed);
+    }
+}
