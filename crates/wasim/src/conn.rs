@@ -428,7 +428,7 @@ async fn handle_iq(
         "usync" => crate::usync::handle(w, account, iq_id, node),
         "w:profile:picture" => crate::picture::handle(w, account, iq_id, node),
         "blocklist" => crate::blocklist::handle(w, account, iq_id, node),
-        "w:sync:app:state" => crate::appstate::handle_iq(shared, w, account, iq_id_node(node)),
+        "w:sync:app:state" => crate::appstate::handle_iq(shared, w, account, node),
         "md" if first_child.as_deref() == Some("remove-companion-device") => {
             crate::pairing::remove_companion(w, account, node);
             iq_result(iq_id, vec![])
@@ -450,10 +450,6 @@ async fn handle_iq(
         "status" => iq_result(iq_id, vec![]),
         _ => iq_result(iq_id, vec![]),
     })
-}
-
-fn iq_id_node(n: &Node) -> &Node {
-    n
 }
 
 /// Sends `msg` end-to-end encrypted from `from_phone`'s device 0 to one linked device

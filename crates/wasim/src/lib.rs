@@ -30,7 +30,7 @@ pub use stats::{AccountStats, Stats};
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Settings of a wasim instance.
 #[derive(Debug, Clone)]
@@ -206,11 +206,4 @@ pub async fn run(
         })
         .await?;
     Ok(())
-}
-
-#[allow(dead_code)]
-pub(crate) fn _assert_send_sync() {
-    fn f<T: Send + Sync + Clone + 'static>() {}
-    f::<Wasim>();
-    let _: Option<OnceLock<()>> = None;
 }
