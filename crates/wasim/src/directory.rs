@@ -128,3 +128,79 @@ pub fn parse_seed(text: &str) -> anyhow::Result<Vec<DirectoryUser>> {
         Ok(serde_json::from_value::<UsersBody>(v)?.users)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_accepts_the_admin_shape_and_a_bare_list() {
+        let a = parse_seed(r#"{"users": [{"phone": "+1 555 000 1111", "pushName": "A", "aboutHidden": true, "devices": [0, 2]}]}"#).unwrap();
+        assert_eq!(a[0].phone, "+1 555 000 1111");
+        assert_eq!(a[0].push_name.as_deref(), Some("A"));
+        assert_eq!(a[0].about_hidden, Some(true));
+        assert_eq!(a[0].devices, Some(vec![0, 2]));
+        let b = parse_seed(r#"[{"phone": "15550001111"}]"#).unwrap();
+        assert_eq!(b.len(), 1);
+        assert!(
+            parse_seed(r#"{"users": [{"lid": "1"}]}"#).is_err(),
+            "phone is required"
+        );
+    }
+
+    #[test]
+    fn serde_shapes_are_camel_case() {
+        let u = DirectoryUser {
+            phone: "1".into(),
+            picture_id: Some("2".into()),
+            verified_name: Some("V".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"phone": "1", "pictureId": "2", "verifiedName": "V"})
+        );
+        let e: UserEvent =
+            serde_json::from_str(r#"{"type": "numberChange", "newPhone": "2"}"#).unwrap();
+        assert_eq!(
+            e,
+            UserEvent::NumberChange {
+                new_phone: "2".into()
+            }
+        );
+        let e: UserEvent =
+            serde_json::from_str(r#"{"type": "pushName", "pushName": "P"}"#).unwrap();
+        assert_eq!(
+            e,
+            UserEvent::PushName {
+                push_name: "P".into()
+            }
+        );
+        let e: UserEvent =
+            serde_json::from_str(r#"{"type": "picture", "pictureId": "9"}"#).unwrap();
+        assert_eq!(
+            e,
+            UserEvent::Picture {
+                picture_id: Some("9".into()),
+                picture_url: None
+            }
+        );
+        let e: UserEvent = serde_json::from_str(r#"{"type": "identity"}"#).unwrap();
+        assert_eq!(e, UserEvent::Identity);
+        let c: AddressBookContact =
+            serde_json::from_str(r#"{"phone": "1", "fullName": "F", "firstName": "G"}"#).unwrap();
+        assert_eq!(c.full_name.as_deref(), Some("F"));
+        assert_eq!(c.first_name.as_deref(), Some("G"));
+    }
+
+    #[test]
+    fn phones_are_normalized() {
+        assert_eq!(normalize_phone("+1 (555) 000-1111"), "15550001111");
+        assert_eq!(
+            normalize_phone("15550001111:3@s.whatsapp.net"),
+            "15550001111"
+        );
+        assert_eq!(normalize_phone("123@lid"), "123");
+    }
+}

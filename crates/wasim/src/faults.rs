@@ -37,3 +37,41 @@ pub enum Fault {
     /// End every standing fault (delay, rate limit).
     Clear,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_json_shapes() {
+        let f: Fault = serde_json::from_str(r#"{"kind": "usyncRateLimit", "count": 2}"#).unwrap();
+        assert_eq!(
+            f,
+            Fault::UsyncRateLimit {
+                count: Some(2),
+                account: None
+            }
+        );
+        let f: Fault =
+            serde_json::from_str(r#"{"kind": "delay", "ms": 100, "account": "1"}"#).unwrap();
+        assert_eq!(
+            f,
+            Fault::Delay {
+                ms: 100,
+                account: Some("1".into())
+            }
+        );
+        let f: Fault = serde_json::from_str(r#"{"kind": "drop"}"#).unwrap();
+        assert_eq!(f, Fault::Drop { account: None });
+        let f: Fault = serde_json::from_str(r#"{"kind": "logout", "account": "1"}"#).unwrap();
+        assert_eq!(
+            f,
+            Fault::Logout {
+                account: "1".into(),
+                device: None
+            }
+        );
+        let f: Fault = serde_json::from_str(r#"{"kind": "clear"}"#).unwrap();
+        assert_eq!(f, Fault::Clear);
+    }
+}

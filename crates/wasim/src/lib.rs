@@ -94,7 +94,8 @@ impl Wasim {
         Ok(handle)
     }
 
-    /// The address the listener is bound to (`0.0.0.0:0` before [`run`] bound one).
+    /// The address the listener is bound to: known when [`Wasim::start`] returns, or once
+    /// [`run`] has started (`0.0.0.0:0` before).
     pub fn addr(&self) -> SocketAddr {
         self.shared
             .addr

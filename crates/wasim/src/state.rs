@@ -413,3 +413,42 @@ pub(crate) async fn apply_fault(shared: &Shared, fault: Fault) -> anyhow::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_merges_and_assigns_lids() {
+        let mut w = World::default();
+        let mut u = DirectoryUser::new("+1 555 000 1111");
+        u.about = Some("a".into());
+        w.upsert_user(u);
+        let lid = w.users["15550001111"].info.lid.clone().unwrap();
+        assert_eq!(w.lids[&lid], "15550001111");
+        let mut again = DirectoryUser::new("15550001111");
+        again.push_name = Some("P".into());
+        w.upsert_user(again);
+        let info = &w.users["15550001111"].info;
+        assert_eq!(info.about.as_deref(), Some("a"), "absent fields stay");
+        assert_eq!(info.push_name.as_deref(), Some("P"));
+        assert_eq!(info.lid.as_deref(), Some(lid.as_str()));
+        let mut other = DirectoryUser::new("15550002222");
+        other.lid = Some("777".into());
+        w.upsert_user(other);
+        assert_eq!(w.lids["777"], "15550002222");
+    }
+
+    #[test]
+    fn counted_usync_faults_run_out() {
+        let mut f = FaultState::default();
+        f.usync_429.insert(None, 2);
+        assert!(f.take_usync_429(Some("1")));
+        assert!(f.take_usync_429(None));
+        assert!(!f.take_usync_429(Some("1")));
+        f.usync_429.insert(Some("1".into()), u32::MAX);
+        assert!(f.take_usync_429(Some("1")));
+        assert!(f.take_usync_429(Some("1")));
+        assert!(!f.take_usync_429(Some("2")));
+    }
+}

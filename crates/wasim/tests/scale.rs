@@ -62,3 +62,30 @@ async fn connections_over_the_cap_are_refused() {
     first.stop().await;
     wasim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_stops_on_shutdown_even_with_clients_connected() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = Wasim::new(WasimConfig::default());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let h = handle.clone();
+    let server = tokio::spawn(async move {
+        wasim::run(listener, h, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    // `addr()` / `ws_url()` are known once `run` has started.
+    while handle.addr().port() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut c = linked_client(&handle, "15551230200").await;
+    tx.send(()).unwrap();
+    tokio::time::timeout(T, server)
+        .await
+        .expect("run returns")
+        .unwrap()
+        .unwrap();
+    c.stop().await;
+}
