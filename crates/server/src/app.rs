@@ -20,7 +20,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
-use crate::api::{contacts, health, lids, pairing, sessions};
+use crate::api::{contacts, health, lids, pairing, sessions, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::config::Settings;
 use crate::contacts::ContactService;
@@ -35,7 +35,7 @@ use crate::state::AppState;
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
     modifiers(&ApiKeySecurity),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "health"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -99,6 +99,21 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .routes(routes!(lids::pn_by_lid))
         .routes(routes!(lids::lid_by_pn))
         .routes(routes!(lids::lids_by_pns))
+        .routes(routes!(wawp::list_contacts))
+        .routes(routes!(wawp::get_contact))
+        .routes(routes!(wawp::get_contact_by_path, wawp::save_contact))
+        .routes(routes!(wawp::check_exists))
+        .routes(routes!(wawp::get_about))
+        .routes(routes!(wawp::get_profile_picture))
+        .routes(routes!(wawp::block))
+        .routes(routes!(wawp::unblock))
+        .routes(routes!(wawp::list_lids))
+        .routes(routes!(wawp::count_lids))
+        .routes(routes!(wawp::pn_by_lid))
+        .routes(routes!(wawp::lid_by_pn))
+        .routes(routes!(wawp::lids_by_pns))
+        .routes(routes!(whinself::get_contact))
+        .routes(routes!(whinself::get_contacts))
         .split_for_parts();
     api.route("/metrics", get(metrics::serve_metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))

@@ -109,11 +109,35 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    let presented = request.headers().get("x-api-key").map(|v| v.as_bytes());
-    match presented {
-        Some(p) if key.matches(p) => next.run(request).await,
-        _ => ApiError::unauthorized().into_response(),
+    let header = request.headers().get("x-api-key").map(|v| v.as_bytes());
+    let ok = match header {
+        Some(p) => key.matches(p),
+        // Wawp's dialect carries the key in the query.
+        None if request.uri().path().starts_with("/v2/") => {
+            query_param(request.uri().query(), "access_token")
+                .is_some_and(|t| key.matches(t.as_bytes()))
+        }
+        None => false,
+    };
+    if ok {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
     }
+}
+
+/// The decoded value of `name` in a query string.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query?);
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}").parse().unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use wacontacts_core::ports::{Directory, DirectoryError};
 use wacontacts_core::session::SessionName;
 use wacontacts_engine::Me;
 use wacontacts_store::{
-    AddressBookRow, BlockRow, ContactSort, LidMapRow, NumberChangeRow, Store, StoredContact,
+    AddressBookRow, BlockRow, ContactSort, LidMapRow, ListCursor, NumberChangeRow, Store,
+    StoredContact,
 };
 
 use crate::sessions::{SessionError, SessionService};
@@ -136,6 +137,32 @@ impl ContactService {
                 previous_numbers: Vec::new(),
             })
             .collect())
+    }
+
+    /// A chunk of a listing read by key: starts at `offset` without a cursor, else right
+    /// after it; returns the cursor of the next chunk (`None` at the end).
+    pub async fn list_chunk(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        after: Option<&ListCursor>,
+        page: Page,
+    ) -> Result<(Vec<ContactView>, Option<ListCursor>), ContactError> {
+        let me = self.working(session).await?;
+        let (rows, next) = self
+            .store
+            .list_contacts_chunk(session, sort, descending, after, page.offset, page.limit)
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|contact| ContactView {
+                is_me: Self::is_me(&me, &contact),
+                contact,
+                previous_numbers: Vec::new(),
+            })
+            .collect();
+        Ok((rows, next))
     }
 
     /// One contact, with its number history.

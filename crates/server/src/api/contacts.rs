@@ -288,18 +288,23 @@ where
     contacts.working(&session).await?;
     let shape = std::sync::Arc::new(shape);
     let (sort, descending) = (listing.sort, listing.descending);
-    let stream = futures::stream::unfold((Some(listing.offset), true), move |(offset, first)| {
+    // Chunks continue by key, not by OFFSET: each costs the same however deep it is.
+    let start = Some((listing.offset, None));
+    let stream = futures::stream::unfold((start, true), move |(at, first)| {
         let contacts = contacts.clone();
         let session = session.clone();
         let shape = shape.clone();
         async move {
-            let offset = offset?;
+            let (offset, after) = at?;
             let page = Page {
                 limit: STREAM_CHUNK,
                 offset,
             };
-            let rows = match contacts.list(&session, sort, descending, page).await {
-                Ok(rows) => rows,
+            let listed = contacts
+                .list_chunk(&session, sort, descending, after.as_ref(), page)
+                .await;
+            let (rows, next) = match listed {
+                Ok(listed) => listed,
                 Err(e) => {
                     let err = std::io::Error::other(e.to_string());
                     return Some((Err(err), (None, false)));
@@ -321,7 +326,7 @@ where
             if done {
                 out.push(b']');
             }
-            let next = (!done).then_some(offset + u64::from(STREAM_CHUNK));
+            let next = next.filter(|_| !done).map(|cursor| (0, Some(cursor)));
             Some((Ok::<_, std::io::Error>(out), (next, false)))
         }
     });

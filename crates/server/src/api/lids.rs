@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use wacontacts_core::ids::Lid;
+use wacontacts_core::session::SessionName;
+use wacontacts_store::LidMapRow;
 
 use crate::api::contacts::parse_phone;
 use crate::api::sessions::parse_session_name;
@@ -62,6 +64,67 @@ fn pn_chat_id(digits: &str) -> String {
     format!("{digits}@c.us")
 }
 
+/// Validates a LID page size (default 100).
+pub fn checked_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=crate::api::contacts::MAX_PAGE).contains(&limit) {
+        return Err(
+            ApiError::bad_request("invalid_limit", "limit must be between 1 and 10000")
+                .with_value(limit),
+        );
+    }
+    Ok(limit)
+}
+
+/// A stored mapping in WAHA's shape.
+pub fn mapping_row(r: LidMapRow) -> LidToPhoneNumber {
+    LidToPhoneNumber {
+        lid: Some(format!("{}@lid", r.lid)),
+        pn: Some(pn_chat_id(&r.pn)),
+    }
+}
+
+/// The number of a LID given as text (`pn` null when unknown).
+pub async fn lookup_pn(
+    state: &AppState,
+    session: &SessionName,
+    lid: &str,
+) -> Result<LidToPhoneNumber, ApiError> {
+    let lid = parse_lid(lid)?;
+    let pn = state.contacts.pn_for_lid(session, &lid).await?;
+    Ok(LidToPhoneNumber {
+        lid: Some(lid.to_string()),
+        pn: pn.map(|p| pn_chat_id(&p.wa_id())),
+    })
+}
+
+/// The LIDs of numbers given as text, in input order (`lid` null when unknown).
+pub async fn lookup_lids(
+    state: &AppState,
+    session: &SessionName,
+    phones: &[String],
+) -> Result<Vec<LidToPhoneNumber>, ApiError> {
+    if phones.is_empty() || phones.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "invalid_batch_size",
+            format!("phoneNumbers must hold 1 to {MAX_BATCH} numbers"),
+        )
+        .with_value(phones.len()));
+    }
+    let phones = phones
+        .iter()
+        .map(|p| parse_phone(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let found = state.contacts.lids_for_pns(session, &phones).await?;
+    Ok(found
+        .into_iter()
+        .map(|(pn, lid)| LidToPhoneNumber {
+            lid: lid.map(|l| l.to_string()),
+            pn: Some(pn_chat_id(&pn.wa_id())),
+        })
+        .collect())
+}
+
 /// GET /api/{session}/lids — known mappings, ordered by LID.
 #[utoipa::path(get, path = "/api/{session}/lids", tag = "lids",
     params(("session" = String, Path), LidPage),
@@ -72,26 +135,12 @@ pub async fn list_lids(
     AppQuery(q): AppQuery<LidPage>,
 ) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
     let session = parse_session_name(&session)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=crate::api::contacts::MAX_PAGE).contains(&limit) {
-        return Err(
-            ApiError::bad_request("invalid_limit", "limit must be between 1 and 10000")
-                .with_value(limit),
-        );
-    }
     let page = Page {
-        limit,
+        limit: checked_limit(q.limit)?,
         offset: q.offset.unwrap_or(0),
     };
     let rows = state.contacts.lids(&session, page).await?;
-    Ok(AppJson(
-        rows.into_iter()
-            .map(|r| LidToPhoneNumber {
-                lid: Some(format!("{}@lid", r.lid)),
-                pn: Some(pn_chat_id(&r.pn)),
-            })
-            .collect(),
-    ))
+    Ok(AppJson(rows.into_iter().map(mapping_row).collect()))
 }
 
 /// GET /api/{session}/lids/count — how many mappings are known.
@@ -115,12 +164,7 @@ pub async fn pn_by_lid(
     AppPath((session, lid)): AppPath<(String, String)>,
 ) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
     let session = parse_session_name(&session)?;
-    let lid = parse_lid(&lid)?;
-    let pn = state.contacts.pn_for_lid(&session, &lid).await?;
-    Ok(AppJson(LidToPhoneNumber {
-        lid: Some(lid.to_string()),
-        pn: pn.map(|p| pn_chat_id(&p.wa_id())),
-    }))
+    Ok(AppJson(lookup_pn(&state, &session, &lid).await?))
 }
 
 /// GET /api/{session}/lids/pn/{phoneNumber} — the LID of a number (`lid` null when unknown).
@@ -132,13 +176,8 @@ pub async fn lid_by_pn(
     AppPath((session, phone)): AppPath<(String, String)>,
 ) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
     let session = parse_session_name(&session)?;
-    let phone = parse_phone(&phone)?;
-    let mut found = state.contacts.lids_for_pns(&session, &[phone]).await?;
-    let (pn, lid) = found.pop().unwrap_or((phone, None));
-    Ok(AppJson(LidToPhoneNumber {
-        lid: lid.map(|l| l.to_string()),
-        pn: Some(pn_chat_id(&pn.wa_id())),
-    }))
+    let mut found = lookup_lids(&state, &session, &[phone]).await?;
+    Ok(AppJson(found.remove(0)))
 }
 
 /// Body of the batch lookup.
@@ -159,26 +198,7 @@ pub async fn lids_by_pns(
     AppJson(body): AppJson<PhoneNumbersBody>,
 ) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
     let session = parse_session_name(&session)?;
-    if body.phone_numbers.is_empty() || body.phone_numbers.len() > MAX_BATCH {
-        return Err(ApiError::bad_request(
-            "invalid_batch_size",
-            format!("phoneNumbers must hold 1 to {MAX_BATCH} numbers"),
-        )
-        .with_value(body.phone_numbers.len()));
-    }
-    let phones = body
-        .phone_numbers
-        .iter()
-        .map(|p| parse_phone(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let found = state.contacts.lids_for_pns(&session, &phones).await?;
     Ok(AppJson(
-        found
-            .into_iter()
-            .map(|(pn, lid)| LidToPhoneNumber {
-                lid: lid.map(|l| l.to_string()),
-                pn: Some(pn_chat_id(&pn.wa_id())),
-            })
-            .collect(),
+        lookup_lids(&state, &session, &body.phone_numbers).await?,
     ))
 }

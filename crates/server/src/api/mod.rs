@@ -5,3 +5,5 @@ pub mod health;
 pub mod lids;
 pub mod pairing;
 pub mod sessions;
+pub mod wawp;
+pub mod whinself;

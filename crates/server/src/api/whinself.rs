@@ -1,0 +1,87 @@
+//! Whinself's dialect: `GET /getcontact?phone=` and `GET /getcontacts`, with engine-style
+//! ids (`…@s.whatsapp.net`) and snake_case names. The session is `?session=` (default
+//! "default"), as a Whinself instance serves one account.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::contacts::{list_response, parse_contact, parse_listing, session_or_default};
+use crate::contacts::ContactView;
+use crate::error::{ApiError, AppJson, AppQuery};
+use crate::state::AppState;
+
+/// A contact in Whinself's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhinselfContact {
+    /// `15551234567@s.whatsapp.net` (or `…@lid` while the number is unknown).
+    pub jid: String,
+    pub push_name: Option<String>,
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+}
+
+impl From<ContactView> for WhinselfContact {
+    fn from(v: ContactView) -> Self {
+        let c = v.contact;
+        Self {
+            jid: c.jid,
+            push_name: c.push_name,
+            full_name: c.name,
+            first_name: c.first_name,
+        }
+    }
+}
+
+/// Query of `/getcontact`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct GetContactQuery {
+    /// The number or id, any form.
+    pub phone: Option<String>,
+    /// Session (default "default").
+    pub session: Option<String>,
+}
+
+/// Query of `/getcontacts`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct GetContactsQuery {
+    /// Session (default "default").
+    pub session: Option<String>,
+    /// Page size 1–10000; without it the whole list is streamed.
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+/// GET /getcontact — one contact.
+#[utoipa::path(get, path = "/getcontact", tag = "whinself", params(GetContactQuery),
+    responses((status = 200, body = WhinselfContact), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<GetContactQuery>,
+) -> Result<AppJson<WhinselfContact>, ApiError> {
+    let session = session_or_default(q.session.as_deref())?;
+    let Some(phone) = q.phone.as_deref() else {
+        return Err(ApiError::bad_request("missing_phone", "phone is required"));
+    };
+    let who = parse_contact(phone)?;
+    Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
+}
+
+/// GET /getcontacts — every contact, by id.
+#[utoipa::path(get, path = "/getcontacts", tag = "whinself", params(GetContactsQuery),
+    responses((status = 200, body = Vec<WhinselfContact>)))]
+pub async fn get_contacts(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<GetContactsQuery>,
+) -> Result<Response, ApiError> {
+    let session = session_or_default(q.session.as_deref())?;
+    let listing = parse_listing(None, None, q.limit, q.offset)?;
+    list_response(
+        state.contacts.clone(),
+        session,
+        listing,
+        WhinselfContact::from,
+    )
+    .await
+}

@@ -1,0 +1,237 @@
+//! The Wawp v2 and Whinself dialects end to end, and the OpenAPI document covering
+//! every route.
+
+mod common;
+
+use common::{API_KEY, Linked, assert_error_shape, json_of};
+use serde_json::json;
+use wasim::{AddressBookContact, DirectoryUser};
+
+const ME: &str = "15551112222";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wawp_and_whinself_speak_their_shapes() {
+    let linked = Linked::start(vec![
+        DirectoryUser::new("15557770001"),
+        DirectoryUser::new("15557770002"),
+    ])
+    .await;
+    linked.link("inst1", ME).await;
+    linked
+        .wasim
+        .add_contact(
+            ME,
+            AddressBookContact {
+                phone: "15557770001".into(),
+                full_name: Some("Alice Book".into()),
+                first_name: Some("Alice".into()),
+            },
+        )
+        .await
+        .unwrap();
+    linked
+        .wait_for("/api/contacts/all?session=inst1", |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "Alice Book")
+        })
+        .await;
+
+    // Wawp: session in instance_id, key in access_token, no header.
+    let bare = reqwest::Client::new();
+    let v2 = |path: &str| {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        linked.app.url(&format!(
+            "{path}{sep}instance_id=inst1&access_token={API_KEY}"
+        ))
+    };
+    let (status, list) = json_of(bare.get(v2("/v2/contacts/all")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "15557770001@c.us" && c["name"] == "Alice Book")
+    );
+    let (status, c) = json_of(
+        bare.get(v2("/v2/contacts/15557770001"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["shortName"], "Alice");
+    let (_, c) = json_of(
+        bare.get(v2("/v2/contacts?contactId=15557770001@c.us"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(c["name"], "Alice Book");
+    let (_, exists) = json_of(
+        bare.get(v2("/v2/contacts/check-exists?phone=15557770002"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(exists["numberExists"], true);
+    assert_eq!(exists["chatId"], "15557770002@c.us");
+    let (_, m) = json_of(
+        bare.get(v2("/v2/lids/pn/15557770002"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let lid = m["lid"]
+        .as_str()
+        .expect("lid learned by the check")
+        .to_owned();
+    let (_, m) = json_of(
+        bare.get(v2(&format!("/v2/lids/{lid}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(m["pn"], "15557770002@c.us");
+    let (status, _) = json_of(
+        bare.post(v2("/v2/contacts/block?contactId=15557770002"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, blocked) = linked.app.get_json("/api/inst1/contacts/blocked").await;
+    assert_eq!(blocked[0]["id"], "15557770002@c.us", "{blocked}");
+    let (status, _) = json_of(
+        bare.post(v2("/v2/contacts/unblock"))
+            .json(&json!({"contactId": "15557770002@c.us"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let wrong = linked
+        .app
+        .url("/v2/contacts/all?instance_id=inst1&access_token=nope");
+    let (status, body) = json_of(bare.get(wrong).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_eq!(assert_error_shape(401, &body), "unauthorized");
+    let missing = linked
+        .app
+        .url(&format!("/v2/contacts/all?access_token={API_KEY}"));
+    let (status, body) = json_of(bare.get(missing).send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_error_shape(400, &body), "missing_instance_id");
+    // The query key is Wawp's only: WAHA routes still need the header.
+    let waha = linked.app.url(&format!(
+        "/api/contacts/all?session=inst1&access_token={API_KEY}"
+    ));
+    assert_eq!(bare.get(waha).send().await.unwrap().status().as_u16(), 401);
+
+    // Whinself: engine-style jids and snake_case names.
+    let (status, c) = linked
+        .app
+        .get_json("/getcontact?session=inst1&phone=15557770001")
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        c,
+        json!({"jid": "15557770001@s.whatsapp.net", "push_name": null, "full_name": "Alice Book", "first_name": "Alice"})
+    );
+    let (status, all) = linked.app.get_json("/getcontacts?session=inst1").await;
+    assert_eq!(status, 200);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["jid"] == "15557770001@s.whatsapp.net")
+    );
+    let (status, body) = linked.app.get_json("/getcontact?session=inst1").await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_error_shape(400, &body), "missing_phone");
+    linked.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_with_schemas() {
+    let (_dir, app) = common::TestApp::spawn().await;
+    let (_, doc) = app.get_json("/openapi.json").await;
+    let expected = [
+        ("get", "/api/contacts/all"),
+        ("get", "/api/contacts"),
+        ("get", "/api/{session}/contacts/{id}"),
+        ("put", "/api/{session}/contacts/{id}"),
+        ("get", "/api/contacts/check-exists"),
+        ("get", "/api/contacts/about"),
+        ("get", "/api/contacts/profile-picture"),
+        ("post", "/api/contacts/block"),
+        ("post", "/api/contacts/unblock"),
+        ("get", "/api/{session}/contacts/blocked"),
+        ("get", "/api/{session}/lids"),
+        ("get", "/api/{session}/lids/count"),
+        ("get", "/api/{session}/lids/{lid}"),
+        ("get", "/api/{session}/lids/pn/{phoneNumber}"),
+        ("post", "/api/{session}/lids/pn"),
+        ("post", "/api/sessions/{session}/start"),
+        ("post", "/api/sessions/{session}/stop"),
+        ("post", "/api/sessions/{session}/logout"),
+        ("post", "/api/sessions/{session}/restart"),
+        ("post", "/api/sessions/start"),
+        ("post", "/api/sessions/stop"),
+        ("post", "/api/sessions/logout"),
+        ("get", "/api/sessions/{session}/me"),
+        ("get", "/api/{session}/auth/qr"),
+        ("post", "/api/{session}/auth/request-code"),
+        ("get", "/v2/contacts/all"),
+        ("get", "/v2/contacts"),
+        ("get", "/v2/contacts/{id}"),
+        ("put", "/v2/contacts/{id}"),
+        ("get", "/v2/contacts/check-exists"),
+        ("get", "/v2/contacts/about"),
+        ("get", "/v2/contacts/profile-picture"),
+        ("post", "/v2/contacts/block"),
+        ("post", "/v2/contacts/unblock"),
+        ("get", "/v2/lids"),
+        ("get", "/v2/lids/count"),
+        ("get", "/v2/lids/{lid}"),
+        ("get", "/v2/lids/pn/{phoneNumber}"),
+        ("post", "/v2/lids/pn"),
+        ("get", "/getcontact"),
+        ("get", "/getcontacts"),
+    ];
+    for (method, path) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op.is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+        let ok = op["responses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(code, _)| code.starts_with('2'))
+            .unwrap_or_else(|| panic!("{method} {path} has no 2xx response"));
+        assert!(
+            ok.1["content"]["application/json"]["schema"].is_object(),
+            "{method} {path}: 2xx response without a schema"
+        );
+        if method == "put"
+            || (method == "post" && !path.ends_with("/start") && !path.contains("/{session}/"))
+        {
+            assert!(
+                op["requestBody"].is_object(),
+                "{method} {path} has no request body schema"
+            );
+        }
+    }
+    app.stop().await;
+}
