@@ -92,6 +92,17 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
         (None, Some(j)) => normalize_phone(j),
         (None, None) => String::new(),
     };
+    // Like WhatsApp, answer for the number as registered when the query used the other
+    // form of a Brazilian (9th digit), Mexican (1 after 52) or Argentine (9 after 54)
+    // mobile number.
+    let phone = if w.users.contains_key(&phone) {
+        phone
+    } else {
+        national_variants(&phone)
+            .into_iter()
+            .find(|v| w.users.contains_key(v))
+            .unwrap_or(phone)
+    };
     let user = w.users.get(&phone);
     let mut b = NodeBuilder::new("user");
     match (user, by_lid) {
@@ -270,4 +281,48 @@ fn signed_key_index_list(phone: &str, keys: &crate::signal::PeerKeys, indexes: &
         details: Some(details),
     }
     .encode_to_vec()
+}
+
+/// Other spellings of the same mobile number that WhatsApp resolves to one account.
+pub(crate) fn national_variants(phone: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(rest) = phone.strip_prefix("55") {
+        // BR: DDD (2) + 9 + 8 digits, or the old 8-digit form.
+        if rest.len() == 10 {
+            v.push(format!("55{}9{}", &rest[..2], &rest[2..]));
+        } else if rest.len() == 11 && rest.as_bytes()[2] == b'9' {
+            v.push(format!("55{}{}", &rest[..2], &rest[3..]));
+        }
+    }
+    if let Some(rest) = phone.strip_prefix("52") {
+        if rest.len() == 10 {
+            v.push(format!("521{rest}"));
+        } else if rest.len() == 11 && rest.starts_with('1') {
+            v.push(format!("52{}", &rest[1..]));
+        }
+    }
+    if let Some(rest) = phone.strip_prefix("54") {
+        if rest.len() == 10 {
+            v.push(format!("549{rest}"));
+        } else if rest.len() == 11 && rest.starts_with('9') {
+            v.push(format!("54{}", &rest[1..]));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn national_variants_cover_br_mx_ar() {
+        assert_eq!(national_variants("551187654321"), vec!["5511987654321"]);
+        assert_eq!(national_variants("5511987654321"), vec!["551187654321"]);
+        assert_eq!(national_variants("525512345678"), vec!["5215512345678"]);
+        assert_eq!(national_variants("5215512345678"), vec!["525512345678"]);
+        assert_eq!(national_variants("541112345678"), vec!["5491112345678"]);
+        assert_eq!(national_variants("5491112345678"), vec!["541112345678"]);
+        assert!(national_variants("15550001111").is_empty());
+    }
 }

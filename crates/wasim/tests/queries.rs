@@ -79,10 +79,23 @@ async fn usync_picture_blocklist_and_stats() {
     );
     let nobody = res.iter().find(|r| r.jid.user == "15559999999").unwrap();
     assert!(!nobody.is_registered);
+
     let stats = wasim.stats().await;
     let acc = &stats.accounts["15551230010"];
     assert_eq!(acc.iq["usync"], before_usync + 1, "one usync for the batch");
     assert!(acc.usync_users >= batch.len() as u64);
+
+    // A Brazilian number asked without its 9th digit answers as registered (with it).
+    wasim
+        .upsert_users(vec![DirectoryUser::new("5511987654321")])
+        .await
+        .unwrap();
+    let br = contacts
+        .is_on_whatsapp(&[pn("551187654321")])
+        .await
+        .unwrap();
+    assert!(br[0].is_registered);
+    assert_eq!(br[0].jid.user, "5511987654321");
 
     // LID lookups answer with the phone number.
     let by_lid: Jid = "900000000001001@lid".parse().unwrap();
