@@ -29,11 +29,15 @@ pub struct EngineConfig {
     /// Pre-keys generated per upload batch; `None` keeps WhatsApp Web's 812.
     /// Tests lower it to link faster.
     pub pre_key_count: Option<usize>,
+    /// SQLite page cache of each session's device store, in KiB (whatsapp-rust's
+    /// default is 512). Small keeps idle sessions cheap.
+    pub device_cache_kib: u32,
 }
 
 impl EngineConfig {
     /// A config with defaults for everything but the data directory: the real
-    /// WhatsApp endpoint, a fetched version, 20 s calls, 30 s connects.
+    /// WhatsApp endpoint, a fetched version, 20 s calls, 30 s connects, a 64 KiB
+    /// device-store cache.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -43,6 +47,7 @@ impl EngineConfig {
             connect_timeout: Duration::from_secs(30),
             device_name: None,
             pre_key_count: None,
+            device_cache_kib: 64,
         }
     }
 

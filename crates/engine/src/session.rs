@@ -18,7 +18,7 @@ use wacontacts_core::session::{SessionName, SessionStatus};
 use whatsapp_rust::Client;
 use whatsapp_rust::bot::Bot;
 use whatsapp_rust::pair_code::PairCodeOptions;
-use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::store::{SqliteStore, SqliteStoreConfig};
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::{Event, EventHandler, EventInterest, EventKind};
 use whatsapp_rust::wacore::store::DevicePropsOverride;
@@ -243,7 +243,11 @@ impl Session {
         let db = db
             .to_str()
             .ok_or_else(|| EngineError::Device("data dir is not valid UTF-8".into()))?;
-        let store = SqliteStore::new(db)
+        let store_config = SqliteStoreConfig {
+            cache_size_kib: config.device_cache_kib,
+            ..SqliteStoreConfig::default()
+        };
+        let store = SqliteStore::with_config(db, store_config)
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
 
