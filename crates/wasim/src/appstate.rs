@@ -269,7 +269,7 @@ pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, 
 
 /// Answers `<iq xmlns="w:sync:app:state">`: fetches (patches since a version) and
 /// writes (a patch from the client).
-pub(crate) fn handle_iq(shared: &Shared, w: &mut World, account: &str, iq: &Node) -> Node {
+pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
     let id = iq
         .attrs
         .get("id")
@@ -355,7 +355,6 @@ pub(crate) fn handle_iq(shared: &Shared, w: &mut World, account: &str, iq: &Node
             }
         }
     }
-    let _ = shared;
     iq_result(&id, vec![NodeBuilder::new("sync").children(out).build()])
 }
 

@@ -144,7 +144,7 @@ async fn serve(
         if payload.device_pairing_data.is_set() {
             crate::pairing::start_registration(&shared, &mut w, id, client_static, &payload);
         } else {
-            login(&shared, &mut w, id, client_static, &payload);
+            login(&mut w, id, client_static, &payload);
         }
     }
 
@@ -208,13 +208,7 @@ async fn send_node(
     Ok(())
 }
 
-fn login(
-    shared: &Shared,
-    w: &mut World,
-    id: ConnId,
-    client_static: [u8; 32],
-    p: &wa::ClientPayload,
-) {
+fn login(w: &mut World, id: ConnId, client_static: [u8; 32], p: &wa::ClientPayload) {
     let phone = p.username.map(|u| u.to_string()).unwrap_or_default();
     let device = p.device.unwrap_or(0) as u16;
     let ok = w
@@ -254,7 +248,6 @@ fn login(
         .attr("creation", "1700000000")
         .attr("location", "wasim")
         .build();
-    let _ = shared;
     w.send(id, Out::Node(success));
 }
 
@@ -307,7 +300,7 @@ async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
         "iq" => {
             let ty = attr(&node, "type").unwrap_or_default();
             if ty == "result" || ty == "error" {
-                crate::pairing::on_iq_response(shared, &mut w, id, &node);
+                crate::pairing::on_iq_response(&mut w, id, &node);
                 return;
             }
             let xmlns = attr(&node, "xmlns").unwrap_or_default();
@@ -428,7 +421,7 @@ async fn handle_iq(
         "usync" => crate::usync::handle(w, account, iq_id, node),
         "w:profile:picture" => crate::picture::handle(w, account, iq_id, node),
         "blocklist" => crate::blocklist::handle(w, account, iq_id, node),
-        "w:sync:app:state" => crate::appstate::handle_iq(shared, w, account, node),
+        "w:sync:app:state" => crate::appstate::handle_iq(w, account, node),
         "md" if first_child.as_deref() == Some("remove-companion-device") => {
             crate::pairing::remove_companion(w, account, node);
             iq_result(iq_id, vec![])

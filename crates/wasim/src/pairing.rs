@@ -226,7 +226,7 @@ pub(crate) fn complete_pairing(
 }
 
 /// Responses the client sends to our IQs (pair-device ack, pair-device-sign).
-pub(crate) fn on_iq_response(_shared: &Shared, w: &mut World, conn: ConnId, node: &Node) {
+pub(crate) fn on_iq_response(w: &mut World, conn: ConnId, node: &Node) {
     let id = attr(node, "id").unwrap_or_default();
     let Some(reg) = w.registrations.get(&conn) else {
         return;
