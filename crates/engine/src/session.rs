@@ -118,8 +118,8 @@ struct Inner {
 
 struct Running {
     client: Arc<Client>,
-    /// Ends when the client's run loop has ended.
-    watcher: JoinHandle<()>,
+    /// Ends when the client's run loop has ended (`None` only while starting).
+    watcher: Option<JoinHandle<()>>,
 }
 
 /// Emits our status to the broadcast and applies it, unless muted.
@@ -278,14 +278,23 @@ impl Session {
             .build()
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
-        let handle = bot.spawn();
-        let client = handle.client();
-
+        let client = bot.client();
+        {
+            // Published before the run loop starts, so its first events find it.
+            let mut inner = lock(&self.inner);
+            // Stored keys: the account is known before login.
+            inner.state.me = me_of(&client);
+            inner.run = Some(Running {
+                client,
+                watcher: None,
+            });
+        }
         tokio::spawn(events::pump(
             self.shared.sink.clone(),
             self.name.clone(),
             event_rx,
         ));
+        let handle = bot.spawn();
         let weak = Arc::downgrade(self);
         let watcher = tokio::spawn(async move {
             handle.await;
@@ -294,9 +303,12 @@ impl Session {
             }
         });
         let mut inner = lock(&self.inner);
-        // Stored keys: the account is known before login.
-        inner.state.me = me_of(&client);
-        inner.run = Some(Running { client, watcher });
+        let current = inner.generation == generation;
+        match inner.run.as_mut() {
+            Some(run) if current => run.watcher = Some(watcher),
+            // Already ended (or replaced): the watcher has nothing left to do.
+            _ => drop(watcher),
+        }
         Ok(())
     }
 
@@ -334,10 +346,10 @@ impl Session {
         };
         if let Some(run) = run {
             run.client.disconnect().await;
-            let mut watcher = run.watcher;
-            if tokio::time::timeout(Duration::from_secs(10), &mut watcher)
-                .await
-                .is_err()
+            if let Some(mut watcher) = run.watcher
+                && tokio::time::timeout(Duration::from_secs(10), &mut watcher)
+                    .await
+                    .is_err()
             {
                 watcher.abort();
             }
