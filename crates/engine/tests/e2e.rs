@@ -358,6 +358,7 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
                 picture_hidden: Some(true),
                 ..DirectoryUser::new("15550005002")
             },
+            DirectoryUser::new("5511987654321"),
         ])
         .await
         .unwrap();
@@ -463,6 +464,17 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
     assert!(found[&bob].exists && found[&bob].is_business);
     assert_eq!(found[&bob].verified_name.as_deref(), Some("Bob Biz"));
     assert!(!found[&nobody].exists);
+    // WhatsApp's answer is the truth for the canonical number: a Brazilian mobile
+    // asked without its 9th digit comes back as registered, with it.
+    let br_asked = PhoneNumber::parse("551187654321").unwrap();
+    let br = within("is_on_whatsapp BR", dir.is_on_whatsapp(&[br_asked]))
+        .await
+        .unwrap();
+    assert!(br[&br_asked].exists);
+    assert_eq!(
+        br[&br_asked].phone,
+        Some(PhoneNumber::parse("5511987654321").unwrap())
+    );
     let alice_lid = found[&alice].lid.clone().unwrap();
     assert_eq!(
         within("lid_for_pn", dir.lid_for_pn(&alice)).await.unwrap(),
