@@ -35,8 +35,11 @@ fn bad(e: anyhow::Error) -> Response {
         .into_response()
 }
 
-fn ok() -> Response {
-    Json(json!({"ok": true})).into_response()
+fn reply(r: anyhow::Result<()>) -> Response {
+    match r {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => bad(e),
+    }
 }
 
 async fn upsert_users(State(h): State<Wasim>, Json(body): Json<UsersBody>) -> Response {
@@ -77,10 +80,7 @@ async fn scan_qr(State(h): State<Wasim>, Query(q): Query<AccountQuery>, body: St
             Err(_) => {}
         }
     }
-    match h.scan_qr(&qr, account.as_deref()).await {
-        Ok(()) => ok(),
-        Err(e) => bad(e),
-    }
+    reply(h.scan_qr(&qr, account.as_deref()).await)
 }
 
 #[derive(Deserialize)]
@@ -90,10 +90,7 @@ struct PairCodeBody {
 }
 
 async fn pair_code(State(h): State<Wasim>, Json(b): Json<PairCodeBody>) -> Response {
-    match h.pair_code(&b.account, &b.code).await {
-        Ok(()) => ok(),
-        Err(e) => bad(e),
-    }
+    reply(h.pair_code(&b.account, &b.code).await)
 }
 
 async fn accounts(State(h): State<Wasim>) -> Response {
@@ -105,10 +102,7 @@ async fn add_contact(
     Path(phone): Path<String>,
     Json(c): Json<AddressBookContact>,
 ) -> Response {
-    match h.add_contact(&phone, c).await {
-        Ok(()) => ok(),
-        Err(e) => bad(e),
-    }
+    reply(h.add_contact(&phone, c).await)
 }
 
 async fn push_event(
@@ -116,17 +110,11 @@ async fn push_event(
     Path(phone): Path<String>,
     Json(ev): Json<UserEvent>,
 ) -> Response {
-    match h.push_event(&phone, ev).await {
-        Ok(()) => ok(),
-        Err(e) => bad(e),
-    }
+    reply(h.push_event(&phone, ev).await)
 }
 
 async fn fault(State(h): State<Wasim>, Json(f): Json<Fault>) -> Response {
-    match h.fault(f).await {
-        Ok(()) => ok(),
-        Err(e) => bad(e),
-    }
+    reply(h.fault(f).await)
 }
 
 async fn stats(State(h): State<Wasim>) -> Response {

@@ -1,7 +1,7 @@
 //! App-state (syncd): the account's collections as the server stores them, the key the
 //! phone shares, `w:sync:app:state` IQs, and address-book (`contact`) mutations.
 
-use crate::conn::{iq_error, iq_result};
+use crate::conn::{iq_error, iq_result, notification};
 use crate::directory::{AddressBookContact, normalize_phone};
 use crate::state::Shared;
 use crate::state::{Account, World};
@@ -253,16 +253,17 @@ pub(crate) async fn add_contact(
 /// the offline ones).
 pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, collection: &str) {
     for device in w.devices_of(account) {
-        let n = NodeBuilder::new("notification")
-            .attr("from", format!("{account}@s.whatsapp.net"))
-            .attr("type", "server_sync")
-            .attr("id", shared.stanza_id())
-            .attr("t", wacore::time::now_secs().to_string())
-            .children([NodeBuilder::new("collection")
-                .attr("name", collection)
-                .attr("version", "0")
-                .build()])
-            .build();
+        let n = notification(
+            shared,
+            &format!("{account}@s.whatsapp.net"),
+            "server_sync",
+            vec![
+                NodeBuilder::new("collection")
+                    .attr("name", collection)
+                    .attr("version", "0")
+                    .build(),
+            ],
+        );
         w.deliver(account, device, n);
     }
 }

@@ -290,6 +290,27 @@ pub(crate) fn content_bytes(n: &Node) -> Option<&[u8]> {
     }
 }
 
+/// The bytes of `n`'s child `tag`.
+pub(crate) fn child_bytes<'a>(n: &'a Node, tag: &str) -> Option<&'a [u8]> {
+    n.get_optional_child(tag).and_then(content_bytes)
+}
+
+/// A big-endian unsigned number of up to 4 bytes (registration ids, key ids).
+pub(crate) fn be_uint(b: &[u8]) -> u32 {
+    b.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x))
+}
+
+/// `<notification from type id t>children</notification>`.
+pub(crate) fn notification(shared: &Shared, from: &str, ty: &str, children: Vec<Node>) -> Node {
+    NodeBuilder::new("notification")
+        .attr("from", from.to_string())
+        .attr("type", ty.to_string())
+        .attr("id", shared.stanza_id())
+        .attr("t", wacore::time::now_secs().to_string())
+        .children(children)
+        .build()
+}
+
 async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
     let mut w = shared.world.lock().await;
     let (account, device) = match w.conns.get(&id) {

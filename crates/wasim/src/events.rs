@@ -1,6 +1,7 @@
 //! Events a directory user causes: push name (an incoming message's `notify`), picture,
 //! about, identity change, number change.
 
+use crate::conn::notification;
 use crate::directory::{UserEvent, normalize_phone};
 use crate::state::Shared;
 use crate::state::{Out, World};
@@ -17,16 +18,6 @@ fn broadcast(w: &mut World, except: &str, n: &Node) {
     for (account, device) in audience(w, except) {
         w.deliver(&account, device, n.clone());
     }
-}
-
-fn notification(shared: &Shared, from: &str, ty: &str, children: Vec<Node>) -> Node {
-    NodeBuilder::new("notification")
-        .attr("from", from.to_string())
-        .attr("type", ty.to_string())
-        .attr("id", shared.stanza_id())
-        .attr("t", wacore::time::now_secs().to_string())
-        .children(children)
-        .build()
 }
 
 async fn message_from(

@@ -1,7 +1,7 @@
 //! Linking companions: QR pairing, pair-code linking, the 515 restart, and logout from
 //! the client (remove-companion-device).
 
-use crate::conn::{attr, content_bytes, iq_error, iq_result, stream_error};
+use crate::conn::{attr, be_uint, child_bytes, iq_error, iq_result, notification, stream_error};
 use crate::directory::normalize_phone;
 use crate::state::Shared;
 use crate::state::{ConnId, Device, Out, PendingPairCode, World};
@@ -27,10 +27,6 @@ pub(crate) struct Registration {
     pub pending_sign: Option<(String, String, u16)>,
 }
 
-fn be_u32(b: &[u8]) -> u32 {
-    b.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x))
-}
-
 /// A fresh unpaired connection: remember its keys and show it refs to put in QR codes.
 pub(crate) fn start_registration(
     shared: &Shared,
@@ -48,13 +44,13 @@ pub(crate) fn start_registration(
     let spk = match (&d.e_skey_id, &d.e_skey_val, &d.e_skey_sig) {
         (Some(id), Some(val), Some(sig)) => <[u8; 32]>::try_from(val.as_slice())
             .ok()
-            .map(|v| (be_u32(id), v, sig.clone())),
+            .map(|v| (be_uint(id), v, sig.clone())),
         _ => None,
     };
     let reg = Registration {
         noise_pub,
         identity_pub,
-        registration_id: d.e_regid.as_deref().map(be_u32).unwrap_or(0),
+        registration_id: d.e_regid.as_deref().map(be_uint).unwrap_or(0),
         signed_prekey: spk,
         pending_sign: None,
     };
@@ -305,10 +301,6 @@ pub(crate) fn remove_companion(w: &mut World, account: &str, node: &Node) {
     }
 }
 
-fn child_bytes<'a>(n: &'a Node, tag: &str) -> Option<&'a [u8]> {
-    n.get_optional_child(tag).and_then(content_bytes)
-}
-
 /// `<link_code_companion_reg stage=companion_hello|companion_finish>` from an unpaired
 /// companion.
 pub(crate) fn pair_code_request(
@@ -485,26 +477,27 @@ pub(crate) async fn enter_pair_code(
             primary_ephemeral,
             done: tx,
         });
-        let n = NodeBuilder::new("notification")
-            .attr("from", "s.whatsapp.net")
-            .attr("type", "link_code_companion_reg")
-            .attr("id", shared.stanza_id())
-            .attr("t", wacore::time::now_secs().to_string())
-            .children([NodeBuilder::new("link_code_companion_reg")
-                .attr("stage", "primary_hello")
-                .children([
-                    NodeBuilder::new("link_code_pairing_wrapped_primary_ephemeral_pub")
-                        .bytes(wrapped_primary.to_vec())
-                        .build(),
-                    NodeBuilder::new("primary_identity_pub")
-                        .bytes(identity.to_vec())
-                        .build(),
-                    NodeBuilder::new("link_code_pairing_ref")
-                        .bytes(p.pairing_ref.clone().into_bytes())
-                        .build(),
-                ])
-                .build()])
-            .build();
+        let n = notification(
+            shared,
+            "s.whatsapp.net",
+            "link_code_companion_reg",
+            vec![
+                NodeBuilder::new("link_code_companion_reg")
+                    .attr("stage", "primary_hello")
+                    .children([
+                        NodeBuilder::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                            .bytes(wrapped_primary.to_vec())
+                            .build(),
+                        NodeBuilder::new("primary_identity_pub")
+                            .bytes(identity.to_vec())
+                            .build(),
+                        NodeBuilder::new("link_code_pairing_ref")
+                            .bytes(p.pairing_ref.clone().into_bytes())
+                            .build(),
+                    ])
+                    .build(),
+            ],
+        );
         let conn = p.conn;
         w.send(conn, Out::Node(n));
     }

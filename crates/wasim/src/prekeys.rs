@@ -1,21 +1,13 @@
 //! `xmlns="encrypt"`: pre-key upload, bundle fetch, digest and count; and the app-state
 //! key share the phone sends once the companion's pre-keys are known.
 
-use crate::conn::{attr, content_bytes, iq_error, iq_result};
+use crate::conn::{attr, be_uint as be, child_bytes, iq_error, iq_result};
 use crate::directory::normalize_phone;
 use crate::state::Shared;
 use crate::state::{ConnId, World};
 use std::collections::VecDeque;
 use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
-
-fn be(b: &[u8]) -> u32 {
-    b.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x))
-}
-
-fn child_bytes<'a>(n: &'a Node, tag: &str) -> Option<&'a [u8]> {
-    n.get_optional_child(tag).and_then(content_bytes)
-}
 
 fn id3(id: u32) -> Vec<u8> {
     id.to_be_bytes()[1..].to_vec()

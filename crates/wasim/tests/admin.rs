@@ -8,6 +8,16 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 use whatsapp_rust::types::events::Event;
 
+async fn post(http: &reqwest::Client, url: String, body: &Value) -> u16 {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_drives_everything() {
     let wasim = start_wasim().await;
@@ -15,18 +25,12 @@ async fn admin_api_drives_everything() {
     let http = reqwest::Client::new();
 
     // Upsert directory users; a LID is assigned when absent.
-    let r = http
-        .post(format!("{admin}/users"))
-        .json(&json!({"users": [
+    assert_eq!(post(&http, format!("{admin}/users"), &json!({"users": [
             {"phone": "+1 555 000 5001", "pushName": "Eve", "about": "hi", "pictureId": "1700000501",
              "pictureUrl": "https://pps.example/eve.jpg", "business": true, "verifiedName": "Eve Co",
              "devices": [0, 2]},
             {"phone": "15550005002", "lid": "900000000005002", "aboutHidden": true, "pictureHidden": true}
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+        ]})).await, 200);
     let users: Value = http
         .get(format!("{admin}/users"))
         .send()
@@ -46,13 +50,15 @@ async fn admin_api_drives_everything() {
     assert_eq!(eve["devices"], json!([0, 2]));
 
     // Bad input is a 400 (or 422 from the JSON extractor), never a 500.
-    let r = http
-        .post(format!("{admin}/users"))
-        .json(&json!({"users": [{"phone": ""}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/users"),
+            &json!({"users": [{"phone": ""}]})
+        )
+        .await,
+        400
+    );
     let r = http
         .post(format!("{admin}/scan-qr"))
         .body("not a qr")
@@ -84,13 +90,15 @@ async fn admin_api_drives_everything() {
     assert_eq!(accounts["accounts"][0]["devices"][0]["connected"], true);
 
     // Address book push.
-    let r = http
-        .post(format!("{admin}/accounts/15551230050/contacts"))
-        .json(&json!({"phone": "15550005001", "fullName": "Eve Adams", "firstName": "Eve"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/accounts/15551230050/contacts"),
+            &json!({"phone": "15550005001", "fullName": "Eve Adams", "firstName": "Eve"})
+        )
+        .await,
+        200
+    );
     let name = c
         .wait_for("ContactUpdate", |e| match e {
             Event::ContactUpdate(u) => u.action.full_name.clone(),
@@ -100,13 +108,15 @@ async fn admin_api_drives_everything() {
     assert_eq!(name, "Eve Adams");
 
     // Events.
-    let r = http
-        .post(format!("{admin}/users/15550005001/events"))
-        .json(&json!({"type": "about", "about": "Busy"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/users/15550005001/events"),
+            &json!({"type": "about", "about": "Busy"})
+        )
+        .await,
+        200
+    );
     let about = c
         .wait_for("UserAboutUpdate", |e| match e {
             Event::UserAboutUpdate(u) => Some(u.status.clone()),
@@ -114,40 +124,40 @@ async fn admin_api_drives_everything() {
         })
         .await;
     assert_eq!(about, "Busy");
-    let r = http
-        .post(format!("{admin}/users/15550005001/events"))
-        .json(&json!({"type": "picture", "pictureId": "1700000502", "pictureUrl": "https://pps.example/eve2.jpg"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post(&http, format!("{admin}/users/15550005001/events"), &json!({"type": "picture", "pictureId": "1700000502", "pictureUrl": "https://pps.example/eve2.jpg"})).await, 200);
     c.wait_for("PictureUpdate", |e| {
         matches!(e, Event::PictureUpdate(_)).then_some(())
     })
     .await;
-    let r = http
-        .post(format!("{admin}/users/15550005001/events"))
-        .json(&json!({"type": "pushName", "pushName": "Evie"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .post(format!("{admin}/users/19999999999/events"))
-        .json(&json!({"type": "identity"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/users/15550005001/events"),
+            &json!({"type": "pushName", "pushName": "Evie"})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/users/19999999999/events"),
+            &json!({"type": "identity"})
+        )
+        .await,
+        400
+    );
 
     // Faults and stats.
-    let r = http
-        .post(format!("{admin}/faults"))
-        .json(&json!({"kind": "usyncRateLimit", "count": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/faults"),
+            &json!({"kind": "usyncRateLimit", "count": 1})
+        )
+        .await,
+        200
+    );
     let jid: whatsapp_rust::Jid = "15550005001@s.whatsapp.net".parse().unwrap();
     assert!(
         c.client
@@ -174,13 +184,15 @@ async fn admin_api_drives_everything() {
     let acc = &stats["accounts"]["15551230050"];
     assert!(acc["iq"]["usync"].as_u64().unwrap() >= 2, "{stats}");
     assert!(acc["usyncUsers"].as_u64().unwrap() >= 2, "{stats}");
-    let r = http
-        .post(format!("{admin}/faults"))
-        .json(&json!({"kind": "logout", "account": "15551230050"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post(
+            &http,
+            format!("{admin}/faults"),
+            &json!({"kind": "logout", "account": "15551230050"})
+        )
+        .await,
+        200
+    );
     c.wait_for("LoggedOut", |e| {
         matches!(e, Event::LoggedOut(_)).then_some(())
     })
