@@ -61,8 +61,9 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
-/// The whole HTTP surface, ready for `oneshot` in tests or `axum::serve`.
-pub fn router(state: AppState, limits: Limits) -> Router {
+/// The whole HTTP surface, ready for `oneshot` in tests or `axum::serve`. `extra`
+/// routes (the sandbox's admin API) sit behind the same key and limits.
+pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::ping))
         .routes(routes!(health::health))
@@ -115,24 +116,26 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .split_for_parts();
-    api.route("/metrics", get(metrics::serve_metrics))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(error::route_not_found)
+    let (api_key, metrics) = (state.api_key.clone(), state.metrics.clone());
+    let mut app = api
+        .route("/metrics", get(metrics::serve_metrics))
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    app.fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.api_key.clone(),
+            api_key,
             auth::require_api_key,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
             limits.request_timeout,
             request_timeout,
         ))
-        .with_state(state)
 }
 
 /// Middleware: answers 504 in our error shape when a request takes too long.
@@ -146,6 +149,44 @@ async fn request_timeout(State(limit): State<Duration>, request: Request, next: 
         )
         .into_response(),
     }
+}
+
+#[cfg(feature = "sandbox")]
+type SandboxHandle = crate::sandbox::Sandbox;
+#[cfg(not(feature = "sandbox"))]
+type SandboxHandle = std::convert::Infallible;
+
+/// Starts the in-process WhatsApp and points the engine at it.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(
+    settings: &crate::config::SandboxSettings,
+    engine: &mut EngineConfig,
+) -> anyhow::Result<SandboxHandle> {
+    let sandbox = crate::sandbox::Sandbox::start(settings.seed.as_deref()).await?;
+    engine.whatsapp_url = Some(sandbox.ws_url());
+    engine.client_version = Some(crate::sandbox::CLIENT_VERSION);
+    Ok(sandbox)
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(
+    _: &crate::config::SandboxSettings,
+    _: &mut EngineConfig,
+) -> anyhow::Result<SandboxHandle> {
+    anyhow::bail!(
+        "This build has no sandbox: run `cargo run --release -p wacontacts --features sandbox -- serve --sandbox`"
+    )
+}
+
+/// wasim's admin API under `/sandbox/admin`, when the sandbox runs.
+#[cfg(feature = "sandbox")]
+fn sandbox_routes(sandbox: Option<&SandboxHandle>) -> Option<Router> {
+    sandbox.map(|s| Router::new().nest("/sandbox/admin", s.admin_router()))
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_routes(_: Option<&SandboxHandle>) -> Option<Router> {
+    None
 }
 
 /// A built server: the port is bound, the database open and migrated.
@@ -174,10 +215,20 @@ impl Application {
         let mut engine_config = EngineConfig::new(&settings.data_dir);
         engine_config.whatsapp_url = settings.whatsapp_url.clone();
         engine_config.client_version = settings.whatsapp_version;
+        let sandbox = match &settings.sandbox {
+            Some(sandbox) => Some(start_sandbox(sandbox, &mut engine_config).await?),
+            None => None,
+        };
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         let engine = Engine::new(engine_config, Arc::new(store.clone()));
         let sessions = SessionService::new(store.clone(), engine.clone());
+        #[cfg(feature = "sandbox")]
+        if let (Some(sandbox), Some(settings)) = (&sandbox, &settings.sandbox)
+            && !settings.manual_scan
+        {
+            sandbox.spawn_auto_scan(&engine);
+        }
         sessions.spawn_status_recorder();
         let restored = sessions.restore().await?;
         if restored > 0 {
@@ -202,7 +253,7 @@ impl Application {
             .context("Failed to read the bound address")?;
         Ok(Self {
             listener,
-            router: router(state, limits),
+            router: router(state, limits, sandbox_routes(sandbox.as_ref())),
             store,
             engine,
             addr,

@@ -42,6 +42,18 @@ pub struct ServeArgs {
     /// fetched from web.whatsapp.com [default: fetched on connect].
     #[arg(long, env = "WACONTACTS_WHATSAPP_VERSION")]
     pub whatsapp_version: Option<String>,
+    /// Run a simulated WhatsApp in-process and link sessions to it: try the whole API
+    /// without a phone (needs a build with `--features sandbox`).
+    #[arg(long, env = "WACONTACTS_SANDBOX")]
+    pub sandbox: bool,
+    /// JSON file of the sandbox's WhatsApp users (`{"users": [{"phone": ...}]}`);
+    /// replaces the demo directory.
+    #[arg(long, env = "WACONTACTS_SANDBOX_SEED")]
+    pub sandbox_seed: Option<PathBuf>,
+    /// Don't scan sandbox QR codes automatically; scan through
+    /// `POST /sandbox/admin/scan-qr` instead.
+    #[arg(long, env = "WACONTACTS_SANDBOX_MANUAL_SCAN")]
+    pub sandbox_manual_scan: bool,
 }
 
 /// The TOML file's shape; every key optional.
@@ -75,6 +87,17 @@ pub struct Settings {
     pub whatsapp_version: Option<(u32, u32, u32)>,
     /// Pre-keys per upload batch (WhatsApp Web's 812 when `None`); tests lower it.
     pub pre_key_count: Option<usize>,
+    /// Run against an in-process wasim instead of WhatsApp.
+    pub sandbox: Option<SandboxSettings>,
+}
+
+/// How the sandbox runs.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    /// Directory users to seed; the demo directory when `None`.
+    pub seed: Option<PathBuf>,
+    /// Leave QR scanning to the user.
+    pub manual_scan: bool,
 }
 
 impl Settings {
@@ -90,6 +113,7 @@ impl Settings {
             whatsapp_url: None,
             whatsapp_version: None,
             pre_key_count: None,
+            sandbox: None,
         }
     }
 
@@ -132,6 +156,12 @@ impl Settings {
             let parsed = wacontacts_engine::parse_client_version(&v)
                 .map_err(|e| anyhow::anyhow!("invalid whatsapp_version {v:?}: {e}"))?;
             settings.whatsapp_version = Some(parsed);
+        }
+        if args.sandbox {
+            settings.sandbox = Some(SandboxSettings {
+                seed: args.sandbox_seed.clone(),
+                manual_scan: args.sandbox_manual_scan,
+            });
         }
         Ok(settings)
     }

@@ -9,6 +9,8 @@ pub mod contacts;
 pub mod error;
 pub mod metrics;
 pub mod numbers_cli;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;

@@ -1,0 +1,73 @@
+//! `serve --sandbox`: sessions link to the in-process WhatsApp by themselves and the
+//! demo directory shows up as contacts. Built only with `--features sandbox`.
+
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use common::{TestApp, WAIT, json_of};
+use serde_json::json;
+
+async fn wait_for(
+    app: &TestApp,
+    path: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (code, body) = app.get_json(path).await;
+        if code == 200 && check(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out on {path}: {code} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_link_by_themselves_and_see_the_demo_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(dir.path(), |s| {
+        s.whatsapp_url = None;
+        s.sandbox = Some(Default::default());
+    })
+    .await;
+    let (status, _) = app
+        .post_json("/api/sessions", json!({"name": "default"}))
+        .await;
+    assert_eq!(status, 201);
+    wait_for(&app, "/api/sessions/default", |v| v["status"] == "WORKING").await;
+    let list = wait_for(&app, "/api/contacts/all", |v| {
+        v.as_array().unwrap().len() >= 5
+    })
+    .await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "Ada Demo (saved)"),
+        "{list}"
+    );
+    let (_, exists) = app
+        .get_json("/api/contacts/check-exists?phone=551187650001")
+        .await;
+    assert_eq!(exists["chatId"], "5511987650001@c.us", "{exists}");
+
+    // wasim's admin API, behind our key.
+    let (status, stats) = app.get_json("/sandbox/admin/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert!(stats["accounts"].is_object());
+    let bare = reqwest::Client::new();
+    let (status, _) = json_of(
+        bare.get(app.url("/sandbox/admin/stats"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    app.stop().await;
+}
