@@ -244,7 +244,6 @@ impl SessionService {
             loop {
                 match changes.recv().await {
                     Ok(change) => {
-                        tracing::info!(session = %change.session, status = change.state.status.as_str(), "session status");
                         let reason = change.state.reason.as_deref();
                         if let Err(e) = store
                             .set_session_status(&change.session, change.state.status, reason)
