@@ -405,3 +405,56 @@ async fn block_list_unblock_and_save_contact() {
     assert_eq!(assert_error_shape(400, &body), "missing_name");
     linked.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_change_keeps_the_contact_and_its_history() {
+    let linked = linked_with(vec![user("15558880001")]).await;
+    linked
+        .wasim
+        .add_contact(
+            ME,
+            AddressBookContact {
+                phone: "15558880001".into(),
+                full_name: Some("Nina Mover".into()),
+                first_name: Some("Nina".into()),
+            },
+        )
+        .await
+        .unwrap();
+    linked
+        .wait_for("/api/default/contacts/15558880001", |c| {
+            c["name"] == "Nina Mover"
+        })
+        .await;
+    // Learn the LID, as WhatsApp's number-change notice names the account by it.
+    linked
+        .app
+        .get_json("/api/contacts/check-exists?session=default&phone=15558880001")
+        .await;
+    linked
+        .wasim
+        .push_event(
+            "15558880001",
+            wasim::UserEvent::NumberChange {
+                new_phone: "15558880002".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let moved = linked
+        .wait_for("/api/default/contacts/15558880002", |c| {
+            c["name"] == "Nina Mover"
+        })
+        .await;
+    assert_eq!(moved["id"], "15558880002@c.us");
+    assert_eq!(
+        moved["previousNumbers"][0]["id"], "15558880001@c.us",
+        "{moved}"
+    );
+    let (_, m) = linked
+        .app
+        .get_json("/api/default/lids/pn/15558880002")
+        .await;
+    assert_eq!(m["lid"], moved["lid"], "the LID stays with the account");
+    linked.stop().await;
+}
