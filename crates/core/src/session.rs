@@ -124,10 +124,7 @@ mod tests {
             SessionName::parse("a b"),
             Err(SessionNameError::BadCharacter)
         );
-        assert_eq!(
-            SessionName::parse("ü"),
-            Err(SessionNameError::BadCharacter)
-        );
+        assert_eq!(SessionName::parse("ü"), Err(SessionNameError::BadCharacter));
         assert_eq!(
             SessionName::parse("../x"),
             Err(SessionNameError::BadCharacter)
