@@ -6,7 +6,9 @@ use wacontacts_core::ids::{ContactRef, Jid, Lid};
 use wacontacts_core::phone::{Convention, Region};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let conventions = [
         Convention::Waha,
         Convention::OnPrem { own_region: None },
@@ -26,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(j) = Jid::parse(s) {
         let shown = j.to_string();
         assert_eq!(Jid::parse(&shown).unwrap(), j, "{s:?} -> {shown}");
-        assert_eq!(Jid::parse(&j.to_engine().to_string()).unwrap(), j.to_engine());
+        assert_eq!(
+            Jid::parse(&j.to_engine().to_string()).unwrap(),
+            j.to_engine()
+        );
     }
     if let Ok(l) = Lid::parse(s) {
         assert_eq!(l.to_string().parse::<Lid>().unwrap(), l);

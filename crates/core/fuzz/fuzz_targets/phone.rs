@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use wacontacts_core::phone::{Convention, PhoneNumber, Region, candidates, dialable, normalize};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let conventions = [
         Convention::Waha,
         Convention::OnPrem { own_region: None },
