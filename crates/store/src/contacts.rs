@@ -45,6 +45,13 @@ pub struct AddressBookRow<'a> {
     pub username: Option<&'a str>,
 }
 
+/// Where the next chunk of a listing starts (see [`Store::list_contacts_chunk`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    sort_name: String,
+    jid: String,
+}
+
 /// Order of a contact listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContactSort {
@@ -604,6 +611,20 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> anyhow::Result<Vec<StoredContact>> {
+        let rows = self
+            .list_rows(session, sort, descending, limit, offset)
+            .await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn list_rows(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        limit: u32,
+        offset: u64,
+    ) -> anyhow::Result<Vec<sqlx::sqlite::SqliteRow>> {
         let dir = if descending { "DESC" } else { "ASC" };
         let order = match sort {
             ContactSort::Id => format!("jid {dir}"),
@@ -615,14 +636,85 @@ impl Store {
                (SELECT rowid FROM contacts WHERE session = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3)
              ORDER BY {order}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(i64::from(limit))
             .bind(offset as i64)
             .fetch_all(self.pool())
             .await
-            .context("Failed to list contacts")?;
-        rows.iter().map(contact_from_row).collect()
+            .context("Failed to list contacts")
+    }
+
+    /// A chunk of the listing that [`Store::list_contacts`] gives, continued by key
+    /// (keyset pagination): the first chunk starts at `offset` (`after` = `None`), each
+    /// next one right after the returned cursor, so no chunk re-skips the rows before
+    /// it and reading the whole list costs the same per row at any depth. The cursor is
+    /// `None` once a chunk comes back shorter than `limit`.
+    pub async fn list_contacts_chunk(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        after: Option<&ListCursor>,
+        offset: u64,
+        limit: u32,
+    ) -> anyhow::Result<(Vec<StoredContact>, Option<ListCursor>)> {
+        let rows = match after {
+            None => {
+                self.list_rows(session, sort, descending, limit, offset)
+                    .await?
+            }
+            Some(after) => {
+                self.rows_after(session, sort, descending, after, limit)
+                    .await?
+            }
+        };
+        let cursor = match rows.last() {
+            Some(last) if rows.len() >= limit as usize => Some(ListCursor {
+                sort_name: last.try_get("sort_name")?,
+                jid: last.try_get("jid")?,
+            }),
+            _ => None,
+        };
+        let rows = rows
+            .iter()
+            .map(contact_from_row)
+            .collect::<anyhow::Result<_>>()?;
+        Ok((rows, cursor))
+    }
+
+    async fn rows_after(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        after: &ListCursor,
+        limit: u32,
+    ) -> anyhow::Result<Vec<sqlx::sqlite::SqliteRow>> {
+        let (dir, cmp) = if descending {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
+        };
+        let (order, from) = match sort {
+            ContactSort::Id => (format!("c.jid {dir}"), format!("c.jid {cmp} ?3")),
+            ContactSort::Name => (
+                format!("c.sort_name {dir}, c.jid {dir}"),
+                format!("(c.sort_name, c.jid) {cmp} (?2, ?3)"),
+            ),
+        };
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND {from}
+             ORDER BY {order} LIMIT ?4"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(session.as_str())
+            .bind(&after.sort_name)
+            .bind(&after.jid)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .context("Failed to list contacts")
     }
 
     /// How many contacts a session has.

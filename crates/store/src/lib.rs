@@ -1,13 +1,15 @@
 //! Persistence of wacontacts on sqlx. SQLite is the embedded default; every table is
 //! keyed by session. Handlers never see SQL: they call the typed methods here.
 
+mod bulk;
 mod contacts;
 mod sessions;
 mod sink;
 
+pub use bulk::ImportedContact;
 pub use contacts::{
-    AddressBookRow, BlockRow, ContactSort, IdentityChangeRow, LidMapRow, NumberChangeRow,
-    StoredContact,
+    AddressBookRow, BlockRow, ContactSort, IdentityChangeRow, LidMapRow, ListCursor,
+    NumberChangeRow, StoredContact,
 };
 pub use sessions::{NewSession, SessionRecord};
 
