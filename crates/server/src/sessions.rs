@@ -36,6 +36,15 @@ pub struct SessionView {
     pub me: Option<Me>,
 }
 
+/// A lifecycle operation on a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Start,
+    Stop,
+    Logout,
+    Restart,
+}
+
 /// Creates, reads, updates, deletes, starts and stops sessions.
 #[derive(Clone)]
 pub struct SessionService {
@@ -128,6 +137,20 @@ impl SessionService {
         self.engine.delete(name).await?;
         self.store.delete_session(name).await?;
         Ok(())
+    }
+
+    /// Runs `op` on the session.
+    pub async fn apply(
+        &self,
+        name: &SessionName,
+        op: Lifecycle,
+    ) -> Result<SessionView, SessionError> {
+        match op {
+            Lifecycle::Start => self.start(name).await,
+            Lifecycle::Stop => self.stop(name).await,
+            Lifecycle::Logout => self.logout(name).await,
+            Lifecycle::Restart => self.restart(name).await,
+        }
     }
 
     /// Starts a session (idempotent) and remembers to restore it after a restart.

@@ -337,6 +337,88 @@ where
         .into_response())
 }
 
+/// One contact in WAHA's shape; `id` is any accepted contact form.
+pub async fn contact_answer(
+    state: &AppState,
+    session: &SessionName,
+    id: &str,
+) -> Result<WahaContact, ApiError> {
+    let who = parse_contact(id)?;
+    Ok(state.contacts.get(session, &who).await?.into())
+}
+
+/// Whether `phone` (any dialable form; `None` = missing) is on WhatsApp.
+pub async fn exists_answer(
+    state: &AppState,
+    session: &SessionName,
+    phone: Option<&str>,
+) -> Result<NumberExists, ApiError> {
+    let Some(phone) = phone else {
+        return Err(ApiError::bad_request("missing_phone", "phone is required"));
+    };
+    let phone = parse_phone(phone)?;
+    let found = state.contacts.check_exists(session, &phone).await?;
+    Ok(NumberExists {
+        number_exists: found.exists,
+        chat_id: found.phone.map(|p| format!("{}@c.us", p.wa_id())),
+        lid: found.lid.map(|l| l.to_string()),
+    })
+}
+
+/// The "about" text of `id`.
+pub async fn about_answer(
+    state: &AppState,
+    session: &SessionName,
+    id: &str,
+    refresh: bool,
+) -> Result<About, ApiError> {
+    let who = parse_contact(id)?;
+    let about = state.contacts.about(session, &who, refresh).await?;
+    Ok(About { about })
+}
+
+/// The profile picture URL of `id`.
+pub async fn picture_answer(
+    state: &AppState,
+    session: &SessionName,
+    id: &str,
+    refresh: bool,
+) -> Result<ProfilePictureUrl, ApiError> {
+    let who = parse_contact(id)?;
+    let url = state.contacts.picture_url(session, &who, refresh).await?;
+    Ok(ProfilePictureUrl {
+        profile_picture_url: url,
+    })
+}
+
+/// Blocks or unblocks `id`; WAHA answers 201.
+pub async fn block_answer(
+    state: &AppState,
+    session: &SessionName,
+    id: &str,
+    blocked: bool,
+) -> Result<(StatusCode, AppJson<Success>), ApiError> {
+    let who = parse_contact(id)?;
+    state.contacts.set_blocked(session, &who, blocked).await?;
+    Ok((StatusCode::CREATED, AppJson(Success { success: true })))
+}
+
+/// Saves `id` in the phone's address book under the body's names.
+pub async fn save_answer(
+    state: &AppState,
+    session: &SessionName,
+    id: &str,
+    body: &ContactUpdateBody,
+) -> Result<Success, ApiError> {
+    let who = parse_contact(id)?;
+    validate_names(body)?;
+    state
+        .contacts
+        .save(session, &who, &body.first_name, &body.last_name)
+        .await?;
+    Ok(Success { success: true })
+}
+
 /// GET /api/contacts/all — the session's contacts, paged and sorted, from the store.
 #[utoipa::path(get, path = "/api/contacts/all", tag = "contacts", params(ListQuery),
     responses((status = 200, body = Vec<WahaContact>), (status = 400, body = crate::error::ErrorBody),
@@ -367,14 +449,10 @@ pub struct ContactQuery {
     pub refresh: Option<bool>,
 }
 
-fn required_contact(q: &ContactQuery) -> Result<ContactRef, ApiError> {
-    match q.contact_id.as_deref() {
-        Some(id) => parse_contact(id),
-        None => Err(ApiError::bad_request(
-            "missing_contact_id",
-            "contactId is required",
-        )),
-    }
+fn required_contact(q: &ContactQuery) -> Result<&str, ApiError> {
+    q.contact_id
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("missing_contact_id", "contactId is required"))
 }
 
 /// GET /api/contacts — one contact.
@@ -385,8 +463,9 @@ pub async fn get_contact(
     AppQuery(q): AppQuery<ContactQuery>,
 ) -> Result<AppJson<WahaContact>, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let who = required_contact(&q)?;
-    Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
+    Ok(AppJson(
+        contact_answer(&state, &session, required_contact(&q)?).await?,
+    ))
 }
 
 /// GET /api/{session}/contacts/{id} — one contact.
@@ -398,8 +477,7 @@ pub async fn get_session_contact(
     AppPath((session, id)): AppPath<(String, String)>,
 ) -> Result<AppJson<WahaContact>, ApiError> {
     let session = parse_session_name(&session)?;
-    let who = parse_contact(&id)?;
-    Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
+    Ok(AppJson(contact_answer(&state, &session, &id).await?))
 }
 
 /// Query of check-exists.
@@ -432,16 +510,9 @@ pub async fn check_exists(
     AppQuery(q): AppQuery<CheckExistsQuery>,
 ) -> Result<AppJson<NumberExists>, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let Some(phone) = q.phone.as_deref() else {
-        return Err(ApiError::bad_request("missing_phone", "phone is required"));
-    };
-    let phone = parse_phone(phone)?;
-    let found = state.contacts.check_exists(&session, &phone).await?;
-    Ok(AppJson(NumberExists {
-        number_exists: found.exists,
-        chat_id: found.phone.map(|p| format!("{}@c.us", p.wa_id())),
-        lid: found.lid.map(|l| l.to_string()),
-    }))
+    Ok(AppJson(
+        exists_answer(&state, &session, q.phone.as_deref()).await?,
+    ))
 }
 
 /// Answer of the about route.
@@ -459,12 +530,10 @@ pub async fn get_about(
     AppQuery(q): AppQuery<ContactQuery>,
 ) -> Result<AppJson<About>, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let who = required_contact(&q)?;
-    let about = state
-        .contacts
-        .about(&session, &who, q.refresh.unwrap_or(false))
-        .await?;
-    Ok(AppJson(About { about }))
+    let refresh = q.refresh.unwrap_or(false);
+    Ok(AppJson(
+        about_answer(&state, &session, required_contact(&q)?, refresh).await?,
+    ))
 }
 
 /// Answer of the profile-picture route.
@@ -483,14 +552,10 @@ pub async fn get_profile_picture(
     AppQuery(q): AppQuery<ContactQuery>,
 ) -> Result<AppJson<ProfilePictureUrl>, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let who = required_contact(&q)?;
-    let url = state
-        .contacts
-        .picture_url(&session, &who, q.refresh.unwrap_or(false))
-        .await?;
-    Ok(AppJson(ProfilePictureUrl {
-        profile_picture_url: url,
-    }))
+    let refresh = q.refresh.unwrap_or(false);
+    Ok(AppJson(
+        picture_answer(&state, &session, required_contact(&q)?, refresh).await?,
+    ))
 }
 
 /// Body of block/unblock (WAHA's `ContactRequest`; `chatId` accepted as an alias).
@@ -522,9 +587,7 @@ async fn set_blocked(
             "contactId is required",
         ));
     };
-    let who = parse_contact(id)?;
-    state.contacts.set_blocked(&session, &who, blocked).await?;
-    Ok((StatusCode::CREATED, AppJson(Success { success: true })))
+    block_answer(state, &session, id, blocked).await
 }
 
 /// POST /api/contacts/block — block a contact.
@@ -624,11 +687,7 @@ pub async fn save_contact(
     AppJson(body): AppJson<ContactUpdateBody>,
 ) -> Result<AppJson<Success>, ApiError> {
     let session = parse_session_name(&session)?;
-    let who = parse_contact(&chat_id)?;
-    validate_names(&body)?;
-    state
-        .contacts
-        .save(&session, &who, &body.first_name, &body.last_name)
-        .await?;
-    Ok(AppJson(Success { success: true }))
+    Ok(AppJson(
+        save_answer(&state, &session, &chat_id, &body).await?,
+    ))
 }

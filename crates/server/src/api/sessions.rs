@@ -11,7 +11,7 @@ use wacontacts_core::session::{SessionName, SessionNameError};
 use wacontacts_engine::{EngineError, Me};
 
 use crate::error::{ApiError, AppJson, AppPath, AppQuery};
-use crate::sessions::{SessionError, SessionView};
+use crate::sessions::{Lifecycle, SessionError, SessionView};
 use crate::state::AppState;
 
 /// A webhook target in a session's config (WAHA's `WebhookConfig`).
@@ -367,6 +367,16 @@ fn name_or_default(name: Option<&str>) -> Result<SessionName, ApiError> {
     }
 }
 
+/// Runs one lifecycle operation and answers WAHA's 201 with the session.
+async fn lifecycle(
+    state: &AppState,
+    name: Result<SessionName, ApiError>,
+    op: Lifecycle,
+) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
+    let view = state.sessions.apply(&name?, op).await?;
+    Ok((StatusCode::CREATED, AppJson(view.into())))
+}
+
 /// POST /api/sessions/{session}/start — start (idempotent).
 #[utoipa::path(post, path = "/api/sessions/{session}/start", tag = "sessions",
     params(("session" = String, Path, description = "Session name")),
@@ -375,11 +385,7 @@ pub async fn start_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = parse_session_name(&session)?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.start(&name).await?.into()),
-    ))
+    lifecycle(&state, parse_session_name(&session), Lifecycle::Start).await
 }
 
 /// POST /api/sessions/{session}/stop — stop, keeping the link.
@@ -390,11 +396,7 @@ pub async fn stop_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = parse_session_name(&session)?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.stop(&name).await?.into()),
-    ))
+    lifecycle(&state, parse_session_name(&session), Lifecycle::Stop).await
 }
 
 /// POST /api/sessions/{session}/logout — unlink the device and wipe its keys.
@@ -405,11 +407,7 @@ pub async fn logout_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = parse_session_name(&session)?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.logout(&name).await?.into()),
-    ))
+    lifecycle(&state, parse_session_name(&session), Lifecycle::Logout).await
 }
 
 /// POST /api/sessions/{session}/restart — stop and start.
@@ -420,11 +418,7 @@ pub async fn restart_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = parse_session_name(&session)?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.restart(&name).await?.into()),
-    ))
+    lifecycle(&state, parse_session_name(&session), Lifecycle::Restart).await
 }
 
 /// POST /api/sessions/start — WAHA's deprecated form: `{name}` in the body.
@@ -434,11 +428,12 @@ pub async fn start_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = name_or_default(body.name.as_deref())?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.start(&name).await?.into()),
-    ))
+    lifecycle(
+        &state,
+        name_or_default(body.name.as_deref()),
+        Lifecycle::Start,
+    )
+    .await
 }
 
 /// POST /api/sessions/stop — WAHA's deprecated form: `{name}` in the body.
@@ -448,11 +443,12 @@ pub async fn stop_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = name_or_default(body.name.as_deref())?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.stop(&name).await?.into()),
-    ))
+    lifecycle(
+        &state,
+        name_or_default(body.name.as_deref()),
+        Lifecycle::Stop,
+    )
+    .await
 }
 
 /// POST /api/sessions/logout — WAHA's deprecated form: `{name}` in the body.
@@ -462,11 +458,12 @@ pub async fn logout_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    let name = name_or_default(body.name.as_deref())?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(state.sessions.logout(&name).await?.into()),
-    ))
+    lifecycle(
+        &state,
+        name_or_default(body.name.as_deref()),
+        Lifecycle::Logout,
+    )
+    .await
 }
 
 /// GET /api/sessions/{session}/me — the linked account; 422 until it is known.

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use wacontacts_core::session::SessionName;
 
 use crate::api::contacts::{
-    About, ContactUpdateBody, NumberExists, ProfilePictureUrl, Success, WahaContact, list_response,
-    parse_contact, parse_listing, parse_phone, validate_names,
+    About, ContactUpdateBody, NumberExists, ProfilePictureUrl, Success, WahaContact, about_answer,
+    block_answer, contact_answer, exists_answer, list_response, parse_listing, picture_answer,
+    save_answer,
 };
 use crate::api::lids::{self, CountResponse, LidToPhoneNumber, PhoneNumbersBody};
 use crate::api::sessions::parse_session_name;
@@ -84,8 +85,9 @@ pub async fn get_contact(
     AppQuery(q): AppQuery<WawpQuery>,
 ) -> Result<AppJson<WahaContact>, ApiError> {
     let session = q.session()?;
-    let who = parse_contact(q.contact_id()?)?;
-    Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
+    Ok(AppJson(
+        contact_answer(&state, &session, q.contact_id()?).await?,
+    ))
 }
 
 /// GET /v2/contacts/{id} — one contact by path.
@@ -98,8 +100,7 @@ pub async fn get_contact_by_path(
     AppQuery(q): AppQuery<WawpQuery>,
 ) -> Result<AppJson<WahaContact>, ApiError> {
     let session = q.session()?;
-    let who = parse_contact(&id)?;
-    Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
+    Ok(AppJson(contact_answer(&state, &session, &id).await?))
 }
 
 /// PUT /v2/contacts/{id} — save the contact in the phone's address book.
@@ -113,13 +114,7 @@ pub async fn save_contact(
     AppJson(body): AppJson<ContactUpdateBody>,
 ) -> Result<AppJson<Success>, ApiError> {
     let session = q.session()?;
-    let who = parse_contact(&id)?;
-    validate_names(&body)?;
-    state
-        .contacts
-        .save(&session, &who, &body.first_name, &body.last_name)
-        .await?;
-    Ok(AppJson(Success { success: true }))
+    Ok(AppJson(save_answer(&state, &session, &id, &body).await?))
 }
 
 /// GET /v2/contacts/check-exists — is `phone` on WhatsApp.
@@ -130,16 +125,9 @@ pub async fn check_exists(
     AppQuery(q): AppQuery<WawpQuery>,
 ) -> Result<AppJson<NumberExists>, ApiError> {
     let session = q.session()?;
-    let Some(phone) = q.phone.as_deref() else {
-        return Err(ApiError::bad_request("missing_phone", "phone is required"));
-    };
-    let phone = parse_phone(phone)?;
-    let found = state.contacts.check_exists(&session, &phone).await?;
-    Ok(AppJson(NumberExists {
-        number_exists: found.exists,
-        chat_id: found.phone.map(|p| format!("{}@c.us", p.wa_id())),
-        lid: found.lid.map(|l| l.to_string()),
-    }))
+    Ok(AppJson(
+        exists_answer(&state, &session, q.phone.as_deref()).await?,
+    ))
 }
 
 /// GET /v2/contacts/about — the contact's "about" text.
@@ -150,12 +138,10 @@ pub async fn get_about(
     AppQuery(q): AppQuery<WawpQuery>,
 ) -> Result<AppJson<About>, ApiError> {
     let session = q.session()?;
-    let who = parse_contact(q.contact_id()?)?;
-    let about = state
-        .contacts
-        .about(&session, &who, q.refresh.unwrap_or(false))
-        .await?;
-    Ok(AppJson(About { about }))
+    let refresh = q.refresh.unwrap_or(false);
+    Ok(AppJson(
+        about_answer(&state, &session, q.contact_id()?, refresh).await?,
+    ))
 }
 
 /// GET /v2/contacts/profile-picture — the picture URL.
@@ -166,14 +152,10 @@ pub async fn get_profile_picture(
     AppQuery(q): AppQuery<WawpQuery>,
 ) -> Result<AppJson<ProfilePictureUrl>, ApiError> {
     let session = q.session()?;
-    let who = parse_contact(q.contact_id()?)?;
-    let url = state
-        .contacts
-        .picture_url(&session, &who, q.refresh.unwrap_or(false))
-        .await?;
-    Ok(AppJson(ProfilePictureUrl {
-        profile_picture_url: url,
-    }))
+    let refresh = q.refresh.unwrap_or(false);
+    Ok(AppJson(
+        picture_answer(&state, &session, q.contact_id()?, refresh).await?,
+    ))
 }
 
 /// Optional JSON body of block/unblock: `{contactId}` or `{chatId}`.
@@ -210,9 +192,7 @@ async fn set_blocked(
     blocked: bool,
 ) -> Result<(StatusCode, AppJson<Success>), ApiError> {
     let session = q.session()?;
-    let who = parse_contact(&contact_of(q, body)?)?;
-    state.contacts.set_blocked(&session, &who, blocked).await?;
-    Ok((StatusCode::CREATED, AppJson(Success { success: true })))
+    block_answer(state, &session, &contact_of(q, body)?, blocked).await
 }
 
 /// POST /v2/contacts/block — block (`contactId` in the query or a JSON body).
