@@ -292,6 +292,88 @@ fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredConta
 const CONTACT_COLUMNS: &str = "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
       AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) AS is_blocked";
 
+/// A listed contact as one JSON array (two nested, for serde's tuple sizes), so that a
+/// whole page comes back from SQLite as a single row: sqlx's SQLite driver hands each
+/// row from its worker thread to the async side on its own, and those handoffs cost
+/// more than the query itself on long listings.
+const CONTACT_JSON: &str = "json_array(json_array(c.jid, c.pn, c.lid, c.name, c.first_name,
+      c.username, c.push_name, c.business_name, c.verified_name, c.is_business,
+      c.is_my_contact, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid')))),
+    json_array(c.about, c.about_fetched_ms, c.picture_id, c.picture_url,
+      c.picture_fetched_ms, c.updated_ms, c.sort_name))";
+
+type JsonHead = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+type JsonTail = (
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    String,
+);
+
+/// Decodes a `json_group_array` of [`CONTACT_JSON`] into contacts with their sort
+/// names, in the listing's order (re-checked here: SQL leaves an aggregate's input
+/// order unspecified).
+fn listing_from_json(
+    json: &str,
+    sort: ContactSort,
+    descending: bool,
+) -> anyhow::Result<Vec<(StoredContact, String)>> {
+    let rows: Vec<(JsonHead, JsonTail)> =
+        serde_json::from_str(json).context("Failed to decode a contact listing")?;
+    let mut out: Vec<(StoredContact, String)> = rows
+        .into_iter()
+        .map(|(h, t)| {
+            let contact = StoredContact {
+                jid: h.0,
+                pn: h.1,
+                lid: h.2,
+                name: h.3,
+                first_name: h.4,
+                username: h.5,
+                push_name: h.6,
+                business_name: h.7,
+                verified_name: h.8,
+                is_business: h.9 != 0,
+                is_my_contact: h.10 != 0,
+                is_blocked: h.11 != 0,
+                about: t.0,
+                about_fetched_ms: t.1,
+                picture_id: t.2,
+                picture_url: t.3,
+                picture_fetched_ms: t.4,
+                updated_ms: t.5,
+            };
+            (contact, t.6)
+        })
+        .collect();
+    // Byte-wise, as SQLite compares TEXT; a no-op pass when already in order.
+    out.sort_by(|(a, an), (b, bn)| {
+        let ord = match sort {
+            ContactSort::Id => a.jid.cmp(&b.jid),
+            ContactSort::Name => (an, &a.jid).cmp(&(bn, &b.jid)),
+        };
+        if descending { ord.reverse() } else { ord }
+    });
+    Ok(out)
+}
+
 impl Store {
     /// Applies an address-book entry (added or renamed on the phone).
     pub async fn apply_address_book(
@@ -614,7 +696,7 @@ impl Store {
         let rows = self
             .list_rows(session, sort, descending, limit, offset)
             .await?;
-        rows.iter().map(contact_from_row).collect()
+        Ok(rows.into_iter().map(|(c, _)| c).collect())
     }
 
     async fn list_rows(
@@ -624,7 +706,7 @@ impl Store {
         descending: bool,
         limit: u32,
         offset: u64,
-    ) -> anyhow::Result<Vec<sqlx::sqlite::SqliteRow>> {
+    ) -> anyhow::Result<Vec<(StoredContact, String)>> {
         let dir = if descending { "DESC" } else { "ASC" };
         let order = match sort {
             ContactSort::Id => format!("jid {dir}"),
@@ -632,17 +714,19 @@ impl Store {
         };
         // Page through the covering index first, then fetch only the page's rows.
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.rowid IN
+            "SELECT json_group_array(json(x)) FROM (SELECT {CONTACT_JSON} AS x
+             FROM contacts c WHERE c.rowid IN
                (SELECT rowid FROM contacts WHERE session = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3)
-             ORDER BY {order}"
+             ORDER BY {order})"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(i64::from(limit))
             .bind(offset as i64)
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await
-            .context("Failed to list contacts")
+            .context("Failed to list contacts")?;
+        listing_from_json(&json, sort, descending)
     }
 
     /// A chunk of the listing that [`Store::list_contacts`] gives, continued by key
@@ -670,17 +754,13 @@ impl Store {
             }
         };
         let cursor = match rows.last() {
-            Some(last) if rows.len() >= limit as usize => Some(ListCursor {
-                sort_name: last.try_get("sort_name")?,
-                jid: last.try_get("jid")?,
+            Some((last, sort_name)) if rows.len() >= limit as usize => Some(ListCursor {
+                sort_name: sort_name.clone(),
+                jid: last.jid.clone(),
             }),
             _ => None,
         };
-        let rows = rows
-            .iter()
-            .map(contact_from_row)
-            .collect::<anyhow::Result<_>>()?;
-        Ok((rows, cursor))
+        Ok((rows.into_iter().map(|(c, _)| c).collect(), cursor))
     }
 
     async fn rows_after(
@@ -690,7 +770,7 @@ impl Store {
         descending: bool,
         after: &ListCursor,
         limit: u32,
-    ) -> anyhow::Result<Vec<sqlx::sqlite::SqliteRow>> {
+    ) -> anyhow::Result<Vec<(StoredContact, String)>> {
         let (dir, cmp) = if descending {
             ("DESC", "<")
         } else {
@@ -704,17 +784,18 @@ impl Store {
             ),
         };
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND {from}
-             ORDER BY {order} LIMIT ?4"
+            "SELECT json_group_array(json(x)) FROM (SELECT {CONTACT_JSON} AS x
+             FROM contacts c WHERE c.session = ?1 AND {from} ORDER BY {order} LIMIT ?4)"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(&after.sort_name)
             .bind(&after.jid)
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await
-            .context("Failed to list contacts")
+            .context("Failed to list contacts")?;
+        listing_from_json(&json, sort, descending)
     }
 
     /// How many contacts a session has.

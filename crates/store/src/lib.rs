@@ -60,7 +60,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Reads map the file instead of copying pages into each connection's cache:
+            // deep list pages walk ~1,000 index pages per 100k contacts.
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
