@@ -333,7 +333,7 @@ async fn full_verified(client: &reqwest::Client, url: &str, key: &str, total: u6
     }
 }
 
-async fn full(client: &reqwest::Client, base: &str, sort: &str, total: u64) -> Full {
+async fn full(client: &reqwest::Client, base: &str, sort: &str) -> Full {
     let url = format!("{base}/api/contacts/all?session=default{sort}");
     let key = if sort.is_empty() { "id" } else { "name" };
     let mut out = Full {
@@ -395,8 +395,8 @@ async fn run() {
     reset_peak_rss();
     let rss_before_streamed = rss_mb();
     let fulls = vec![
-        full(client, &base, "", total).await,
-        full(client, &base, "&sortBy=name", total).await,
+        full(client, &base, "").await,
+        full(client, &base, "&sortBy=name").await,
     ];
     let hwm_streamed = peak_rss_mb();
     let split_streamed = rss_split();
