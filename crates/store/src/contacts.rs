@@ -52,8 +52,14 @@ pub struct ListCursor {
     jid: String,
 }
 
+impl ListCursor {
+    pub(crate) fn new(sort_name: String, jid: String) -> Self {
+        Self { sort_name, jid }
+    }
+}
+
 /// Order of a contact listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContactSort {
     /// By key (`jid`): phone numbers in digit order.
     Id,
@@ -699,7 +705,25 @@ impl Store {
         Ok(rows.into_iter().map(|(c, _)| c).collect())
     }
 
-    async fn list_rows(
+    pub(crate) async fn list_rows(
+        &self,
+        session: &SessionName,
+        sort: ContactSort,
+        descending: bool,
+        limit: u32,
+        offset: u64,
+    ) -> anyhow::Result<Vec<(StoredContact, String)>> {
+        if offset >= crate::page_index::STEP {
+            return self
+                .deep_rows(session, sort, descending, limit, offset)
+                .await;
+        }
+        self.offset_rows(session, sort, descending, limit, offset)
+            .await
+    }
+
+    /// A page by SQL OFFSET: fine for shallow pages.
+    pub(crate) async fn offset_rows(
         &self,
         session: &SessionName,
         sort: ContactSort,
@@ -749,7 +773,7 @@ impl Store {
                     .await?
             }
             Some(after) => {
-                self.rows_after(session, sort, descending, after, limit)
+                self.rows_after(session, sort, descending, after, limit, 0)
                     .await?
             }
         };
@@ -763,13 +787,15 @@ impl Store {
         Ok((rows.into_iter().map(|(c, _)| c).collect(), cursor))
     }
 
-    async fn rows_after(
+    /// Rows after `after` in the listing's order, skipping `skip` of them first.
+    pub(crate) async fn rows_after(
         &self,
         session: &SessionName,
         sort: ContactSort,
         descending: bool,
         after: &ListCursor,
         limit: u32,
+        skip: u64,
     ) -> anyhow::Result<Vec<(StoredContact, String)>> {
         let (dir, cmp) = if descending {
             ("DESC", "<")
@@ -785,13 +811,14 @@ impl Store {
         };
         let sql = format!(
             "SELECT json_group_array(json(x)) FROM (SELECT {CONTACT_JSON} AS x
-             FROM contacts c WHERE c.session = ?1 AND {from} ORDER BY {order} LIMIT ?4)"
+             FROM contacts c WHERE c.session = ?1 AND {from} ORDER BY {order} LIMIT ?4 OFFSET ?5)"
         );
         let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(&after.sort_name)
             .bind(&after.jid)
             .bind(i64::from(limit))
+            .bind(skip as i64)
             .fetch_one(self.pool())
             .await
             .context("Failed to list contacts")?;

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod contacts;
+mod page_index;
 mod sessions;
 mod sink;
 
@@ -26,6 +27,8 @@ use sqlx::sqlite::{
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Keys for deep pages of large listings (see `page_index`).
+    page_index: std::sync::Arc<page_index::PageIndex>,
 }
 
 /// Outcome of a write that may target a missing row.
@@ -73,7 +76,10 @@ impl Store {
             .run(&pool)
             .await
             .context("Failed to run database migrations")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            page_index: Default::default(),
+        })
     }
 
     /// Answers whether the database takes a trivial query (for `/health`).
@@ -104,6 +110,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    pub(crate) fn page_index(&self) -> &page_index::PageIndex {
+        &self.page_index
     }
 }
 
