@@ -73,7 +73,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ContactSort, NewSession};
+    use crate::ContactSort;
 
     fn pn(s: &str) -> PhoneNumber {
         PhoneNumber::parse(s).unwrap()
@@ -81,16 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn imports_updates_and_lists_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
-        let s = SessionName::parse("s").unwrap();
-        store
-            .create_session(&NewSession {
-                name: s.clone(),
-                config: serde_json::json!({}),
-            })
-            .await
-            .unwrap();
+        let (_dir, store, s) = crate::test_support::store_with_session("s").await;
         store
             .set_push_name(
                 &s,
@@ -137,21 +128,12 @@ mod tests {
 #[cfg(test)]
 mod chunk_tests {
     use super::*;
-    use crate::{ContactSort, NewSession};
+    use crate::ContactSort;
 
     /// Reading a listing in keyset chunks gives exactly the offset pages, in every order.
     #[tokio::test]
     async fn chunks_by_key_match_offset_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
-        let s = SessionName::parse("s").unwrap();
-        store
-            .create_session(&NewSession {
-                name: s.clone(),
-                config: serde_json::json!({}),
-            })
-            .await
-            .unwrap();
+        let (_dir, store, s) = crate::test_support::store_with_session("s").await;
         let names = ["bea", "Ana", "", "ana", "Caio", "bea", "dora"];
         let rows: Vec<_> = (0..47u32)
             .map(|i| {

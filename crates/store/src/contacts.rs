@@ -995,21 +995,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewSession;
     use wacontacts_core::phone::{Convention, normalize};
 
     async fn store_with_session() -> (tempfile::TempDir, Store, SessionName) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
-        let name = SessionName::parse("s").unwrap();
-        store
-            .create_session(&NewSession {
-                name: name.clone(),
-                config: serde_json::json!({}),
-            })
-            .await
-            .unwrap();
-        (dir, store, name)
+        crate::test_support::store_with_session("s").await
     }
 
     fn pn(s: &str) -> PhoneNumber {

@@ -124,3 +124,26 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Shared set-up of the store's unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use wacontacts_core::session::SessionName;
+
+    use crate::{NewSession, Store};
+
+    /// A store in a fresh temp dir with one session named `name`; keep the dir alive.
+    pub async fn store_with_session(name: &str) -> (tempfile::TempDir, Store, SessionName) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let name = SessionName::parse(name).unwrap();
+        store
+            .create_session(&NewSession {
+                name: name.clone(),
+                config: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+        (dir, store, name)
+    }
+}

@@ -164,7 +164,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ImportedContact, NewSession};
+    use crate::ImportedContact;
     use wacontacts_core::ids::ContactRef;
     use wacontacts_core::phone::{Convention, normalize};
 
@@ -210,16 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn deep_pages_match_offset_pages_and_follow_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
-        let s = SessionName::parse("big").unwrap();
-        store
-            .create_session(&NewSession {
-                name: s.clone(),
-                config: serde_json::json!({}),
-            })
-            .await
-            .unwrap();
+        let (_dir, store, s) = crate::test_support::store_with_session("big").await;
         let rows: Vec<_> = (0..2_500u32)
             .map(|i| {
                 let phone = normalize(
