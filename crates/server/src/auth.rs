@@ -114,8 +114,7 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
         Some(p) => key.matches(p),
         // Wawp's dialect carries the key in the query.
         None if request.uri().path().starts_with("/v2/") => {
-            query_param(request.uri().query(), "access_token")
-                .is_some_and(|t| key.matches(t.as_bytes()))
+            access_token(request.uri()).is_some_and(|t| key.matches(t.as_bytes()))
         }
         None => false,
     };
@@ -126,18 +125,15 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
     }
 }
 
-/// The decoded value of `name` in a query string.
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query?);
-    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{query}").parse().unwrap_or_default(),
-    )
-    .map(|q| q.0)
-    .unwrap_or_default()
+/// The decoded `access_token` query parameter, if any.
+fn access_token(uri: &axum::http::Uri) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: Option<String>,
+    }
+    axum::extract::Query::<Token>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.access_token)
 }
 
 #[cfg(test)]
