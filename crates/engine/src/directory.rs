@@ -15,7 +15,7 @@ use wacontacts_core::contact::{
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::ports::{ContactEventSink, Directory, DirectoryError};
 use wacontacts_core::session::SessionName;
-use whatsapp_rust::lid_pn_cache::LearningSource;
+use whatsapp_rust::lid_pn_cache::{LearningSource, LidPnEntry};
 use whatsapp_rust::wacore::iq::usync::{
     UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
     UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
@@ -105,6 +105,18 @@ impl SessionDirectory {
         tokio::time::timeout(self.timeout, fut)
             .await
             .unwrap_or(Err(DirectoryError::Timeout))
+    }
+
+    /// The client's LID↔phone entry for `jid` (either side), within the call timeout.
+    async fn lid_pn_entry(&self, jid: &Jid) -> Result<Option<LidPnEntry>, DirectoryError> {
+        let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
+        self.timed(async {
+            client
+                .get_lid_pn_entry(jid)
+                .await
+                .map_err(|e| DirectoryError::Other(e.to_string()))
+        })
+        .await
     }
 
     fn name(&self) -> &SessionName {
@@ -423,30 +435,12 @@ impl Directory for SessionDirectory {
     }
 
     async fn lid_for_pn(&self, phone: &PhoneNumber) -> Result<Option<Lid>, DirectoryError> {
-        let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
-        let jid = convert::phone_jid(phone);
-        let entry = self
-            .timed(async {
-                client
-                    .get_lid_pn_entry(&jid)
-                    .await
-                    .map_err(|e| DirectoryError::Other(e.to_string()))
-            })
-            .await?;
+        let entry = self.lid_pn_entry(&convert::phone_jid(phone)).await?;
         Ok(entry.and_then(|e| convert::lid(&Jid::lid(&*e.lid))))
     }
 
     async fn pn_for_lid(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError> {
-        let client = self.session.client().ok_or(DirectoryError::NotConnected)?;
-        let jid = convert::lid_jid(lid);
-        let entry = self
-            .timed(async {
-                client
-                    .get_lid_pn_entry(&jid)
-                    .await
-                    .map_err(|e| DirectoryError::Other(e.to_string()))
-            })
-            .await?;
+        let entry = self.lid_pn_entry(&convert::lid_jid(lid)).await?;
         Ok(entry.and_then(|e| convert::phone(&Jid::pn(&*e.phone_number))))
     }
 }
