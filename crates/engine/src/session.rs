@@ -122,6 +122,11 @@ struct Running {
     watcher: Option<JoinHandle<()>>,
 }
 
+/// Marks the session FAILED with `reason`.
+fn fail(shared: &Shared, name: &SessionName, inner: &mut MutexGuard<'_, Inner>, reason: String) {
+    set_state(shared, name, inner, SessionStatus::Failed, Some(reason));
+}
+
 /// Emits our status to the broadcast and applies it, unless muted.
 fn set_state(
     shared: &Shared,
@@ -579,13 +584,7 @@ impl Session {
                     };
                     inner.intentional = true;
                     inner.state.me = None;
-                    set_state(
-                        shared,
-                        name,
-                        &mut inner,
-                        SessionStatus::Failed,
-                        Some(reason),
-                    );
+                    fail(shared, name, &mut inner, reason);
                     drop(inner);
                     // Its keys are worthless now: wipe them, so the next start shows a QR.
                     let session = self.clone();
@@ -601,65 +600,56 @@ impl Session {
             }
             Event::StreamReplaced(_) => {
                 if !inner.intentional {
-                    set_state(
+                    fail(
                         shared,
                         name,
                         &mut inner,
-                        SessionStatus::Failed,
-                        Some("another connection replaced this session".into()),
+                        "another connection replaced this session".into(),
                     );
                 }
             }
             Event::TemporaryBan(ban) => {
-                set_state(
+                fail(
                     shared,
                     name,
                     &mut inner,
-                    SessionStatus::Failed,
-                    Some(format!("temporarily banned: {}", ban.code)),
+                    format!("temporarily banned: {}", ban.code),
                 );
             }
             Event::ConnectFailure(failure) => {
                 if !failure.reason.should_reconnect() && !failure.reason.is_logged_out() {
-                    set_state(
+                    fail(
                         shared,
                         name,
                         &mut inner,
-                        SessionStatus::Failed,
-                        Some(format!(
-                            "WhatsApp refused the connection: {:?}",
-                            failure.reason
-                        )),
+                        format!("WhatsApp refused the connection: {:?}", failure.reason),
                     );
                 }
             }
             Event::ClientOutdated(_) => {
-                set_state(
+                fail(
                     shared,
                     name,
                     &mut inner,
-                    SessionStatus::Failed,
-                    Some("WhatsApp says this client version is outdated".into()),
+                    "WhatsApp says this client version is outdated".into(),
                 );
             }
             Event::PairError(err) => {
-                set_state(
+                fail(
                     shared,
                     name,
                     &mut inner,
-                    SessionStatus::Failed,
-                    Some(format!("pairing failed: {}", err.error)),
+                    format!("pairing failed: {}", err.error),
                 );
             }
             Event::PairingQrCodesExhausted(ex) => {
                 if ex.disconnected {
                     inner.intentional = true;
-                    set_state(
+                    fail(
                         shared,
                         name,
                         &mut inner,
-                        SessionStatus::Failed,
-                        Some("no QR code was scanned in time".into()),
+                        "no QR code was scanned in time".into(),
                     );
                 }
             }
