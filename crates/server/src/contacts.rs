@@ -373,10 +373,11 @@ impl ContactService {
         phones: &[PhoneNumber],
     ) -> Result<Vec<(PhoneNumber, Option<Lid>)>, ContactError> {
         let directory = self.directory(session).await?;
+        let stored = self.store.lids_for_pns(session, phones).await?;
         let mut out = Vec::with_capacity(phones.len());
         for pn in phones {
-            let stored = self.store.lid_for_pn(session, pn).await?;
-            let lid = match stored.and_then(|l| Lid::parse(&format!("{l}@lid")).ok()) {
+            let known = stored.get(&pn.wa_id());
+            let lid = match known.and_then(|l| Lid::parse(&format!("{l}@lid")).ok()) {
                 Some(l) => Some(l),
                 None => {
                     let found = directory.lid_for_pn(pn).await?;

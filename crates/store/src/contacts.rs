@@ -865,6 +865,28 @@ impl Store {
         pn_of_lid(&mut conn, session.as_str(), lid.user()).await
     }
 
+    /// The LIDs mapped to many phone numbers in one query: phone digits → LID digits,
+    /// unknown numbers absent.
+    pub async fn lids_for_pns(
+        &self,
+        session: &SessionName,
+        pns: &[PhoneNumber],
+    ) -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let digits: Vec<String> = pns.iter().map(|p| p.wa_id()).collect();
+        let rows = sqlx::query(
+            "SELECT m.pn, m.lid FROM lid_map m
+             WHERE m.session = ?1 AND m.pn IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(session.as_str())
+        .bind(serde_json::to_string(&digits)?)
+        .fetch_all(self.pool())
+        .await
+        .context("Failed to look up LIDs")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("pn")?, r.try_get("lid")?)))
+            .collect()
+    }
+
     /// The LID mapped to a phone number (digits), when known.
     pub async fn lid_for_pn(
         &self,
@@ -1049,6 +1071,12 @@ mod tests {
             store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
             Some("15551234567")
         );
+        let batch = store
+            .lids_for_pns(&s, &[p, pn("15559990000")])
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 1, "unknown numbers are absent: {batch:?}");
+        assert_eq!(batch["15551234567"], "111222333");
         assert_eq!(
             store.lid_for_pn(&s, &p).await.unwrap().as_deref(),
             Some("111222333")
