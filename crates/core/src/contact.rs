@@ -109,3 +109,133 @@ pub struct NumberChange {
     /// Unix milliseconds of the change.
     pub at_ms: i64,
 }
+
+/// A person of a session as the store knows them: typed ids, names, flags, and the
+/// profile facts fetched from WhatsApp with when they were fetched. At least one of
+/// `phone` and `lid` is set (the store refuses rows with neither).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Contact {
+    /// The phone number, when known (WhatsApp may know someone only by LID).
+    pub phone: Option<PhoneNumber>,
+    /// The LID, when known.
+    pub lid: Option<Lid>,
+    /// The full name saved in the phone's address book.
+    pub name: Option<String>,
+    /// The address book's first name.
+    pub first_name: Option<String>,
+    /// WhatsApp username, when WhatsApp told it.
+    pub username: Option<String>,
+    /// The name the person set for themselves.
+    pub push_name: Option<String>,
+    /// The business's own name, for business accounts.
+    pub business_name: Option<String>,
+    /// The business's verified name.
+    pub verified_name: Option<String>,
+    pub is_business: bool,
+    /// Saved in the phone's address book.
+    pub is_my_contact: bool,
+    /// On the account's blocklist.
+    pub is_blocked: bool,
+    /// The "about" text; `None` when unset, hidden or never fetched.
+    pub about: Option<String>,
+    /// When `about` was last fetched from WhatsApp or pushed by it (Unix ms).
+    pub about_fetched_ms: Option<i64>,
+    /// The current profile picture's id, when known.
+    pub picture_id: Option<String>,
+    /// The picture's download URL; `None` when none, hidden or not fetched.
+    pub picture_url: Option<String>,
+    /// When the picture was last fetched (Unix ms).
+    pub picture_fetched_ms: Option<i64>,
+    /// Last change of the row (Unix ms).
+    pub updated_ms: i64,
+}
+
+impl Contact {
+    /// A contact known by `id` (its phone number or LID) and nothing else yet.
+    pub fn new(id: &ContactRef) -> Self {
+        Self {
+            phone: id.phone().copied(),
+            lid: id.lid().cloned(),
+            ..Self::default()
+        }
+    }
+
+    /// The id WhatsApp chats use: the phone number when known, else the LID.
+    /// `None` only for a contact built with neither, which the store never returns.
+    pub fn id(&self) -> Option<ContactRef> {
+        match (&self.phone, &self.lid) {
+            (Some(p), _) => Some(ContactRef::Phone(*p)),
+            (None, Some(l)) => Some(ContactRef::Lid(l.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One contact with what a single lookup adds around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactDetails {
+    pub contact: Contact,
+    /// The contact is the linked account itself.
+    pub is_me: bool,
+    /// Numbers this contact had before, oldest first (single lookups only).
+    pub previous_numbers: Vec<NumberChange>,
+}
+
+/// A LID and the phone number of the same account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LidMapping {
+    pub lid: Lid,
+    pub phone: PhoneNumber,
+}
+
+/// One entry of the account's blocklist as stored, with the LID resolved to the
+/// number where known. At least one of `phone` and `lid` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedContact {
+    pub phone: Option<PhoneNumber>,
+    /// Set when WhatsApp keyed the block by LID.
+    pub lid: Option<Lid>,
+    /// When it was blocked (Unix ms), when WhatsApp said.
+    pub blocked_ms: Option<i64>,
+}
+
+/// WhatsApp's answer about one number, in the canonical form it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existence {
+    pub exists: bool,
+    /// The number as WhatsApp knows it (e.g. Brazil with or without the 9th digit).
+    pub phone: Option<PhoneNumber>,
+    pub lid: Option<Lid>,
+}
+
+/// Order of a contact listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContactSort {
+    /// By id: phone numbers in digit order, LID-only contacts after them.
+    Id,
+    /// By display name (address-book name, else push name), case-insensitive, then id.
+    Name,
+}
+
+/// A listing's sort and direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    pub sort: ContactSort,
+    pub descending: bool,
+}
+
+/// A page request: at most `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// Where the next chunk of a streamed listing starts. Opaque outside the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The last row's sort name.
+    pub sort_name: String,
+    /// The last row's key.
+    pub key: String,
+}

@@ -1,17 +1,30 @@
-//! Traits the services need from the outside world: WhatsApp (`Directory`,
-//! implemented by the engine) and the facts WhatsApp's events tell
-//! (`ContactEventSink`, implemented by the store).
+//! Traits the services need from the outside world, each method with the one line a
+//! caller needs: WhatsApp (`Directory` and `SessionRuntime`, implemented by the
+//! engine), storage (`ContactStore`, `SessionStore`, and `ContactEventSink` for the
+//! facts WhatsApp's events tell, implemented by the store) and time (`Clock`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::contact::{
-    AddressBookEntry, BlockEntry, BlocklistUpdate, ExistenceResult, NumberChange, ProfilePicture,
-    UserInfo,
+    AddressBookEntry, BlockEntry, BlockedContact, BlocklistUpdate, Contact, ExistenceResult,
+    LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
-use crate::session::SessionName;
+use crate::session::{
+    EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
+};
+
+/// A storage failure (database down, disk full, a row that does not parse). Its
+/// text is for logs, never for a client.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreError(#[from] pub anyhow::Error);
+
+/// What storage calls return.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Why a WhatsApp directory call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,49 +76,68 @@ pub trait Directory: Send + Sync {
         preview: bool,
     ) -> Result<Option<ProfilePicture>, DirectoryError>;
 
-    /// Blocks `who` (needs its LID↔phone mapping; `NotFound` without one).
-    async fn block(&self, who: &ContactRef) -> Result<(), DirectoryError>;
+    /// Blocks the account of `lid`; WhatsApp wants its phone number beside the LID
+    /// when known (`None` blocks by LID alone).
+    async fn block(&self, lid: &Lid, phone: Option<&PhoneNumber>) -> Result<(), DirectoryError>;
 
-    /// Unblocks `who`.
-    async fn unblock(&self, who: &ContactRef) -> Result<(), DirectoryError>;
+    /// Unblocks the account of `lid` (WhatsApp keys blocks by LID).
+    async fn unblock(&self, lid: &Lid) -> Result<(), DirectoryError>;
 
     /// The account's blocklist as WhatsApp holds it.
     async fn blocklist(&self) -> Result<Vec<BlockEntry>, DirectoryError>;
 
-    /// Saves `who` in the phone's address book under these names (app-state
-    /// write, synced to the phone and every linked device).
+    /// Saves `phone` in the phone's address book under these names (app-state
+    /// write, synced to the phone and every linked device; keyed by number).
     async fn save_contact(
         &self,
-        who: &ContactRef,
+        phone: &PhoneNumber,
         full_name: &str,
         first_name: Option<&str>,
     ) -> Result<(), DirectoryError>;
 
-    /// The LID of `phone`, from what this session already learned; `Ok(None)`
-    /// when unknown (an `is_on_whatsapp` call learns it).
-    async fn lid_for_pn(&self, phone: &PhoneNumber) -> Result<Option<Lid>, DirectoryError>;
+    /// The LIDs of `phones` that this session's client already learned (no
+    /// network); unknown numbers are absent (`is_on_whatsapp` learns them).
+    async fn known_lids(
+        &self,
+        phones: &[PhoneNumber],
+    ) -> Result<HashMap<PhoneNumber, Lid>, DirectoryError>;
 
-    /// The phone number of `lid`, from what this session already learned;
-    /// `Ok(None)` when unknown.
-    async fn pn_for_lid(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError>;
+    /// The phone number of `lid` that this session's client already learned (no
+    /// network); `Ok(None)` when unknown.
+    async fn known_phone(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError>;
 }
 
 /// Where the engine reports what WhatsApp's events tell about contacts, one call
 /// per fact, keyed by session. Calls of one session arrive in the order WhatsApp
-/// sent the facts, never concurrently for one session. The sink owns failures
-/// (log, retry): the engine neither waits for nor retries them.
+/// sent the facts, never concurrently for one session. A fact WhatsApp told must not
+/// be lost: an `Err` means it was not stored, and the engine retries it (holding
+/// back the events after it) until it is.
 #[async_trait]
 pub trait ContactEventSink: Send + Sync {
     /// An address-book entry of the phone was added or changed (also every entry
     /// of a full app-state sync). Its LID↔phone pair, when both are known, is
     /// also reported through `lid_mapping`.
-    async fn address_book_contact(&self, session: &SessionName, entry: AddressBookEntry);
+    async fn address_book_contact(
+        &self,
+        session: &SessionName,
+        entry: AddressBookEntry,
+    ) -> StoreResult<()>;
 
     /// `who` calls themselves `push_name` (from an incoming message or history sync).
-    async fn push_name(&self, session: &SessionName, who: &ContactRef, push_name: &str);
+    async fn push_name(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        push_name: &str,
+    ) -> StoreResult<()>;
 
     /// `lid` and `phone` are the same account (learned from any source).
-    async fn lid_mapping(&self, session: &SessionName, lid: &Lid, phone: &PhoneNumber);
+    async fn lid_mapping(
+        &self,
+        session: &SessionName,
+        lid: &Lid,
+        phone: &PhoneNumber,
+    ) -> StoreResult<()>;
 
     /// `who` changed their profile picture to `picture_id` (`None` = removed).
     async fn picture_changed(
@@ -113,10 +145,15 @@ pub trait ContactEventSink: Send + Sync {
         session: &SessionName,
         who: &ContactRef,
         picture_id: Option<&str>,
-    );
+    ) -> StoreResult<()>;
 
     /// `who` changed their "about" text.
-    async fn about_changed(&self, session: &SessionName, who: &ContactRef, about: &str);
+    async fn about_changed(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        about: &str,
+    ) -> StoreResult<()>;
 
     /// `who`'s identity key changed (reinstall or new phone): their security
     /// code changed. `implicit` = noticed while decrypting rather than announced
@@ -127,13 +164,17 @@ pub trait ContactEventSink: Send + Sync {
         who: &ContactRef,
         implicit: bool,
         at_ms: i64,
-    );
+    ) -> StoreResult<()>;
 
     /// Someone changed their number, keeping their account; keep the history.
-    async fn number_changed(&self, session: &SessionName, change: NumberChange);
+    async fn number_changed(&self, session: &SessionName, change: NumberChange) -> StoreResult<()>;
 
     /// The account's blocklist changed (or was fetched in full).
-    async fn blocklist_changed(&self, session: &SessionName, update: BlocklistUpdate);
+    async fn blocklist_changed(
+        &self,
+        session: &SessionName,
+        update: BlocklistUpdate,
+    ) -> StoreResult<()>;
 
     /// `who` is (`is_business`) a business account, with this verified name
     /// (`None` = none or removed).
@@ -143,8 +184,195 @@ pub trait ContactEventSink: Send + Sync {
         who: &ContactRef,
         is_business: bool,
         verified_name: Option<&str>,
-    );
+    ) -> StoreResult<()>;
 
     /// The linked account's own push name is now `push_name`.
-    async fn own_push_name(&self, session: &SessionName, push_name: &str);
+    async fn own_push_name(&self, session: &SessionName, push_name: &str) -> StoreResult<()>;
+}
+
+/// Contacts and LID mappings of every session, as the contact service reads and
+/// writes them. Every id is typed; a stored row that does not parse is an error.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// A page of a session's contacts in a stable order.
+    async fn list_contacts(
+        &self,
+        session: &SessionName,
+        listing: Listing,
+        page: Page,
+    ) -> StoreResult<Vec<Contact>>;
+
+    /// A chunk of a listing read by key: from `page.offset` without a cursor, else
+    /// right after `after`; also the cursor of the next chunk (`None` at the end).
+    async fn list_contacts_chunk(
+        &self,
+        session: &SessionName,
+        listing: Listing,
+        after: Option<&ListCursor>,
+        page: Page,
+    ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)>;
+
+    /// One contact by phone or LID (a LID finds the phone's row once mapped).
+    async fn get_contact(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+    ) -> StoreResult<Option<Contact>>;
+
+    /// The number changes that led to `phone`, oldest first.
+    async fn number_history(
+        &self,
+        session: &SessionName,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<NumberChange>>;
+
+    /// Records that `lid` and `phone` are one account, merging what was known under each.
+    async fn add_lid_mapping(
+        &self,
+        session: &SessionName,
+        lid: &Lid,
+        phone: &PhoneNumber,
+    ) -> StoreResult<()>;
+
+    /// The phone number of `lid`, when known.
+    async fn phone_for_lid(
+        &self,
+        session: &SessionName,
+        lid: &Lid,
+    ) -> StoreResult<Option<PhoneNumber>>;
+
+    /// The LIDs of many numbers in one read; unknown numbers are absent.
+    async fn lids_for_phones(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, Lid>>;
+
+    /// A page of the LID map, ordered by LID.
+    async fn list_lid_map(&self, session: &SessionName, page: Page)
+    -> StoreResult<Vec<LidMapping>>;
+
+    /// How many LID mappings a session knows.
+    async fn count_lid_map(&self, session: &SessionName) -> StoreResult<u64>;
+
+    /// Caches a fetched "about" (`None` = unset or hidden), fetched at `at_ms`.
+    async fn cache_about(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        about: Option<&str>,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Caches a fetched profile picture (`None` = none or hidden), fetched at `at_ms`.
+    async fn cache_picture(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        picture: Option<&ProfilePicture>,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Records a business flag and verified name that WhatsApp told.
+    async fn set_business(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        is_business: bool,
+        verified_name: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// Adds (`blocked`) or removes one blocklist entry (WhatsApp keys them by LID).
+    async fn set_blocked(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+        blocked: bool,
+    ) -> StoreResult<()>;
+
+    /// The blocklist as last synced, LIDs resolved to numbers where known.
+    async fn blocklist(&self, session: &SessionName) -> StoreResult<Vec<BlockedContact>>;
+
+    /// Applies an address-book entry (saved on the phone or by us).
+    async fn save_address_book(
+        &self,
+        session: &SessionName,
+        entry: &AddressBookEntry,
+    ) -> StoreResult<()>;
+}
+
+/// The sessions the user created, as stored.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates a session; `false` when one with that name exists.
+    async fn create_session(&self, new: &NewSession) -> StoreResult<bool>;
+
+    /// Every session, by name.
+    async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>>;
+
+    /// One session.
+    async fn get_session(&self, name: &SessionName) -> StoreResult<Option<SessionRecord>>;
+
+    /// Replaces a session's config; `false` when there is no such session.
+    async fn update_session_config(
+        &self,
+        name: &SessionName,
+        config: &serde_json::Value,
+    ) -> StoreResult<bool>;
+
+    /// Records the last known status (and why, for FAILED).
+    async fn set_session_status(
+        &self,
+        name: &SessionName,
+        status: SessionStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// Records whether the user wants the session running after a restart.
+    async fn set_desired_running(&self, name: &SessionName, running: bool) -> StoreResult<()>;
+
+    /// Forgets a session and everything stored under it.
+    async fn delete_session(&self, name: &SessionName) -> StoreResult<()>;
+}
+
+/// The engine that runs sessions: links, logs in, keeps them connected.
+#[async_trait]
+pub trait SessionRuntime: Send + Sync {
+    /// The live state (STOPPED for a session never started).
+    fn state(&self, name: &SessionName) -> SessionState;
+
+    /// Starts a session (idempotent): QR codes for a new device, login otherwise.
+    async fn start(&self, name: &SessionName) -> Result<(), EngineError>;
+
+    /// Disconnects, keeping the device keys.
+    async fn stop(&self, name: &SessionName) -> Result<(), EngineError>;
+
+    /// Unlinks the device from the account and wipes its keys.
+    async fn logout(&self, name: &SessionName) -> Result<(), EngineError>;
+
+    /// Stops and removes the device state without unlinking.
+    async fn delete(&self, name: &SessionName) -> Result<(), EngineError>;
+
+    /// The QR string to show now, while the session waits for a scan.
+    fn qr(&self, name: &SessionName) -> Option<String>;
+
+    /// Asks WhatsApp for a pair code for `phone_digits` (country code included).
+    async fn request_code(
+        &self,
+        name: &SessionName,
+        phone_digits: &str,
+    ) -> Result<String, EngineError>;
+
+    /// WhatsApp's directory as the session sees it, while it runs.
+    fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>>;
+}
+
+/// Time, injected so that policies can be tested at their boundaries.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+
+    /// Waits `duration` (a fake clock advances instead).
+    async fn sleep(&self, duration: std::time::Duration);
 }

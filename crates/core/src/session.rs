@@ -102,6 +102,104 @@ impl SessionStatus {
     }
 }
 
+/// The linked account of a session, once it has logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// The account's phone number in WAHA's chat-id form, `15551234567@c.us`.
+    pub id: String,
+    /// The account's own push name (may be empty until WhatsApp sends it).
+    pub push_name: String,
+    /// The account's LID, `123456789012345@lid`, when known.
+    pub lid: Option<String>,
+    /// This companion device's full JID, `15551234567:7@s.whatsapp.net`.
+    pub jid: String,
+}
+
+impl Me {
+    /// The account's own phone number, parsed from `id`.
+    pub fn phone(&self) -> Option<crate::ids::PhoneNumber> {
+        let digits = self.id.split('@').next()?;
+        crate::ids::PhoneNumber::parse(digits).ok()
+    }
+}
+
+/// A session's live state as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// WAHA's lifecycle status.
+    pub status: SessionStatus,
+    /// Why the session left WORKING or never got there: set with FAILED (e.g.
+    /// "logged out from the phone") and with STOPPED after a logout; `None`
+    /// otherwise.
+    pub reason: Option<String>,
+    /// The linked account, once the session has logged in.
+    pub me: Option<Me>,
+}
+
+impl SessionState {
+    /// The state of a session that is not running.
+    pub fn stopped() -> Self {
+        Self {
+            status: SessionStatus::Stopped,
+            reason: None,
+            me: None,
+        }
+    }
+}
+
+/// A session as stored: what the user created, its config and its last known status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub name: SessionName,
+    /// The user's session config (a JSON object).
+    pub config: serde_json::Value,
+    pub status: SessionStatus,
+    /// Whether the user wants it running (restored on start-up).
+    pub desired_running: bool,
+    pub failure_reason: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What creating a session needs.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: SessionName,
+    pub config: serde_json::Value,
+}
+
+/// Why a session operation of the engine failed. The HTTP layer maps these to
+/// status codes (`NotRunning`/`AlreadyLinked` 409/422, `RateLimited` 429,
+/// `Timeout` 504, `Device`/`WhatsApp` 500/502, `ShuttingDown` 503).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The session is not started (or was stopped) and the operation needs a
+    /// running one.
+    #[error("session is not running")]
+    NotRunning,
+    /// A pair code was asked for a session that is already linked to an account.
+    #[error("session is already linked to a WhatsApp account")]
+    AlreadyLinked,
+    /// The phone number given for a pair code is not digits with country code.
+    #[error("invalid phone number for a pair code: {0}")]
+    InvalidPhone(String),
+    /// WhatsApp refused for now (too many requests); try again later.
+    #[error("WhatsApp is rate limiting this request")]
+    RateLimited,
+    /// WhatsApp did not answer in time (or the socket did not come up in time).
+    #[error("timed out waiting for WhatsApp")]
+    Timeout,
+    /// The session's device store could not be opened, written or removed.
+    #[error("device store: {0}")]
+    Device(String),
+    /// WhatsApp (or the connection to it) failed the request.
+    #[error("whatsapp: {0}")]
+    WhatsApp(String),
+    /// The engine is shutting down and takes no new work.
+    #[error("engine is shutting down")]
+    ShuttingDown,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! [`Directory`] on whatsapp-rust: every call goes to the session's current client,
 //! is bounded by the engine's call timeout, and maps the library's errors onto
-//! [`DirectoryError`]. LID mappings and blocklist changes that a call learns are
-//! also reported to the sink.
+//! [`DirectoryError`]. It has no side effects on our data: the contact service
+//! writes back what a call answers. (LID mappings a usync answer carries are fed
+//! to the client's own cache, so that its later calls, blocks above all, find them.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,12 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use wacontacts_core::contact::{
-    AddressBookEntry, BlockEntry, BlocklistUpdate, ExistenceResult, ProfilePicture, UserInfo,
-};
+use wacontacts_core::contact::{BlockEntry, ExistenceResult, ProfilePicture, UserInfo};
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
-use wacontacts_core::ports::{ContactEventSink, Directory, DirectoryError};
-use wacontacts_core::session::SessionName;
+use wacontacts_core::ports::{Directory, DirectoryError};
 use whatsapp_rust::lid_pn_cache::{LearningSource, LidPnEntry};
 use whatsapp_rust::wacore::iq::usync::{
     UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
@@ -30,7 +28,6 @@ use crate::session::Session;
 /// The directory of one session.
 pub(crate) struct SessionDirectory {
     pub(crate) session: Arc<Session>,
-    pub(crate) sink: Arc<dyn ContactEventSink>,
     pub(crate) timeout: Duration,
 }
 
@@ -119,20 +116,17 @@ impl SessionDirectory {
         .await
     }
 
-    fn name(&self) -> &SessionName {
-        &self.session.name
-    }
-
-    /// Persists a learned mapping in the client (so blocking works) and the sink.
+    /// Feeds a mapping a usync answer carried to the client's cache (whatsmeow
+    /// and whatsapp-rust do the same), so its blocks find it.
     async fn learned(&self, client: &Client, lid: &Jid, pn: &Jid) {
         if !(lid.is_lid() && pn.is_pn()) {
             return;
         }
-        let _ = client
+        if let Err(e) = client
             .add_lid_pn_mapping(&lid.user, &pn.user, LearningSource::Usync)
-            .await;
-        if let (Some(l), Some(p)) = (convert::lid(lid), convert::phone(pn)) {
-            self.sink.lid_mapping(self.name(), &l, &p).await;
+            .await
+        {
+            tracing::debug!(error = %e, "the client did not keep a learned LID mapping");
         }
     }
 }
@@ -315,44 +309,35 @@ impl Directory for SessionDirectory {
         }))
     }
 
-    async fn block(&self, who: &ContactRef) -> Result<(), DirectoryError> {
+    async fn block(&self, lid: &Lid, phone: Option<&PhoneNumber>) -> Result<(), DirectoryError> {
         let client = self.client()?;
-        let jid = convert::jid(who);
-        self.timed(async { client.blocking().block(&jid).await.map_err(blocking_error) })
-            .await?;
-        self.sink
-            .blocklist_changed(
-                self.name(),
-                BlocklistUpdate::Changed {
-                    who: who.clone(),
-                    blocked: true,
-                },
-            )
-            .await;
-        Ok(())
-    }
-
-    async fn unblock(&self, who: &ContactRef) -> Result<(), DirectoryError> {
-        let client = self.client()?;
-        let jid = convert::jid(who);
+        let lid_jid = convert::lid_jid(lid);
+        if let Some(phone) = phone {
+            // The library resolves the pair from its cache: give it ours.
+            self.learned(&client, &lid_jid, &convert::phone_jid(phone))
+                .await;
+        }
         self.timed(async {
             client
                 .blocking()
-                .unblock(&jid)
+                .block(&lid_jid)
                 .await
                 .map_err(blocking_error)
         })
-        .await?;
-        self.sink
-            .blocklist_changed(
-                self.name(),
-                BlocklistUpdate::Changed {
-                    who: who.clone(),
-                    blocked: false,
-                },
-            )
-            .await;
-        Ok(())
+        .await
+    }
+
+    async fn unblock(&self, lid: &Lid) -> Result<(), DirectoryError> {
+        let client = self.client()?;
+        let lid_jid = convert::lid_jid(lid);
+        self.timed(async {
+            client
+                .blocking()
+                .unblock(&lid_jid)
+                .await
+                .map_err(blocking_error)
+        })
+        .await
     }
 
     async fn blocklist(&self) -> Result<Vec<BlockEntry>, DirectoryError> {
@@ -366,7 +351,7 @@ impl Directory for SessionDirectory {
                     .map_err(blocking_error)
             })
             .await?;
-        let list: Vec<BlockEntry> = entries
+        Ok(entries
             .iter()
             .filter_map(|e| {
                 Some(BlockEntry {
@@ -374,29 +359,17 @@ impl Directory for SessionDirectory {
                     blocked_at: e.timestamp.map(|t| t as i64),
                 })
             })
-            .collect();
-        self.sink
-            .blocklist_changed(self.name(), BlocklistUpdate::Full(list.clone()))
-            .await;
-        Ok(list)
+            .collect())
     }
 
     async fn save_contact(
         &self,
-        who: &ContactRef,
+        phone: &PhoneNumber,
         full_name: &str,
         first_name: Option<&str>,
     ) -> Result<(), DirectoryError> {
         let client = self.client()?;
-        // WhatsApp keys address-book entries by phone number.
-        let phone = match who {
-            ContactRef::Phone(p) => *p,
-            ContactRef::Lid(lid) => self
-                .pn_for_lid(lid)
-                .await?
-                .ok_or(DirectoryError::NotFound)?,
-        };
-        let jid = convert::phone_jid(&phone);
+        let jid = convert::phone_jid(phone);
         self.timed(async {
             client
                 .chat_actions()
@@ -412,34 +385,24 @@ impl Directory for SessionDirectory {
                     other => DirectoryError::Other(other.to_string()),
                 })
         })
-        .await?;
-        let lid = self.lid_for_pn(&phone).await.ok().flatten();
-        self.sink
-            .address_book_contact(
-                self.name(),
-                AddressBookEntry {
-                    who: who.clone(),
-                    phone: Some(phone),
-                    lid,
-                    full_name: Some(full_name.to_string()),
-                    first_name: first_name.map(str::to_string),
-                    username: None,
-                    at_ms: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0),
-                },
-            )
-            .await;
-        Ok(())
+        .await
     }
 
-    async fn lid_for_pn(&self, phone: &PhoneNumber) -> Result<Option<Lid>, DirectoryError> {
-        let entry = self.lid_pn_entry(&convert::phone_jid(phone)).await?;
-        Ok(entry.and_then(|e| convert::lid(&Jid::lid(&*e.lid))))
+    async fn known_lids(
+        &self,
+        phones: &[PhoneNumber],
+    ) -> Result<HashMap<PhoneNumber, Lid>, DirectoryError> {
+        let mut out = HashMap::new();
+        for phone in phones {
+            let entry = self.lid_pn_entry(&convert::phone_jid(phone)).await?;
+            if let Some(lid) = entry.and_then(|e| convert::lid(&Jid::lid(&*e.lid))) {
+                out.insert(*phone, lid);
+            }
+        }
+        Ok(out)
     }
 
-    async fn pn_for_lid(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError> {
+    async fn known_phone(&self, lid: &Lid) -> Result<Option<PhoneNumber>, DirectoryError> {
         let entry = self.lid_pn_entry(&convert::lid_jid(lid)).await?;
         Ok(entry.and_then(|e| convert::phone(&Jid::pn(&*e.phone_number))))
     }

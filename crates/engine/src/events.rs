@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use wacontacts_core::contact::{AddressBookEntry, BlockEntry, BlocklistUpdate, NumberChange};
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
-use wacontacts_core::ports::ContactEventSink;
+use wacontacts_core::ports::{ContactEventSink, StoreResult};
 use wacontacts_core::session::SessionName;
 use whatsapp_rust::Client;
 use whatsapp_rust::Jid;
@@ -48,8 +48,8 @@ pub(crate) enum Fact {
     OwnPushName(String),
 }
 
-/// Applies one fact to the sink.
-pub(crate) async fn apply(sink: &dyn ContactEventSink, session: &SessionName, fact: Fact) {
+/// Applies one fact to the sink once.
+async fn apply(sink: &dyn ContactEventSink, session: &SessionName, fact: Fact) -> StoreResult<()> {
     match fact {
         Fact::AddressBook(entry) => sink.address_book_contact(session, entry).await,
         Fact::PushName(who, name) => sink.push_name(session, &who, &name).await,
@@ -69,15 +69,45 @@ pub(crate) async fn apply(sink: &dyn ContactEventSink, session: &SessionName, fa
     }
 }
 
+/// First wait after a failed write; doubled up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+/// Longest wait between two tries of one fact.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Applies one fact to the sink until it is stored: a fact WhatsApp told is never
+/// dropped. Each failure is logged at error level (the first, then every tenth);
+/// while it retries, the facts after it wait, and so (through the bounded queue)
+/// does the client that reads them from WhatsApp.
+pub(crate) async fn apply_durably(sink: &dyn ContactEventSink, session: &SessionName, fact: Fact) {
+    let mut wait = RETRY_FIRST;
+    for attempt in 1u64.. {
+        match apply(sink, session, fact.clone()).await {
+            Ok(()) => {
+                if attempt > 1 {
+                    tracing::warn!(session = %session, attempts = attempt, "stored a contact fact after retrying");
+                }
+                return;
+            }
+            Err(e) => {
+                if attempt == 1 || attempt % 10 == 0 {
+                    tracing::error!(session = %session, attempt, error = %format!("{e:#}"), "failed to store a contact fact; retrying");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
 /// Feeds the events of one client to the sink until the client is gone.
 pub(crate) async fn pump(
     sink: Arc<dyn ContactEventSink>,
     session: SessionName,
-    mut events: mpsc::UnboundedReceiver<Arc<Event>>,
+    mut events: mpsc::Receiver<Arc<Event>>,
 ) {
     while let Some(event) = events.recv().await {
         for fact in facts(&event, now_ms()) {
-            apply(&*sink, &session, fact).await;
+            apply_durably(&*sink, &session, fact).await;
         }
     }
 }
@@ -93,11 +123,11 @@ pub(crate) async fn after_connect(
     if let (Some(pn), Some(lid)) = (client.pn(), client.lid())
         && let (Some(pn), Some(lid)) = (convert::phone(&pn), convert::lid(&lid))
     {
-        sink.lid_mapping(&session, &lid, &pn).await;
+        apply_durably(&*sink, &session, Fact::LidMapping(lid, pn)).await;
     }
     let push_name = client.push_name();
     if !push_name.is_empty() {
-        sink.own_push_name(&session, &push_name).await;
+        apply_durably(&*sink, &session, Fact::OwnPushName(push_name)).await;
     }
     if let Ok(Ok(entries)) = tokio::time::timeout(timeout, client.blocking().get_blocklist()).await
     {
@@ -110,8 +140,12 @@ pub(crate) async fn after_connect(
                 })
             })
             .collect();
-        sink.blocklist_changed(&session, BlocklistUpdate::Full(list))
-            .await;
+        apply_durably(
+            &*sink,
+            &session,
+            Fact::Blocklist(BlocklistUpdate::Full(list)),
+        )
+        .await;
     }
 }
 

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::broadcast;
-use wacontacts_core::ports::{ContactEventSink, Directory};
+use wacontacts_core::ports::{ContactEventSink, Directory, SessionRuntime};
 use wacontacts_core::session::SessionName;
 
 use crate::session::{Session, Shared};
@@ -175,7 +175,6 @@ impl Engine {
         }
         Some(Arc::new(directory::SessionDirectory {
             session,
-            sink: self.shared.sink.clone(),
             timeout: self.shared.config.call_timeout,
         }))
     }
@@ -210,6 +209,39 @@ impl Engine {
             .cloned()
             .collect();
         whatsapp_rust::futures::future::join_all(sessions.iter().map(|s| s.shutdown())).await;
+    }
+}
+
+/// The engine as the session service's runtime.
+#[async_trait::async_trait]
+impl SessionRuntime for Engine {
+    fn state(&self, name: &SessionName) -> SessionState {
+        Engine::state(self, name)
+    }
+    async fn start(&self, name: &SessionName) -> Result<(), EngineError> {
+        Engine::start(self, name).await
+    }
+    async fn stop(&self, name: &SessionName) -> Result<(), EngineError> {
+        Engine::stop(self, name).await
+    }
+    async fn logout(&self, name: &SessionName) -> Result<(), EngineError> {
+        Engine::logout(self, name).await
+    }
+    async fn delete(&self, name: &SessionName) -> Result<(), EngineError> {
+        Engine::delete(self, name).await
+    }
+    fn qr(&self, name: &SessionName) -> Option<String> {
+        Engine::qr(self, name)
+    }
+    async fn request_code(
+        &self,
+        name: &SessionName,
+        phone_digits: &str,
+    ) -> Result<String, EngineError> {
+        Engine::request_code(self, name, phone_digits).await
+    }
+    fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>> {
+        Engine::directory(self, name)
     }
 }
 

@@ -27,42 +27,7 @@ use crate::config::{EngineConfig, is_inside};
 use crate::error::EngineError;
 use crate::events;
 
-/// What the engine knows about the account a session is linked to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Me {
-    /// The account's phone number in WAHA's chat-id form, `15551234567@c.us`.
-    pub id: String,
-    /// The account's own push name (may be empty until WhatsApp sends it).
-    pub push_name: String,
-    /// The account's LID, `123456789012345@lid`, when known.
-    pub lid: Option<String>,
-    /// This companion device's full JID, `15551234567:7@s.whatsapp.net`.
-    pub jid: String,
-}
-
-/// A session's state as the HTTP layer shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionState {
-    /// WAHA's lifecycle status.
-    pub status: SessionStatus,
-    /// Why the session left WORKING or never got there: set with FAILED (e.g.
-    /// "logged out from the phone") and with STOPPED after a logout; `None`
-    /// otherwise.
-    pub reason: Option<String>,
-    /// The linked account, once the session has logged in.
-    pub me: Option<Me>,
-}
-
-impl SessionState {
-    /// The state of a session the engine has not started.
-    pub fn stopped() -> Self {
-        Self {
-            status: SessionStatus::Stopped,
-            reason: None,
-            me: None,
-        }
-    }
-}
+pub use wacontacts_core::session::{Me, SessionState};
 
 /// A change of a session's status, broadcast by [`crate::Engine::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +221,7 @@ impl Session {
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
 
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
         let handler = Handler {
             session: Arc::downgrade(self),
             generation,
@@ -685,12 +650,41 @@ const LIFECYCLE: &[EventKind] = &[
     EventKind::SelfPushNameUpdated,
 ];
 
+/// Contact events queued per session between the client and the pump. When full,
+/// the client waits (see [`Handler`]): memory stays bounded and nothing is dropped.
+const EVENT_QUEUE: usize = 256;
+
 /// whatsapp-rust's event handler of one client: lifecycle inline, contact
 /// events queued for the pump.
 struct Handler {
     session: Weak<Session>,
     generation: u64,
-    events: mpsc::UnboundedSender<Arc<Event>>,
+    events: mpsc::Sender<Arc<Event>>,
+}
+
+/// Queues a contact event for the pump. A full queue (the store is slow or failing)
+/// holds the client's own task until there is room, which stalls its reading from
+/// WhatsApp: backpressure, never a dropped fact. Outside a multi-threaded runtime
+/// (we never run in one) a task waits for room instead, which keeps the event but
+/// may reorder it.
+fn enqueue(events: &mpsc::Sender<Arc<Event>>, event: Arc<Event>) {
+    use tokio::sync::mpsc::error::TrySendError;
+    let event = match events.try_send(event) {
+        Ok(()) | Err(TrySendError::Closed(_)) => return,
+        Err(TrySendError::Full(event)) => event,
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(|| {
+            let _ = events.blocking_send(event);
+        });
+    } else {
+        let events = events.clone();
+        tokio::spawn(async move {
+            let _ = events.send(event).await;
+        });
+    }
 }
 
 impl EventHandler for Handler {
@@ -702,7 +696,7 @@ impl EventHandler for Handler {
             session.on_event(self.generation, &event);
         }
         if events::CONTACT_KINDS.contains(&kind) {
-            let _ = self.events.send(event);
+            enqueue(&self.events, event);
         }
     }
 
@@ -717,6 +711,7 @@ mod tests {
     use async_trait::async_trait;
     use wacontacts_core::contact::{AddressBookEntry, BlocklistUpdate, NumberChange};
     use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+    use wacontacts_core::ports::StoreResult;
     use whatsapp_rust::types::events::{
         Connected, Disconnected, LoggedOut, PairingQrCode, PairingQrCodesExhausted, StreamReplaced,
     };
@@ -727,23 +722,57 @@ mod tests {
 
     #[async_trait]
     impl ContactEventSink for NoSink {
-        async fn address_book_contact(&self, _: &SessionName, _: AddressBookEntry) {}
-        async fn push_name(&self, _: &SessionName, _: &ContactRef, _: &str) {}
-        async fn lid_mapping(&self, _: &SessionName, _: &Lid, _: &PhoneNumber) {}
-        async fn picture_changed(&self, _: &SessionName, _: &ContactRef, _: Option<&str>) {}
-        async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) {}
-        async fn identity_changed(&self, _: &SessionName, _: &ContactRef, _: bool, _: i64) {}
-        async fn number_changed(&self, _: &SessionName, _: NumberChange) {}
-        async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) {}
+        async fn address_book_contact(
+            &self,
+            _: &SessionName,
+            _: AddressBookEntry,
+        ) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn push_name(&self, _: &SessionName, _: &ContactRef, _: &str) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn lid_mapping(&self, _: &SessionName, _: &Lid, _: &PhoneNumber) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn picture_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: Option<&str>,
+        ) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn identity_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: bool,
+            _: i64,
+        ) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn number_changed(&self, _: &SessionName, _: NumberChange) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) -> StoreResult<()> {
+            Ok(())
+        }
         async fn business_changed(
             &self,
             _: &SessionName,
             _: &ContactRef,
             _: bool,
             _: Option<&str>,
-        ) {
+        ) -> StoreResult<()> {
+            Ok(())
         }
-        async fn own_push_name(&self, _: &SessionName, _: &str) {}
+        async fn own_push_name(&self, _: &SessionName, _: &str) -> StoreResult<()> {
+            Ok(())
+        }
     }
 
     fn session(dir: &std::path::Path) -> (Arc<Session>, broadcast::Receiver<StatusChange>) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wacontacts_core::contact::{AddressBookEntry, BlocklistUpdate, NumberChange};
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
-use wacontacts_core::ports::ContactEventSink;
+use wacontacts_core::ports::{ContactEventSink, StoreResult};
 use wacontacts_core::session::{SessionName, SessionStatus};
 use wacontacts_engine::{Engine, EngineConfig};
 use wasim::{Wasim, WasimConfig};
@@ -17,16 +17,53 @@ struct NoSink;
 
 #[async_trait]
 impl ContactEventSink for NoSink {
-    async fn address_book_contact(&self, _: &SessionName, _: AddressBookEntry) {}
-    async fn push_name(&self, _: &SessionName, _: &ContactRef, _: &str) {}
-    async fn lid_mapping(&self, _: &SessionName, _: &Lid, _: &PhoneNumber) {}
-    async fn picture_changed(&self, _: &SessionName, _: &ContactRef, _: Option<&str>) {}
-    async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) {}
-    async fn identity_changed(&self, _: &SessionName, _: &ContactRef, _: bool, _: i64) {}
-    async fn number_changed(&self, _: &SessionName, _: NumberChange) {}
-    async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) {}
-    async fn business_changed(&self, _: &SessionName, _: &ContactRef, _: bool, _: Option<&str>) {}
-    async fn own_push_name(&self, _: &SessionName, _: &str) {}
+    async fn address_book_contact(&self, _: &SessionName, _: AddressBookEntry) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn push_name(&self, _: &SessionName, _: &ContactRef, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn lid_mapping(&self, _: &SessionName, _: &Lid, _: &PhoneNumber) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn picture_changed(
+        &self,
+        _: &SessionName,
+        _: &ContactRef,
+        _: Option<&str>,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn identity_changed(
+        &self,
+        _: &SessionName,
+        _: &ContactRef,
+        _: bool,
+        _: i64,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn number_changed(&self, _: &SessionName, _: NumberChange) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn business_changed(
+        &self,
+        _: &SessionName,
+        _: &ContactRef,
+        _: bool,
+        _: Option<&str>,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn own_push_name(&self, _: &SessionName, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 fn rss_kib() -> u64 {

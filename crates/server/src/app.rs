@@ -17,16 +17,17 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
+use wacontacts_core::policy::Policy;
+use wacontacts_core::service::{ContactService, SessionService};
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
-use crate::api::{contacts, health, lids, pairing, sessions, wawp, whinself};
+use crate::api::{health, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
+use crate::clock::TokioClock;
 use crate::config::Settings;
-use crate::contacts::ContactService;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
-use crate::sessions::SessionService;
 use crate::state::AppState;
 
 /// The OpenAPI document's frame; paths are added from the handlers' annotations.
@@ -83,36 +84,8 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(sessions::get_me))
         .routes(routes!(pairing::get_qr))
         .routes(routes!(pairing::request_code))
-        .routes(routes!(contacts::list_contacts))
-        .routes(routes!(contacts::get_contact))
-        .routes(routes!(
-            contacts::get_session_contact,
-            contacts::save_contact
-        ))
-        .routes(routes!(contacts::check_exists))
-        .routes(routes!(contacts::get_about))
-        .routes(routes!(contacts::get_profile_picture))
-        .routes(routes!(contacts::block))
-        .routes(routes!(contacts::unblock))
-        .routes(routes!(contacts::blocked))
-        .routes(routes!(lids::list_lids))
-        .routes(routes!(lids::count_lids))
-        .routes(routes!(lids::pn_by_lid))
-        .routes(routes!(lids::lid_by_pn))
-        .routes(routes!(lids::lids_by_pns))
-        .routes(routes!(wawp::list_contacts))
-        .routes(routes!(wawp::get_contact))
-        .routes(routes!(wawp::get_contact_by_path, wawp::save_contact))
-        .routes(routes!(wawp::check_exists))
-        .routes(routes!(wawp::get_about))
-        .routes(routes!(wawp::get_profile_picture))
-        .routes(routes!(wawp::block))
-        .routes(routes!(wawp::unblock))
-        .routes(routes!(wawp::list_lids))
-        .routes(routes!(wawp::count_lids))
-        .routes(routes!(wawp::pn_by_lid))
-        .routes(routes!(wawp::lid_by_pn))
-        .routes(routes!(wawp::lids_by_pns))
+        .merge(waha::routes())
+        .merge(wawp::routes())
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .split_for_parts();
@@ -222,20 +195,25 @@ impl Application {
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         let engine = Engine::new(engine_config, Arc::new(store.clone()));
-        let sessions = SessionService::new(store.clone(), engine.clone());
+        let sessions = SessionService::new(
+            Arc::new(store.clone()),
+            Arc::new(engine.clone()),
+            Arc::new(TokioClock),
+            Policy::default(),
+        );
         #[cfg(feature = "sandbox")]
         if let (Some(sandbox), Some(settings)) = (&sandbox, &settings.sandbox)
             && !settings.manual_scan
         {
             sandbox.spawn_auto_scan(&engine);
         }
-        sessions.spawn_status_recorder();
-        let restored = sessions.restore().await?;
+        spawn_status_recorder(&engine, sessions.clone());
+        let restored = restore(&engine, &sessions).await?;
         if restored > 0 {
             tracing::info!(sessions = restored, "restoring sessions");
         }
         let state = AppState {
-            contacts: ContactService::new(store.clone(), sessions.clone()),
+            contacts: ContactService::new(Arc::new(store.clone()), sessions.clone()),
             sessions,
             store: store.clone(),
             api_key,
@@ -299,6 +277,41 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts, in the background, every session the user left running: a restart brings
+/// linked sessions back to WORKING without a new scan.
+async fn restore(engine: &Engine, sessions: &SessionService) -> anyhow::Result<usize> {
+    let wanted = sessions.to_restore().await?;
+    let count = wanted.len();
+    for name in wanted {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.start(&name).await {
+                tracing::warn!(session = %name, error = %e, "failed to restore a session");
+            }
+        });
+    }
+    Ok(count)
+}
+
+/// Persists every status change the engine reports, until the engine goes away.
+fn spawn_status_recorder(engine: &Engine, sessions: SessionService) {
+    let mut changes = engine.subscribe();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(change) => {
+                    if let Err(e) = sessions.record_status(&change.session, &change.state).await {
+                        tracing::warn!(error = %format!("{e:#}"), "failed to record a session status");
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -4,14 +4,13 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod contacts;
 pub mod error;
 pub mod metrics;
 pub mod numbers_cli;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod sessions;
 pub mod state;
 pub mod telemetry;
 

@@ -1,12 +1,11 @@
 //! Shared state handed to handlers explicitly (no globals).
 
 use axum::extract::FromRef;
+use wacontacts_core::service::{ContactService, SessionService};
 use wacontacts_store::Store;
 
 use crate::auth::ApiKey;
-use crate::contacts::ContactService;
 use crate::metrics::Metrics;
-use crate::sessions::SessionService;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone, Debug)]

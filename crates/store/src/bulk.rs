@@ -73,7 +73,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ContactSort;
+    use wacontacts_core::contact::ContactSort;
 
     fn pn(s: &str) -> PhoneNumber {
         PhoneNumber::parse(s).unwrap()
@@ -128,7 +128,7 @@ mod tests {
 #[cfg(test)]
 mod chunk_tests {
     use super::*;
-    use crate::ContactSort;
+    use wacontacts_core::contact::ContactSort;
 
     /// Reading a listing in keyset chunks gives exactly the offset pages, in every order.
     #[tokio::test]

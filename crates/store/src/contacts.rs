@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use sqlx::{Row, SqliteConnection};
+use wacontacts_core::contact::{ContactSort, ListCursor};
 use wacontacts_core::ids::{ContactRef, Lid};
 use wacontacts_core::phone::PhoneNumber;
 use wacontacts_core::session::SessionName;
@@ -11,7 +12,7 @@ use crate::{Store, now_ms};
 
 /// A contact as stored.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct StoredContact {
+pub(crate) struct StoredContact {
     /// `DIGITS@s.whatsapp.net`, or `DIGITS@lid` while the phone number is unknown.
     pub jid: String,
     /// E.164 digits without `+`.
@@ -37,7 +38,7 @@ pub struct StoredContact {
 
 /// An address-book entry as the phone syncs it.
 #[derive(Debug, Clone, Default)]
-pub struct AddressBookRow<'a> {
+pub(crate) struct AddressBookRow<'a> {
     pub phone: Option<&'a PhoneNumber>,
     pub lid: Option<&'a Lid>,
     pub full_name: Option<&'a str>,
@@ -45,55 +46,33 @@ pub struct AddressBookRow<'a> {
     pub username: Option<&'a str>,
 }
 
-/// Where the next chunk of a listing starts (see [`Store::list_contacts_chunk`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListCursor {
-    sort_name: String,
-    jid: String,
-}
-
-impl ListCursor {
-    pub(crate) fn new(sort_name: String, jid: String) -> Self {
-        Self { sort_name, jid }
+/// A listing cursor at the row keyed `jid` with sort name `sort_name`.
+pub(crate) fn cursor(sort_name: String, jid: String) -> ListCursor {
+    ListCursor {
+        sort_name,
+        key: jid,
     }
-}
-
-/// Order of a contact listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ContactSort {
-    /// By key (`jid`): phone numbers in digit order.
-    Id,
-    /// By display name (address-book name, else push name), case-insensitive, then id.
-    Name,
 }
 
 /// One number change in a contact's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NumberChangeRow {
+pub(crate) struct NumberChangeRow {
     pub lid: Option<String>,
     pub old_pn: String,
     pub new_pn: String,
     pub at_ms: i64,
 }
 
-/// One identity change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityChangeRow {
-    pub jid: String,
-    pub implicit: bool,
-    pub at_ms: i64,
-}
-
 /// One LID map entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LidMapRow {
+pub(crate) struct LidMapRow {
     pub lid: String,
     pub pn: String,
 }
 
 /// One blocklist entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockRow {
+pub(crate) struct BlockRow {
     /// As WhatsApp keys it: `…@lid` or `…@s.whatsapp.net`.
     pub jid: String,
     /// The phone number digits, when the entry is a phone or a mapped LID.
@@ -382,7 +361,7 @@ fn listing_from_json(
 
 impl Store {
     /// Applies an address-book entry (added or renamed on the phone).
-    pub async fn apply_address_book(
+    pub(crate) async fn apply_address_book(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -418,7 +397,7 @@ impl Store {
     }
 
     /// Records the name a person set for themselves.
-    pub async fn set_push_name(
+    pub(crate) async fn set_push_name(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -429,7 +408,7 @@ impl Store {
     }
 
     /// Records a profile picture change; the URL is dropped so the next read refetches.
-    pub async fn set_picture_id(
+    pub(crate) async fn set_picture_id(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -446,16 +425,16 @@ impl Store {
     }
 
     /// Caches a fetched profile picture (`None` = none or hidden) with the fetch time.
-    pub async fn cache_picture(
+    pub(crate) async fn cache_picture(
         &self,
         session: &SessionName,
         who: &ContactRef,
         picture_id: Option<&str>,
         url: Option<&str>,
+        now: i64,
     ) -> anyhow::Result<()> {
         let id = picture_id.map(str::to_owned);
         let url = url.map(str::to_owned);
-        let now = now_ms();
         self.update_contact(
             session,
             who,
@@ -466,14 +445,14 @@ impl Store {
     }
 
     /// Records a person's "about" text (from an event or a lookup) with the time.
-    pub async fn set_about(
+    pub(crate) async fn set_about(
         &self,
         session: &SessionName,
         who: &ContactRef,
         about: Option<&str>,
+        now: i64,
     ) -> anyhow::Result<()> {
         let about = about.map(str::to_owned);
-        let now = now_ms();
         self.update_contact(session, who, "about = ?4, about_fetched_ms = ?5", |q| {
             q.bind(about).bind(now)
         })
@@ -481,7 +460,7 @@ impl Store {
     }
 
     /// Records whether a person is a business and its verified name.
-    pub async fn set_business(
+    pub(crate) async fn set_business(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -521,7 +500,7 @@ impl Store {
     }
 
     /// Records a LID <-> phone number mapping and merges what we knew under the LID.
-    pub async fn add_lid_mapping(
+    pub(crate) async fn add_lid_mapping(
         &self,
         session: &SessionName,
         lid: &Lid,
@@ -535,7 +514,7 @@ impl Store {
 
     /// Records a number change: the LID now maps to the new number, the contact row
     /// moves to it, and the change is kept in the history.
-    pub async fn record_number_change(
+    pub(crate) async fn record_number_change(
         &self,
         session: &SessionName,
         lid: Option<&Lid>,
@@ -578,7 +557,7 @@ impl Store {
     }
 
     /// Records an identity (security code) change.
-    pub async fn record_identity_change(
+    pub(crate) async fn record_identity_change(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -602,7 +581,7 @@ impl Store {
     }
 
     /// Replaces the whole blocklist.
-    pub async fn replace_blocklist(
+    pub(crate) async fn replace_blocklist(
         &self,
         session: &SessionName,
         entries: &[(ContactRef, Option<i64>)],
@@ -627,7 +606,7 @@ impl Store {
 
     /// Adds or removes one blocklist entry. WhatsApp keys blocks by LID, so a phone
     /// number with a known LID is recorded under the LID; removal clears both forms.
-    pub async fn set_blocked(
+    pub(crate) async fn set_blocked(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -670,7 +649,11 @@ impl Store {
     }
 
     /// Records the linked account's own push name.
-    pub async fn set_own_push_name(&self, session: &SessionName, name: &str) -> anyhow::Result<()> {
+    pub(crate) async fn set_own_push_name(
+        &self,
+        session: &SessionName,
+        name: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query("UPDATE sessions SET me_push_name = ?2 WHERE name = ?1")
             .bind(session.as_str())
             .bind(name)
@@ -691,7 +674,7 @@ impl Store {
     }
 
     /// A page of contacts in a stable order.
-    pub async fn list_contacts(
+    pub(crate) async fn list_contacts(
         &self,
         session: &SessionName,
         sort: ContactSort,
@@ -758,7 +741,7 @@ impl Store {
     /// next one right after the returned cursor, so no chunk re-skips the rows before
     /// it and reading the whole list costs the same per row at any depth. The cursor is
     /// `None` once a chunk comes back shorter than `limit`.
-    pub async fn list_contacts_chunk(
+    pub(crate) async fn list_contacts_chunk(
         &self,
         session: &SessionName,
         sort: ContactSort,
@@ -778,10 +761,9 @@ impl Store {
             }
         };
         let cursor = match rows.last() {
-            Some((last, sort_name)) if rows.len() >= limit as usize => Some(ListCursor {
-                sort_name: sort_name.clone(),
-                jid: last.jid.clone(),
-            }),
+            Some((last, sort_name)) if rows.len() >= limit as usize => {
+                Some(cursor(sort_name.clone(), last.jid.clone()))
+            }
             _ => None,
         };
         Ok((rows.into_iter().map(|(c, _)| c).collect(), cursor))
@@ -816,7 +798,7 @@ impl Store {
         let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(&after.sort_name)
-            .bind(&after.jid)
+            .bind(&after.key)
             .bind(i64::from(limit))
             .bind(skip as i64)
             .fetch_one(self.pool())
@@ -835,7 +817,7 @@ impl Store {
     }
 
     /// One contact by phone or LID (a LID finds the phone row once mapped).
-    pub async fn get_contact(
+    pub(crate) async fn get_contact(
         &self,
         session: &SessionName,
         who: &ContactRef,
@@ -856,7 +838,7 @@ impl Store {
     }
 
     /// The phone number mapped to a LID (digits), when known.
-    pub async fn pn_for_lid(
+    pub(crate) async fn pn_for_lid(
         &self,
         session: &SessionName,
         lid: &Lid,
@@ -867,7 +849,7 @@ impl Store {
 
     /// The LIDs mapped to many phone numbers in one query: phone digits → LID digits,
     /// unknown numbers absent.
-    pub async fn lids_for_pns(
+    pub(crate) async fn lids_for_pns(
         &self,
         session: &SessionName,
         pns: &[PhoneNumber],
@@ -887,23 +869,8 @@ impl Store {
             .collect()
     }
 
-    /// The LID mapped to a phone number (digits), when known.
-    pub async fn lid_for_pn(
-        &self,
-        session: &SessionName,
-        pn: &PhoneNumber,
-    ) -> anyhow::Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
-                .bind(session.as_str())
-                .bind(pn.wa_id())
-                .fetch_optional(self.pool())
-                .await?,
-        )
-    }
-
     /// A page of the LID map, ordered by LID.
-    pub async fn list_lid_map(
+    pub(crate) async fn list_lid_map(
         &self,
         session: &SessionName,
         limit: u32,
@@ -928,7 +895,7 @@ impl Store {
     }
 
     /// How many LID mappings a session knows.
-    pub async fn count_lid_map(&self, session: &SessionName) -> anyhow::Result<u64> {
+    pub(crate) async fn count_lid_map(&self, session: &SessionName) -> anyhow::Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM lid_map WHERE session = ?1")
             .bind(session.as_str())
             .fetch_one(self.pool())
@@ -937,7 +904,7 @@ impl Store {
     }
 
     /// The blocklist, ordered by jid, with LIDs resolved to numbers where known.
-    pub async fn blocklist(&self, session: &SessionName) -> anyhow::Result<Vec<BlockRow>> {
+    pub(crate) async fn blocklist(&self, session: &SessionName) -> anyhow::Result<Vec<BlockRow>> {
         let rows = sqlx::query(
             "SELECT b.jid, b.blocked_ms, m.pn AS mapped_pn FROM blocklist b
              LEFT JOIN lid_map m ON m.session = b.session AND b.jid = m.lid || '@lid'
@@ -964,7 +931,7 @@ impl Store {
     }
 
     /// The numbers a contact had before (by its current number), oldest first.
-    pub async fn number_history(
+    pub(crate) async fn number_history(
         &self,
         session: &SessionName,
         pn: &str,
@@ -985,28 +952,6 @@ impl Store {
                     lid: r.try_get("lid")?,
                     old_pn: r.try_get("old_pn")?,
                     new_pn: r.try_get("new_pn")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Identity changes recorded for a contact key, oldest first.
-    pub async fn identity_changes(
-        &self,
-        session: &SessionName,
-        jid: &str,
-    ) -> anyhow::Result<Vec<IdentityChangeRow>> {
-        let rows = sqlx::query("SELECT jid, implicit, at_ms FROM identity_changes WHERE session = ?1 AND jid = ?2 ORDER BY at_ms")
-            .bind(session.as_str())
-            .bind(jid)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(IdentityChangeRow {
-                    jid: r.try_get("jid")?,
-                    implicit: r.try_get::<i64, _>("implicit")? != 0,
                     at_ms: r.try_get("at_ms")?,
                 })
             })
@@ -1077,10 +1022,6 @@ mod tests {
             .unwrap();
         assert_eq!(batch.len(), 1, "unknown numbers are absent: {batch:?}");
         assert_eq!(batch["15551234567"], "111222333");
-        assert_eq!(
-            store.lid_for_pn(&s, &p).await.unwrap().as_deref(),
-            Some("111222333")
-        );
     }
 
     #[tokio::test]
@@ -1115,7 +1056,7 @@ mod tests {
             store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
             Some("15550000002")
         );
-        assert!(store.lid_for_pn(&s, &old).await.unwrap().is_none());
+        assert!(store.lids_for_pns(&s, &[old]).await.unwrap().is_empty());
         let history = store.number_history(&s, "15550000002").await.unwrap();
         assert_eq!(
             history,

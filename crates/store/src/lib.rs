@@ -4,15 +4,12 @@
 mod bulk;
 mod contacts;
 mod page_index;
+mod ports;
 mod sessions;
 mod sink;
 
 pub use bulk::ImportedContact;
-pub use contacts::{
-    AddressBookRow, BlockRow, ContactSort, IdentityChangeRow, LidMapRow, ListCursor,
-    NumberChangeRow, StoredContact,
-};
-pub use sessions::{NewSession, SessionRecord};
+pub(crate) use contacts::{AddressBookRow, StoredContact};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -130,7 +127,9 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) mod test_support {
     use wacontacts_core::session::SessionName;
 
-    use crate::{NewSession, Store};
+    use wacontacts_core::session::NewSession;
+
+    use crate::Store;
 
     /// A store in a fresh temp dir with one session named `name`; keep the dir alive.
     pub async fn store_with_session(name: &str) -> (tempfile::TempDir, Store, SessionName) {

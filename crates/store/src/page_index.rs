@@ -12,7 +12,9 @@ use anyhow::Context;
 use sqlx::Row;
 use wacontacts_core::session::SessionName;
 
-use crate::contacts::{ContactSort, ListCursor};
+use wacontacts_core::contact::{ContactSort, ListCursor};
+
+use crate::contacts::cursor;
 use crate::{Store, StoredContact};
 
 /// Rows between two kept keys; also the offset from which pages use the index.
@@ -109,7 +111,7 @@ impl Store {
         let keys = rows
             .iter()
             .map(|r| {
-                Ok(ListCursor::new(
+                Ok(cursor(
                     r.try_get::<String, _>("sort_name")?,
                     r.try_get::<String, _>("jid")?,
                 ))

@@ -2,34 +2,13 @@
 
 use anyhow::Context;
 use sqlx::Row;
-use wacontacts_core::session::{SessionName, SessionStatus};
+use wacontacts_core::session::{NewSession, SessionName, SessionRecord, SessionStatus};
 
 use crate::{Store, Written, now_ms};
 
-/// A session as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionRecord {
-    pub name: SessionName,
-    /// The user's session config (a JSON object).
-    pub config: serde_json::Value,
-    pub status: SessionStatus,
-    /// Whether the user wants it running (restored on start-up).
-    pub desired_running: bool,
-    pub failure_reason: Option<String>,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-}
-
-/// What creating a session needs.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub name: SessionName,
-    pub config: serde_json::Value,
-}
-
 impl Store {
     /// Inserts a new session in STOPPED state; `Ok(false)` when the name is taken.
-    pub async fn create_session(&self, new: &NewSession) -> anyhow::Result<bool> {
+    pub(crate) async fn create_session(&self, new: &NewSession) -> anyhow::Result<bool> {
         let now = now_ms();
         let result = sqlx::query(
             "INSERT INTO sessions (name, config, status, created_ms, updated_ms)
@@ -45,7 +24,7 @@ impl Store {
     }
 
     /// Every session, ordered by name.
-    pub async fn list_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
+    pub(crate) async fn list_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
         let rows = sqlx::query("SELECT * FROM sessions ORDER BY name")
             .fetch_all(self.pool())
             .await
@@ -54,7 +33,10 @@ impl Store {
     }
 
     /// One session by name, `None` when it does not exist.
-    pub async fn get_session(&self, name: &SessionName) -> anyhow::Result<Option<SessionRecord>> {
+    pub(crate) async fn get_session(
+        &self,
+        name: &SessionName,
+    ) -> anyhow::Result<Option<SessionRecord>> {
         let row = sqlx::query("SELECT * FROM sessions WHERE name = ?1")
             .bind(name.as_str())
             .fetch_optional(self.pool())
@@ -64,7 +46,7 @@ impl Store {
     }
 
     /// Replaces a session's config.
-    pub async fn update_session_config(
+    pub(crate) async fn update_session_config(
         &self,
         name: &SessionName,
         config: &serde_json::Value,
@@ -81,7 +63,7 @@ impl Store {
     }
 
     /// Records a session's lifecycle state and, for FAILED, why.
-    pub async fn set_session_status(
+    pub(crate) async fn set_session_status(
         &self,
         name: &SessionName,
         status: SessionStatus,
@@ -101,7 +83,7 @@ impl Store {
     }
 
     /// Records whether the user wants the session running after a restart.
-    pub async fn set_session_desired_running(
+    pub(crate) async fn set_session_desired_running(
         &self,
         name: &SessionName,
         running: bool,
@@ -119,7 +101,7 @@ impl Store {
     }
 
     /// Deletes a session and (through foreign keys) everything keyed by it.
-    pub async fn delete_session(&self, name: &SessionName) -> anyhow::Result<Written> {
+    pub(crate) async fn delete_session(&self, name: &SessionName) -> anyhow::Result<Written> {
         let result = sqlx::query("DELETE FROM sessions WHERE name = ?1")
             .bind(name.as_str())
             .execute(self.pool())

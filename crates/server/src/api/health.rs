@@ -55,7 +55,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Health>) {
-    let (database, sessions) = match state.store.list_sessions().await {
+    let (database, sessions) = match state.sessions.list(true).await {
         Ok(list) => (
             PartHealth {
                 status: "ok".into(),
@@ -63,7 +63,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Healt
             },
             list.into_iter()
                 .map(|s| SessionHealth {
-                    name: s.name.to_string(),
+                    name: s.record.name.to_string(),
                     status: s.status.as_str().into(),
                 })
                 .collect(),

@@ -1,21 +1,20 @@
-//! LID <-> phone number lookups in WAHA's dialect: `GET /api/{session}/lids`,
-//! `/lids/count`, `/lids/{lid}`, `/lids/pn/{phoneNumber}`, and batch `POST /lids/pn`.
+//! LID ↔ phone number lookups, one handler per operation for every dialect that
+//! routes to them (WAHA: `GET /api/{session}/lids`, `/lids/count`, `/lids/{lid}`,
+//! `/lids/pn/{phoneNumber}`, batch `POST /lids/pn`). Shapes are WAHA's.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use wacontacts_core::ids::Lid;
-use wacontacts_core::session::SessionName;
-use wacontacts_store::LidMapRow;
+use wacontacts_core::contact::{LidMapping, Page};
+use wacontacts_core::ids::{Lid, PhoneNumber};
 
-use crate::api::contacts::parse_phone;
-use crate::api::sessions::parse_session_name;
-use crate::contacts::Page;
-use crate::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::api::contacts::{MAX_PAGE, parse_phone};
+use crate::api::dialect::{Dialect, Scope};
+use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
 
-/// Largest batch of `POST /api/{session}/lids/pn`.
+/// Largest batch of `POST …/lids/pn`.
 pub const MAX_BATCH: usize = 1_000;
 
 /// One mapping (WAHA's `LidToPhoneNumber`); either side is null when unknown.
@@ -27,6 +26,21 @@ pub struct LidToPhoneNumber {
     pub pn: Option<String>,
 }
 
+impl LidToPhoneNumber {
+    fn of(lid: Option<&Lid>, phone: Option<&PhoneNumber>) -> Self {
+        Self {
+            lid: lid.map(Lid::to_string),
+            pn: phone.map(|p| format!("{}@c.us", p.wa_id())),
+        }
+    }
+}
+
+impl From<LidMapping> for LidToPhoneNumber {
+    fn from(m: LidMapping) -> Self {
+        Self::of(Some(&m.lid), Some(&m.phone))
+    }
+}
+
 /// `{count}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CountResponse {
@@ -35,8 +49,10 @@ pub struct CountResponse {
 
 /// Paging of the LID list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LidPage {
     /// Page size, 1–10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// Rows to skip (default 0).
     pub offset: Option<u64>,
@@ -60,48 +76,51 @@ pub fn parse_lid(input: &str) -> Result<Lid, ApiError> {
     })
 }
 
-fn pn_chat_id(digits: &str) -> String {
-    format!("{digits}@c.us")
-}
-
-/// Validates a LID page size (default 100).
-pub fn checked_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=crate::api::contacts::MAX_PAGE).contains(&limit) {
-        return Err(
-            ApiError::bad_request("invalid_limit", "limit must be between 1 and 10000")
-                .with_value(limit),
-        );
+/// Known mappings, ordered by LID.
+pub async fn list_lids<D: Dialect>(
+    State(state): State<AppState>,
+    scope: Scope<D>,
+    AppQuery(q): AppQuery<LidPage>,
+) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )
+        .with_value(limit));
     }
-    Ok(limit)
+    let page = Page {
+        limit,
+        offset: q.offset.unwrap_or(0),
+    };
+    let rows = state.contacts.lids(&scope.session, page).await?;
+    Ok(AppJson(rows.into_iter().map(Into::into).collect()))
 }
 
-/// A stored mapping in WAHA's shape.
-pub fn mapping_row(r: LidMapRow) -> LidToPhoneNumber {
-    LidToPhoneNumber {
-        lid: Some(format!("{}@lid", r.lid)),
-        pn: Some(pn_chat_id(&r.pn)),
-    }
+/// How many mappings are known.
+pub async fn count_lids<D: Dialect>(
+    State(state): State<AppState>,
+    scope: Scope<D>,
+) -> Result<AppJson<CountResponse>, ApiError> {
+    let count = state.contacts.lid_count(&scope.session).await?;
+    Ok(AppJson(CountResponse { count }))
 }
 
-/// The number of a LID given as text (`pn` null when unknown).
-pub async fn lookup_pn(
-    state: &AppState,
-    session: &SessionName,
-    lid: &str,
-) -> Result<LidToPhoneNumber, ApiError> {
-    let lid = parse_lid(lid)?;
-    let pn = state.contacts.pn_for_lid(session, &lid).await?;
-    Ok(LidToPhoneNumber {
-        lid: Some(lid.to_string()),
-        pn: pn.map(|p| pn_chat_id(&p.wa_id())),
-    })
+/// The phone number of the path's `{lid}` (`pn` null when unknown).
+pub async fn pn_by_lid<D: Dialect>(
+    State(state): State<AppState>,
+    scope: Scope<D>,
+) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
+    let lid = parse_lid(scope.path_param("lid")?)?;
+    let phone = state.contacts.phone_for_lid(&scope.session, &lid).await?;
+    Ok(AppJson(LidToPhoneNumber::of(Some(&lid), phone.as_ref())))
 }
 
 /// The LIDs of numbers given as text, in input order (`lid` null when unknown).
-pub async fn lookup_lids(
+async fn lookup_lids<D>(
     state: &AppState,
-    session: &SessionName,
+    scope: &Scope<D>,
     phones: &[String],
 ) -> Result<Vec<LidToPhoneNumber>, ApiError> {
     if phones.is_empty() || phones.len() > MAX_BATCH {
@@ -115,68 +134,23 @@ pub async fn lookup_lids(
         .iter()
         .map(|p| parse_phone(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let found = state.contacts.lids_for_pns(session, &phones).await?;
+    let found = state
+        .contacts
+        .lids_for_phones(&scope.session, &phones)
+        .await?;
     Ok(found
-        .into_iter()
-        .map(|(pn, lid)| LidToPhoneNumber {
-            lid: lid.map(|l| l.to_string()),
-            pn: Some(pn_chat_id(&pn.wa_id())),
-        })
+        .iter()
+        .map(|(phone, lid)| LidToPhoneNumber::of(lid.as_ref(), Some(phone)))
         .collect())
 }
 
-/// GET /api/{session}/lids — known mappings, ordered by LID.
-#[utoipa::path(get, path = "/api/{session}/lids", tag = "lids",
-    params(("session" = String, Path), LidPage),
-    responses((status = 200, body = Vec<LidToPhoneNumber>)))]
-pub async fn list_lids(
+/// The LID of the path's `{phoneNumber}` (`lid` null when unknown).
+pub async fn lid_by_pn<D: Dialect>(
     State(state): State<AppState>,
-    AppPath(session): AppPath<String>,
-    AppQuery(q): AppQuery<LidPage>,
-) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
-    let session = parse_session_name(&session)?;
-    let page = Page {
-        limit: checked_limit(q.limit)?,
-        offset: q.offset.unwrap_or(0),
-    };
-    let rows = state.contacts.lids(&session, page).await?;
-    Ok(AppJson(rows.into_iter().map(mapping_row).collect()))
-}
-
-/// GET /api/{session}/lids/count — how many mappings are known.
-#[utoipa::path(get, path = "/api/{session}/lids/count", tag = "lids",
-    params(("session" = String, Path)), responses((status = 200, body = CountResponse)))]
-pub async fn count_lids(
-    State(state): State<AppState>,
-    AppPath(session): AppPath<String>,
-) -> Result<AppJson<CountResponse>, ApiError> {
-    let session = parse_session_name(&session)?;
-    let count = state.contacts.lid_count(&session).await?;
-    Ok(AppJson(CountResponse { count }))
-}
-
-/// GET /api/{session}/lids/{lid} — the phone number of a LID (`pn` null when unknown).
-#[utoipa::path(get, path = "/api/{session}/lids/{lid}", tag = "lids",
-    params(("session" = String, Path), ("lid" = String, Path, description = "`123@lid` or bare digits")),
-    responses((status = 200, body = LidToPhoneNumber), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn pn_by_lid(
-    State(state): State<AppState>,
-    AppPath((session, lid)): AppPath<(String, String)>,
+    scope: Scope<D>,
 ) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
-    let session = parse_session_name(&session)?;
-    Ok(AppJson(lookup_pn(&state, &session, &lid).await?))
-}
-
-/// GET /api/{session}/lids/pn/{phoneNumber} — the LID of a number (`lid` null when unknown).
-#[utoipa::path(get, path = "/api/{session}/lids/pn/{phoneNumber}", tag = "lids",
-    params(("session" = String, Path), ("phoneNumber" = String, Path)),
-    responses((status = 200, body = LidToPhoneNumber), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn lid_by_pn(
-    State(state): State<AppState>,
-    AppPath((session, phone)): AppPath<(String, String)>,
-) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
-    let session = parse_session_name(&session)?;
-    let mut found = lookup_lids(&state, &session, &[phone]).await?;
+    let phone = scope.path_param("phoneNumber")?.to_owned();
+    let mut found = lookup_lids(&state, &scope, &[phone]).await?;
     Ok(AppJson(found.remove(0)))
 }
 
@@ -188,17 +162,13 @@ pub struct PhoneNumbersBody {
     pub phone_numbers: Vec<String>,
 }
 
-/// POST /api/{session}/lids/pn — LIDs of many numbers at once, in input order.
-#[utoipa::path(post, path = "/api/{session}/lids/pn", tag = "lids",
-    params(("session" = String, Path)), request_body = PhoneNumbersBody,
-    responses((status = 200, body = Vec<LidToPhoneNumber>), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn lids_by_pns(
+/// LIDs of many numbers at once, in input order.
+pub async fn lids_by_pns<D: Dialect>(
     State(state): State<AppState>,
-    AppPath(session): AppPath<String>,
+    scope: Scope<D>,
     AppJson(body): AppJson<PhoneNumbersBody>,
 ) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
-    let session = parse_session_name(&session)?;
     Ok(AppJson(
-        lookup_lids(&state, &session, &body.phone_numbers).await?,
+        lookup_lids(&state, &scope, &body.phone_numbers).await?,
     ))
 }

@@ -1,9 +1,11 @@
 //! HTTP routes. One file per feature; each dialect is a thin adapter over the services.
 
 pub mod contacts;
+pub mod dialect;
 pub mod health;
 pub mod lids;
 pub mod pairing;
 pub mod sessions;
+pub mod waha;
 pub mod wawp;
 pub mod whinself;

@@ -7,11 +7,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use wacontacts_core::service::{Lifecycle, SessionError, SessionView};
+use wacontacts_core::session::{EngineError, Me};
 use wacontacts_core::session::{SessionName, SessionNameError};
-use wacontacts_engine::{EngineError, Me};
 
 use crate::error::{ApiError, AppJson, AppPath, AppQuery};
-use crate::sessions::{Lifecycle, SessionError, SessionView};
 use crate::state::AppState;
 
 /// A webhook target in a session's config (WAHA's `WebhookConfig`).
@@ -216,7 +216,7 @@ impl From<SessionError> for ApiError {
             .with_field("status", status.as_str())
             .with_field("expected", vec![expected.as_str()]),
             SessionError::Engine(e) => engine_error(e),
-            SessionError::Internal(e) => ApiError::internal(e),
+            SessionError::Store(e) => ApiError::internal(e.0),
         }
     }
 }

@@ -7,8 +7,11 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::contacts::{list_response, parse_contact, parse_listing, session_or_default};
-use crate::contacts::ContactView;
+use wacontacts_core::contact::ContactDetails;
+use wacontacts_core::session::SessionName;
+
+use crate::api::contacts::{ListParams, list_response, parse_contact, parse_listing};
+use crate::api::sessions::parse_session_name;
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
 
@@ -22,11 +25,16 @@ pub struct WhinselfContact {
     pub first_name: Option<String>,
 }
 
-impl From<ContactView> for WhinselfContact {
-    fn from(v: ContactView) -> Self {
-        let c = v.contact;
+impl From<ContactDetails> for WhinselfContact {
+    fn from(d: ContactDetails) -> Self {
+        let c = d.contact;
+        let jid = match (&c.phone, &c.lid) {
+            (Some(p), _) => format!("{}@s.whatsapp.net", p.wa_id()),
+            (None, Some(l)) => l.to_string(),
+            (None, None) => String::new(),
+        };
         Self {
-            jid: c.jid,
+            jid,
             push_name: c.push_name,
             full_name: c.name,
             first_name: c.first_name,
@@ -36,6 +44,7 @@ impl From<ContactView> for WhinselfContact {
 
 /// Query of `/getcontact`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetContactQuery {
     /// The number or id, any form.
     pub phone: Option<String>,
@@ -45,6 +54,7 @@ pub struct GetContactQuery {
 
 /// Query of `/getcontacts`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetContactsQuery {
     /// Session (default "default").
     pub session: Option<String>,
@@ -76,7 +86,11 @@ pub async fn get_contacts(
     AppQuery(q): AppQuery<GetContactsQuery>,
 ) -> Result<Response, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let listing = parse_listing(None, None, q.limit, q.offset)?;
+    let listing = parse_listing(&ListParams {
+        limit: q.limit,
+        offset: q.offset,
+        ..ListParams::default()
+    })?;
     list_response(
         state.contacts.clone(),
         session,
@@ -84,4 +98,9 @@ pub async fn get_contacts(
         WhinselfContact::from,
     )
     .await
+}
+
+/// Whinself's session: `?session=`, else `default`.
+fn session_or_default(session: Option<&str>) -> Result<SessionName, ApiError> {
+    session.map_or_else(|| Ok(SessionName::default_name()), parse_session_name)
 }

@@ -1,0 +1,10 @@
+//! The product's rules over the ports: what every dialect calls. Reads come from the
+//! store (kept current by WhatsApp's events); WhatsApp is asked only when the store
+//! cannot answer or its answer is stale, and the service writes back what WhatsApp said
+//! (the `Directory` itself has no side effects on our data).
+
+mod contacts;
+mod sessions;
+
+pub use contacts::{ContactError, ContactService};
+pub use sessions::{Lifecycle, SessionError, SessionService, SessionView};

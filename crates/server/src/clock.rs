@@ -1,0 +1,24 @@
+//! The wall clock on tokio's timer: the services' `Clock` in production.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use wacontacts_core::ports::Clock;
+
+/// System time for stamps, tokio's timer for waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+#[async_trait]
+impl Clock for TokioClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
