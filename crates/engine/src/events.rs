@@ -403,6 +403,109 @@ mod tests {
         Lid::parse(s).unwrap()
     }
 
+    /// A store that fails its first `failures` writes (disk full, database locked).
+    struct FlakySink {
+        failures: std::sync::atomic::AtomicUsize,
+        stored: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl FlakySink {
+        fn write(&self, fact: String) -> StoreResult<()> {
+            use std::sync::atomic::Ordering;
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(anyhow::anyhow!("database is locked").into());
+            }
+            self.stored.lock().unwrap().push(fact);
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ContactEventSink for FlakySink {
+        async fn address_book_contact(
+            &self,
+            _: &SessionName,
+            e: AddressBookEntry,
+        ) -> StoreResult<()> {
+            self.write(format!("contact {}", e.who))
+        }
+        async fn push_name(&self, _: &SessionName, who: &ContactRef, n: &str) -> StoreResult<()> {
+            self.write(format!("push_name {who} {n}"))
+        }
+        async fn lid_mapping(&self, _: &SessionName, l: &Lid, p: &PhoneNumber) -> StoreResult<()> {
+            self.write(format!("lid {l} {p}"))
+        }
+        async fn picture_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: Option<&str>,
+        ) -> StoreResult<()> {
+            self.write("picture".into())
+        }
+        async fn about_changed(&self, _: &SessionName, _: &ContactRef, _: &str) -> StoreResult<()> {
+            self.write("about".into())
+        }
+        async fn identity_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: bool,
+            _: i64,
+        ) -> StoreResult<()> {
+            self.write("identity".into())
+        }
+        async fn number_changed(&self, _: &SessionName, _: NumberChange) -> StoreResult<()> {
+            self.write("number".into())
+        }
+        async fn blocklist_changed(&self, _: &SessionName, _: BlocklistUpdate) -> StoreResult<()> {
+            self.write("blocklist".into())
+        }
+        async fn business_changed(
+            &self,
+            _: &SessionName,
+            _: &ContactRef,
+            _: bool,
+            _: Option<&str>,
+        ) -> StoreResult<()> {
+            self.write("business".into())
+        }
+        async fn own_push_name(&self, _: &SessionName, _: &str) -> StoreResult<()> {
+            self.write("own".into())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn facts_survive_a_store_that_fails_its_first_writes() {
+        let sink = FlakySink {
+            failures: 5.into(),
+            stored: Default::default(),
+        };
+        let session = SessionName::parse("s").unwrap();
+        let a = ContactRef::Phone(phone("15550100001"));
+        let facts = [
+            Fact::PushName(a.clone(), "Ada".into()),
+            Fact::LidMapping(lid("100@lid"), phone("15550100001")),
+            Fact::PushName(a, "Ada L".into()),
+        ];
+        for fact in facts {
+            apply_durably(&sink, &session, fact).await;
+        }
+        assert_eq!(
+            *sink.stored.lock().unwrap(),
+            [
+                "push_name +15550100001 Ada",
+                "lid 100@lid +15550100001",
+                "push_name +15550100001 Ada L"
+            ],
+            "every fact stored, in order"
+        );
+    }
+
     #[test]
     fn address_book_entry_feeds_the_lid_map() {
         let action = wa::sync_action_value::ContactAction {

@@ -458,3 +458,75 @@ async fn number_change_keeps_the_contact_and_its_history() {
     assert_eq!(m["lid"], moved["lid"], "the LID stays with the account");
     linked.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_works_without_a_lookup_first() {
+    let linked = linked_with(vec![user("15557770001"), user("15557770002")]).await;
+    linked
+        .wasim
+        .add_contact(
+            ME,
+            AddressBookContact {
+                phone: "15557770001".into(),
+                full_name: Some("In Book".into()),
+                first_name: None,
+            },
+        )
+        .await
+        .unwrap();
+    let all = linked
+        .wait_for("/api/contacts/all?session=default", |v| {
+            v.as_array().unwrap().iter().any(|c| c["name"] == "In Book")
+        })
+        .await;
+    let listed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "In Book")
+        .unwrap();
+    assert_eq!(listed["isWAContact"], true, "WAHA's spelling: {listed}");
+    assert!(listed.get("isWaContact").is_none(), "{listed}");
+
+    // In the address book, and a stranger nobody looked up: both block at once.
+    for id in ["15557770001@c.us", "15557770002"] {
+        let (status, body) = linked
+            .app
+            .post_json("/api/contacts/block", json!({"contactId": id}))
+            .await;
+        assert_eq!(status, 201, "{id}: {body}");
+    }
+    let accounts = serde_json::to_value(linked.wasim.accounts().await).unwrap();
+    let me = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["phone"] == ME)
+        .unwrap();
+    assert_eq!(
+        me["blocklist"].as_array().unwrap().len(),
+        2,
+        "WhatsApp holds both blocks: {me}"
+    );
+    let blocked = linked
+        .wait_for("/api/default/contacts/blocked", |v| {
+            v.as_array().unwrap().len() == 2
+        })
+        .await;
+    let ids: Vec<&str> = blocked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"15557770001@c.us") && ids.contains(&"15557770002@c.us"),
+        "{blocked}"
+    );
+    let (status, body) = linked
+        .app
+        .post_json("/api/contacts/unblock", json!({"contactId": "15557770002"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    linked.stop().await;
+}

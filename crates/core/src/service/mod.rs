@@ -8,3 +8,8 @@ mod sessions;
 
 pub use contacts::{ContactError, ContactService};
 pub use sessions::{Lifecycle, SessionError, SessionService, SessionView};
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;

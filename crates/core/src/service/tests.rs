@@ -1,0 +1,322 @@
+//! The services' rules, over fakes of every port and a fake clock.
+
+use std::time::Duration;
+
+use crate::contact::{ProfilePicture, UserInfo};
+use crate::ids::ContactRef;
+use crate::ports::DirectoryError;
+use crate::service::fakes::{World, lid, phone};
+use crate::service::{ContactError, SessionError};
+use crate::session::SessionStatus;
+
+fn alice() -> ContactRef {
+    ContactRef::Phone(phone("15550100001"))
+}
+
+fn picture(url: &str) -> ProfilePicture {
+    ProfilePicture {
+        id: "1".into(),
+        url: url.into(),
+        direct_path: None,
+    }
+}
+
+fn count(w: &World, call: &str) -> usize {
+    w.directory
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with(call))
+        .count()
+}
+
+#[tokio::test]
+async fn about_is_served_from_the_store_until_the_ttl_and_fetched_at_it() {
+    let w = World::new(SessionStatus::Working).await;
+    let ttl = w.sessions.policy().profile_ttl;
+    *w.directory.info.lock().unwrap() = Some(Ok(UserInfo {
+        about: Some("first".into()),
+        ..UserInfo::default()
+    }));
+    let s = &w.session;
+    assert_eq!(
+        w.contacts
+            .about(s, &alice(), false)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("first")
+    );
+    *w.directory.info.lock().unwrap() = Some(Ok(UserInfo {
+        about: Some("second".into()),
+        ..UserInfo::default()
+    }));
+    w.clock.advance(ttl - Duration::from_millis(1));
+    assert_eq!(
+        w.contacts
+            .about(s, &alice(), false)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("first"),
+        "just before the TTL: the store answers"
+    );
+    assert_eq!(count(&w, "user_info"), 1);
+    w.clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        w.contacts
+            .about(s, &alice(), false)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second"),
+        "at the TTL: WhatsApp is asked again"
+    );
+    assert_eq!(count(&w, "user_info"), 2);
+    assert_eq!(
+        w.contacts
+            .about(s, &alice(), true)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second")
+    );
+    assert_eq!(count(&w, "user_info"), 3, "refresh skips the cache");
+}
+
+#[tokio::test]
+async fn picture_is_cached_for_the_ttl() {
+    let w = World::new(SessionStatus::Working).await;
+    let ttl = w.sessions.policy().profile_ttl;
+    let s = &w.session;
+    *w.directory.picture.lock().unwrap() = Some(Ok(Some(picture("https://a"))));
+    assert_eq!(
+        w.contacts
+            .picture_url(s, &alice(), false)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://a")
+    );
+    w.clock.advance(ttl - Duration::from_millis(1));
+    w.contacts.picture_url(s, &alice(), false).await.unwrap();
+    assert_eq!(count(&w, "profile_picture"), 1);
+    w.clock.advance(Duration::from_millis(1));
+    w.contacts.picture_url(s, &alice(), false).await.unwrap();
+    assert_eq!(count(&w, "profile_picture"), 2);
+}
+
+#[tokio::test]
+async fn hidden_and_missing_about_and_picture_are_all_none_and_cached() {
+    let w = World::new(SessionStatus::Working).await;
+    let s = &w.session;
+    for answer in [
+        Err(DirectoryError::HiddenByPrivacy),
+        Ok(UserInfo::default()),
+    ] {
+        *w.directory.info.lock().unwrap() = Some(answer);
+        assert_eq!(w.contacts.about(s, &alice(), true).await.unwrap(), None);
+    }
+    *w.directory.info.lock().unwrap() = None; // WhatsApp said nothing of the user
+    assert_eq!(w.contacts.about(s, &alice(), true).await.unwrap(), None);
+    for answer in [
+        Err(DirectoryError::HiddenByPrivacy),
+        Err(DirectoryError::NotFound),
+        Ok(None),
+    ] {
+        *w.directory.picture.lock().unwrap() = Some(answer);
+        assert_eq!(
+            w.contacts.picture_url(s, &alice(), true).await.unwrap(),
+            None
+        );
+    }
+    let stored = w.store.contact(&alice()).unwrap();
+    assert!(stored.about_fetched_ms.is_some() && stored.picture_fetched_ms.is_some());
+    // Other failures stay errors.
+    *w.directory.info.lock().unwrap() = Some(Err(DirectoryError::Timeout));
+    assert!(matches!(
+        w.contacts.about(s, &alice(), true).await,
+        Err(ContactError::Directory(DirectoryError::Timeout))
+    ));
+}
+
+#[tokio::test]
+async fn block_of_a_number_without_a_known_lid_learns_it_first() {
+    let w = World::new(SessionStatus::Working).await;
+    let s = &w.session;
+    let l = lid("111222333@lid");
+    w.directory
+        .registered
+        .lock()
+        .unwrap()
+        .insert(phone("15550100001"), Some(l.clone()));
+    w.contacts.set_blocked(s, &alice(), true).await.unwrap();
+    assert_eq!(
+        w.directory.calls(),
+        [
+            "known_lids 1",
+            "is_on_whatsapp 1",
+            "block 111222333@lid Some(\"+15550100001\")"
+        ]
+    );
+    assert_eq!(
+        w.store.lids.lock().unwrap().get(&phone("15550100001")),
+        Some(&l),
+        "the learned LID is written back"
+    );
+    assert!(
+        w.store
+            .blocked
+            .lock()
+            .unwrap()
+            .contains(&ContactRef::Lid(l.clone()))
+    );
+
+    // Known now: unblock asks nothing but the unblock itself.
+    w.directory.calls.lock().unwrap().clear();
+    w.contacts.set_blocked(s, &alice(), false).await.unwrap();
+    assert_eq!(w.directory.calls(), ["unblock 111222333@lid"]);
+    assert!(w.store.blocked.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn block_of_a_number_not_on_whatsapp_is_not_found() {
+    let w = World::new(SessionStatus::Working).await;
+    let err = w
+        .contacts
+        .set_blocked(&w.session, &alice(), true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ContactError::Directory(DirectoryError::NotFound)),
+        "{err:?}"
+    );
+    assert_eq!(count(&w, "block"), 0);
+}
+
+#[tokio::test]
+async fn every_directory_answer_is_written_back() {
+    let w = World::new(SessionStatus::Working).await;
+    let s = &w.session;
+    let (a, b) = (phone("15550100001"), phone("15550100002"));
+    let (la, lb) = (lid("1001@lid"), lid("1002@lid"));
+    w.directory
+        .registered
+        .lock()
+        .unwrap()
+        .insert(a, Some(la.clone()));
+    let found = w.contacts.check_exists(s, &a).await.unwrap();
+    assert!(found.exists && found.lid == Some(la.clone()));
+    assert_eq!(
+        w.store.lids.lock().unwrap().get(&a),
+        Some(&la),
+        "check-exists"
+    );
+
+    w.directory
+        .client_cache
+        .lock()
+        .unwrap()
+        .insert(b, lb.clone());
+    let lids = w.contacts.lids_for_phones(s, &[a, b]).await.unwrap();
+    assert_eq!(lids, [(a, Some(la.clone())), (b, Some(lb.clone()))]);
+    assert_eq!(
+        w.store.lids.lock().unwrap().get(&b),
+        Some(&lb),
+        "client cache"
+    );
+    assert_eq!(
+        count(&w, "known_lids"),
+        1,
+        "one directory call for the batch"
+    );
+
+    w.store.lids.lock().unwrap().remove(&b);
+    assert_eq!(w.contacts.phone_for_lid(s, &lb).await.unwrap(), Some(b));
+    assert_eq!(
+        w.store.lids.lock().unwrap().get(&b),
+        Some(&lb),
+        "phone of a LID"
+    );
+
+    *w.directory.info.lock().unwrap() = Some(Ok(UserInfo {
+        lid: Some(la.clone()),
+        about: Some("hi".into()),
+        is_business: true,
+        verified_name: Some("Biz".into()),
+        ..UserInfo::default()
+    }));
+    w.contacts
+        .about(s, &ContactRef::Phone(a), true)
+        .await
+        .unwrap();
+    let stored = w.store.contact(&ContactRef::Phone(a)).unwrap();
+    assert_eq!(stored.about.as_deref(), Some("hi"));
+    assert!(stored.is_business);
+    assert_eq!(stored.verified_name.as_deref(), Some("Biz"));
+
+    w.contacts
+        .save(s, &ContactRef::Lid(la.clone()), "Ada", "Lovelace")
+        .await
+        .unwrap();
+    assert_eq!(
+        w.directory.calls().last().unwrap(),
+        "save +15550100001 Ada Lovelace"
+    );
+    let saved = w.store.saved.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].phone, Some(a));
+    assert_eq!(saved[0].lid, Some(la));
+    assert_eq!(saved[0].full_name.as_deref(), Some("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn contact_calls_need_a_working_session() {
+    let w = World::new(SessionStatus::Stopped).await;
+    let err = w
+        .contacts
+        .about(&w.session, &alice(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ContactError::Session(SessionError::NotWorking {
+                status: SessionStatus::Stopped,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(w.directory.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_starting_session_is_waited_for_within_the_patience() {
+    let w = World::new(SessionStatus::Starting).await;
+    let start = w.clock.now_ms_for_test();
+    let err = w.contacts.lid_count(&w.session).await.unwrap_err();
+    assert!(matches!(
+        err,
+        ContactError::Session(SessionError::NotWorking {
+            status: SessionStatus::Starting,
+            ..
+        })
+    ));
+    let waited = w.clock.now_ms_for_test() - start;
+    let patience = w.sessions.policy().starting_patience.as_millis() as i64;
+    assert!(waited >= patience && waited <= patience + 100, "{waited}");
+
+    *w.runtime.script.lock().unwrap() = vec![
+        SessionStatus::Starting,
+        SessionStatus::Starting,
+        SessionStatus::Working,
+    ];
+    assert_eq!(w.contacts.lid_count(&w.session).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn unknown_contact_is_contact_not_found() {
+    let w = World::new(SessionStatus::Working).await;
+    let err = w.contacts.get(&w.session, &alice()).await.unwrap_err();
+    assert!(matches!(err, ContactError::ContactNotFound(who) if who == alice()));
+}
