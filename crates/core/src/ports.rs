@@ -376,3 +376,12 @@ pub trait Clock: Send + Sync {
     /// Waits `duration` (a fake clock advances instead).
     async fn sleep(&self, duration: std::time::Duration);
 }
+
+/// The wall clock's Unix milliseconds: the one place every crate reads it (the
+/// services read time through [`Clock`], which production implements with this).
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -79,10 +79,7 @@ fn blocking_error(e: BlockingError) -> DirectoryError {
 fn next_sid() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let t = wacontacts_core::ports::unix_now_ms();
     format!("wac{t}.{n}")
 }
 

@@ -149,12 +149,7 @@ pub(crate) async fn after_connect(
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use wacontacts_core::ports::unix_now_ms as now_ms;
 
 /// The LID↔PN pair of two JIDs in either order, when one is each.
 fn pair(a: &Jid, b: &Jid) -> Option<Fact> {

@@ -12,10 +12,7 @@ pub struct TokioClock;
 #[async_trait]
 impl Clock for TokioClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        wacontacts_core::ports::unix_now_ms()
     }
 
     async fn sleep(&self, duration: Duration) {

@@ -13,7 +13,7 @@ pub(crate) use contacts::{AddressBookRow, StoredContact};
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::sqlite::{
@@ -116,10 +116,7 @@ impl Store {
 
 /// Milliseconds since the Unix epoch; the one clock of stored timestamps.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    wacontacts_core::ports::unix_now_ms()
 }
 
 /// Shared set-up of the store's unit tests.
