@@ -667,7 +667,7 @@ struct Handler {
 /// WhatsApp: backpressure, never a dropped fact. Outside a multi-threaded runtime
 /// (we never run in one) a task waits for room instead, which keeps the event but
 /// may reorder it.
-fn enqueue(events: &mpsc::Sender<Arc<Event>>, event: Arc<Event>) {
+fn enqueue<T: Send + 'static>(events: &mpsc::Sender<T>, event: T) {
     use tokio::sync::mpsc::error::TrySendError;
     let event = match events.try_send(event) {
         Ok(()) | Err(TrySendError::Closed(_)) => return,
@@ -797,6 +797,30 @@ mod tests {
                 .timeout(Duration::from_secs(60))
                 .build(),
         )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_event_queue_holds_the_sender_and_loses_nothing() {
+        let (tx, mut rx) = mpsc::channel::<u32>(2);
+        // The client's side: more events than the queue holds, from a task, as
+        // whatsapp-rust calls the handler.
+        let sender = tokio::spawn(async move {
+            for i in 0..10 {
+                enqueue(&tx, i);
+            }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while rx.len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "queue never filled");
+            tokio::task::yield_now().await;
+        }
+        assert!(!sender.is_finished(), "the sender waits for room");
+        let mut got = Vec::new();
+        while let Some(i) = rx.recv().await {
+            got.push(i);
+        }
+        sender.await.unwrap();
+        assert_eq!(got, (0..10).collect::<Vec<_>>(), "all, in order");
     }
 
     #[tokio::test]

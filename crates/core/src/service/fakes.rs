@@ -1,4 +1,4 @@
-//! In-memory doubles of the ports, for the services' unit tests only.
+//! In-memory doubles of the ports, for unit tests only (ours, and the server's).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -65,6 +65,8 @@ pub struct FakeStore {
     pub blocked: Mutex<HashSet<ContactRef>>,
     pub saved: Mutex<Vec<AddressBookEntry>>,
     pub sessions: Mutex<Vec<SessionRecord>>,
+    /// Chunks a streamed listing serves before failing (`usize::MAX`: never fails).
+    pub chunks_before_failure: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeStore {
@@ -118,7 +120,18 @@ impl ContactStore for FakeStore {
         _: Option<&ListCursor>,
         page: Page,
     ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)> {
-        Ok((self.list_contacts(s, l, page).await?, None))
+        let left = self.chunks_before_failure.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(anyhow::anyhow!("disk I/O error").into());
+        }
+        self.chunks_before_failure.store(left - 1, Ordering::SeqCst);
+        let rows = self.list_contacts(s, l, page).await?;
+        // Never the end: the next chunk follows, until it fails.
+        let next = ListCursor {
+            sort_name: String::new(),
+            key: String::new(),
+        };
+        Ok((rows, Some(next)))
     }
     async fn get_contact(&self, _: &SessionName, who: &ContactRef) -> StoreResult<Option<Contact>> {
         Ok(self.contact(who))
@@ -455,7 +468,10 @@ pub struct World {
 
 impl World {
     pub async fn new(status: SessionStatus) -> Self {
-        let store = Arc::new(FakeStore::default());
+        let store = Arc::new(FakeStore {
+            chunks_before_failure: usize::MAX.into(),
+            ..FakeStore::default()
+        });
         let directory = Arc::new(FakeDirectory::default());
         let session = SessionName::parse("s").unwrap();
         let runtime = Arc::new(FakeRuntime {

@@ -9,7 +9,9 @@ mod sessions;
 pub use contacts::{ContactError, ContactService};
 pub use sessions::{Lifecycle, SessionError, SessionService, SessionView};
 
-#[cfg(test)]
-mod fakes;
+/// In-memory doubles of every port, for unit tests here and in the server
+/// (feature `fakes`; never in a release build).
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 #[cfg(test)]
 mod tests;

@@ -359,3 +359,45 @@ pub async fn save_contact<D: Dialect>(
         .await?;
     Ok(AppJson(Success { success: true }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use futures::StreamExt;
+    use wacontacts_core::contact::Contact;
+    use wacontacts_core::ids::ContactRef;
+    use wacontacts_core::service::fakes::{World, phone};
+    use wacontacts_core::session::SessionStatus;
+
+    use super::*;
+
+    /// A listing whose second chunk fails ends the body with an error, never with
+    /// JSON that merely looks complete.
+    #[tokio::test]
+    async fn a_stream_that_fails_midway_aborts_the_body() {
+        let w = World::new(SessionStatus::Working).await;
+        {
+            let mut contacts = w.store.contacts.lock().unwrap();
+            for i in 0..(STREAM_CHUNK as u64 + 5) {
+                let p = phone(&format!("1555{:07}", 1_000_000 + i));
+                contacts.push(Contact::new(&ContactRef::Phone(p)));
+            }
+        }
+        w.store.chunks_before_failure.store(1, Ordering::SeqCst);
+        let request = parse_listing(&ListParams::default()).unwrap();
+        let response = list_response(w.contacts.clone(), w.session.clone(), request, |d| {
+            d.contact.phone.map(|p| p.wa_id())
+        })
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body().into_data_stream();
+        let first = body.next().await.unwrap().unwrap();
+        assert!(first.starts_with(b"["));
+        assert!(!first.ends_with(b"]"), "the first chunk is not the end");
+        let second = body.next().await.expect("the failure is a frame");
+        assert!(second.is_err(), "the body ends in an error: {second:?}");
+        assert!(body.next().await.is_none());
+    }
+}
