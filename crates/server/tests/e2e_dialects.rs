@@ -52,7 +52,7 @@ async fn wawp_and_whinself_speak_their_shapes() {
         list.as_array()
             .unwrap()
             .iter()
-            .any(|c| c["id"] == "15557770001@c.us" && c["name"] == "Alice Book")
+            .any(|c| c["id"]["_serialized"] == "15557770001@c.us" && c["name"] == "Alice Book")
     );
     let (status, c) = json_of(
         bare.get(v2("/v2/contacts/15557770001"))
@@ -158,6 +158,140 @@ async fn wawp_and_whinself_speak_their_shapes() {
     let (status, body) = linked.app.get_json("/getcontact?session=inst1").await;
     assert_eq!(status, 400);
     assert_eq!(assert_error_shape(400, &body), "missing_phone");
+    linked.stop().await;
+}
+
+/// Wawp's "CRM sync": one call gives name, push name, face and about, in Wawp's
+/// shapes (and WAHA's fields beside them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wawp_contact_answers_carry_picture_and_about_in_its_shapes() {
+    let alice = DirectoryUser {
+        about: Some("At the gym".into()),
+        picture_id: Some("4242".into()),
+        picture_url: Some("https://pps.example/alice.jpg".into()),
+        ..DirectoryUser::new("15557780001")
+    };
+    let bob = DirectoryUser {
+        about: Some("secret".into()),
+        about_hidden: Some(true),
+        picture_id: Some("77".into()),
+        picture_hidden: Some(true),
+        ..DirectoryUser::new("15557780002")
+    };
+    let linked = Linked::start(vec![alice, bob]).await;
+    linked.link("crm", ME).await;
+    for (phone, name) in [("15557780001", "Alice Book"), ("15557780002", "Bob Book")] {
+        let contact = AddressBookContact {
+            phone: phone.into(),
+            full_name: Some(name.into()),
+            first_name: None,
+        };
+        linked.wasim.add_contact(ME, contact).await.unwrap();
+    }
+    linked
+        .wasim
+        .push_event(
+            "15557780001",
+            wasim::UserEvent::PushName {
+                push_name: "Ali".into(),
+            },
+        )
+        .await
+        .unwrap();
+    linked
+        .wait_for("/api/contacts/all?session=crm", |v| {
+            let all = v.as_array().unwrap();
+            all.iter().any(|c| c["pushname"] == "Ali")
+                && all.iter().any(|c| c["name"] == "Bob Book")
+        })
+        .await;
+    let bare = reqwest::Client::new();
+    let v2 = |path: &str| {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        linked.app.url(&format!(
+            "{path}{sep}instance_id=crm&access_token={API_KEY}"
+        ))
+    };
+    let get = |url: String| {
+        let bare = bare.clone();
+        async move { json_of(bare.get(url).send().await.unwrap()).await }
+    };
+
+    let (status, c) = get(v2("/v2/contacts?contactId=15557780001")).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        c["id"],
+        json!({"server": "c.us", "user": "15557780001", "_serialized": "15557780001@c.us"})
+    );
+    assert_eq!(c["number"], "15557780001");
+    assert_eq!(c["name"], "Alice Book");
+    assert_eq!(c["pushname"], "Ali");
+    assert_eq!(c["pushName"], "Ali");
+    assert_eq!(c["about"], "At the gym");
+    let url = c["profilePicUrl"].as_str().expect("a picture URL");
+    assert!(url.starts_with("https://"), "{c}");
+    assert_eq!(c["profilePic"], c["profilePicUrl"]);
+    assert_eq!(c["isBusiness"], false);
+    assert_eq!(c["isEnterprise"], false);
+    assert_eq!(c["isWAContact"], true, "WAHA's fields too: {c}");
+
+    let (status, b) = get(v2("/v2/contacts/15557780002")).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["about"], serde_json::Value::Null, "hidden about: {b}");
+    assert_eq!(
+        b["profilePicUrl"],
+        serde_json::Value::Null,
+        "hidden picture: {b}"
+    );
+
+    let (status, p) = get(v2("/v2/contacts/profile-picture?contactId=15557780001")).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["id"], "15557780001@c.us");
+    assert_eq!(p["url"], p["profilePictureURL"]);
+    assert!(p["url"].as_str().is_some(), "{p}");
+
+    let (status, m) = get(v2("/v2/lids/pn/15557780001")).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["number"], "15557780001");
+    assert_eq!(m["pn"], "15557780001@c.us");
+
+    let (status, list) = get(v2("/v2/contacts/all?sortBy=name&sortOrder=ASC&limit=1000")).await;
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Alice Book", "Bob Book"]);
+    let (status, body) = get(v2("/v2/contacts/all?limit=1001")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_error_shape(400, &body), "invalid_limit");
+
+    // Wawp's client sends the key as an `access-token` header…
+    let (status, count) = json_of(
+        bare.get(linked.app.url("/v2/lids/count?instance_id=crm"))
+            .header("access-token", API_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{count}");
+    assert!(count.is_u64(), "a simple integer: {count}");
+    // …and both credentials in the JSON body of a PUT.
+    let (status, saved) = json_of(
+        bare.put(linked.app.url("/v2/contacts/15557780002@c.us"))
+            .json(&json!({"instance_id": "crm", "access_token": API_KEY,
+                "firstName": "Bob", "lastName": "Saved"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, b) = get(v2("/v2/contacts/15557780002")).await;
+    assert_eq!(b["name"], "Bob Saved");
     linked.stop().await;
 }
 

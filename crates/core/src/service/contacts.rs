@@ -133,6 +133,33 @@ impl ContactService {
         })
     }
 
+    /// One contact with its "about" text and picture URL current: each is served
+    /// from the cache while fresh, else fetched. A WhatsApp failure keeps what the
+    /// cache holds (logged): the contact itself comes from the store either way.
+    pub async fn get_with_profile(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+    ) -> Result<ContactDetails> {
+        let mut details = self.get(session, who).await?;
+        let id = details.contact.id().unwrap_or_else(|| who.clone());
+        match self.about(session, &id, false).await {
+            Ok(about) => details.contact.about = about,
+            Err(ContactError::Directory(e)) => {
+                tracing::warn!(session = %session, error = %e, "about not refreshed for a contact answer");
+            }
+            Err(e) => return Err(e),
+        }
+        match self.picture_url(session, &id, false).await {
+            Ok(url) => details.contact.picture_url = url,
+            Err(ContactError::Directory(e)) => {
+                tracing::warn!(session = %session, error = %e, "picture not refreshed for a contact answer");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(details)
+    }
+
     /// Whether `phone` is on WhatsApp, asking for every form WhatsApp may know it
     /// under (Brazil's 9th digit, Mexico's 1, Argentina's 9) in one query. The
     /// canonical number's LID and business facts are written back.

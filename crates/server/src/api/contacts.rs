@@ -15,7 +15,7 @@ use wacontacts_core::service::ContactService;
 use wacontacts_core::session::SessionName;
 
 use crate::api::dialect::{BodyScope, Dialect, Scope};
-use crate::api::waha::{About, BlockedContact, NumberExists, ProfilePictureUrl, Success};
+use crate::api::waha::{About, BlockedContact, NumberExists, Success};
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
 
@@ -75,8 +75,8 @@ pub struct ListRequest {
     pub offset: u64,
 }
 
-/// Validates listing parameters at the edge.
-pub fn parse_listing(q: &ListParams) -> Result<ListRequest, ApiError> {
+/// Validates listing parameters at the edge; pages up to `max_page` rows.
+pub fn parse_listing(q: &ListParams, max_page: u32) -> Result<ListRequest, ApiError> {
     let sort = match q.sort_by.as_deref().unwrap_or("id") {
         "id" => ContactSort::Id,
         "name" => ContactSort::Name,
@@ -87,7 +87,13 @@ pub fn parse_listing(q: &ListParams) -> Result<ListRequest, ApiError> {
             );
         }
     };
-    let descending = match q.sort_order.as_deref().unwrap_or("asc") {
+    // Wawp writes `ASC`; WAHA `asc`: either case is the same order.
+    let order = q
+        .sort_order
+        .as_deref()
+        .unwrap_or("asc")
+        .to_ascii_lowercase();
+    let descending = match order.as_str() {
         "asc" => false,
         "desc" => true,
         other => {
@@ -95,15 +101,15 @@ pub fn parse_listing(q: &ListParams) -> Result<ListRequest, ApiError> {
                 "invalid_sort_order",
                 "sortOrder must be 'asc' or 'desc'",
             )
-            .with_value(other.to_owned()));
+            .with_value(q.sort_order.clone().unwrap_or_else(|| other.to_owned())));
         }
     };
     if let Some(l) = q.limit
-        && !(1..=MAX_PAGE).contains(&l)
+        && !(1..=max_page).contains(&l)
     {
         return Err(ApiError::bad_request(
             "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
+            format!("limit must be between 1 and {max_page}"),
         )
         .with_value(l));
     }
@@ -198,7 +204,7 @@ pub async fn list_contacts<D: Dialect>(
     scope: Scope<D>,
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Response, ApiError> {
-    let request = parse_listing(&q)?;
+    let request = parse_listing(&q, D::MAX_PAGE)?;
     list_response(state.contacts, scope.session, request, D::contact).await
 }
 
@@ -208,7 +214,14 @@ pub async fn get_contact<D: Dialect>(
     scope: Scope<D>,
 ) -> Result<AppJson<D::Contact>, ApiError> {
     let who = parse_contact(scope.contact()?)?;
-    let details = state.contacts.get(&scope.session, &who).await?;
+    let details = if D::PROFILE_IN_CONTACT {
+        state
+            .contacts
+            .get_with_profile(&scope.session, &who)
+            .await?
+    } else {
+        state.contacts.get(&scope.session, &who).await?
+    };
     Ok(AppJson(D::contact(details)))
 }
 
@@ -264,16 +277,14 @@ pub async fn get_profile_picture<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
     AppQuery(q): AppQuery<RefreshParam>,
-) -> Result<AppJson<ProfilePictureUrl>, ApiError> {
+) -> Result<AppJson<D::Picture>, ApiError> {
     let who = parse_contact(scope.contact()?)?;
     let refresh = q.refresh.unwrap_or(false);
     let url = state
         .contacts
         .picture_url(&scope.session, &who, refresh)
         .await?;
-    Ok(AppJson(ProfilePictureUrl {
-        profile_picture_url: url,
-    }))
+    Ok(AppJson(D::picture(&who, url)))
 }
 
 async fn set_blocked<D>(
@@ -385,7 +396,7 @@ mod tests {
             }
         }
         w.store.chunks_before_failure.store(1, Ordering::SeqCst);
-        let request = parse_listing(&ListParams::default()).unwrap();
+        let request = parse_listing(&ListParams::default(), MAX_PAGE).unwrap();
         let response = list_response(w.contacts.clone(), w.session.clone(), request, |d| {
             d.contact.phone.map(|p| p.wa_id())
         })

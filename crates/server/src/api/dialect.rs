@@ -15,6 +15,7 @@ use utoipa::openapi::path::Paths;
 use utoipa_axum::PathItemExt;
 use utoipa_axum::router::UtoipaMethodRouter;
 use wacontacts_core::contact::ContactDetails;
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::session::SessionName;
 
 use crate::api::sessions::parse_session_name;
@@ -25,6 +26,18 @@ use crate::state::AppState;
 pub trait Dialect: Send + Sync + 'static {
     /// A contact in this dialect's shape.
     type Contact: Serialize + Send + 'static;
+    /// A profile-picture answer.
+    type Picture: Serialize;
+    /// A LID ↔ phone number pair (either side may be unknown).
+    type LidPair: Serialize;
+    /// The answer of the LID count.
+    type Count: Serialize;
+
+    /// The largest page a listing may ask for.
+    const MAX_PAGE: u32;
+    /// A single contact answer carries the "about" text and picture URL, fetched
+    /// from WhatsApp when the cache is stale.
+    const PROFILE_IN_CONTACT: bool;
 
     /// The session a request names, from its path and query parameters and the
     /// `session` of its JSON body (block/unblock), in this dialect's order.
@@ -36,6 +49,15 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// A contact in this dialect's shape.
     fn contact(details: ContactDetails) -> Self::Contact;
+
+    /// The picture answer for `who`: `url` is `None` when none or hidden.
+    fn picture(who: &ContactRef, url: Option<String>) -> Self::Picture;
+
+    /// A LID ↔ phone pair in this dialect's shape.
+    fn lid_pair(lid: Option<&Lid>, phone: Option<&PhoneNumber>) -> Self::LidPair;
+
+    /// The LID count in this dialect's shape.
+    fn count(count: u64) -> Self::Count;
 }
 
 /// The session of WAHA's routes: path, query, body, else `default`.

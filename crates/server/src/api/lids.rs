@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use wacontacts_core::contact::{LidMapping, Page};
-use wacontacts_core::ids::{Lid, PhoneNumber};
+use wacontacts_core::contact::Page;
+use wacontacts_core::ids::Lid;
 
-use crate::api::contacts::{MAX_PAGE, parse_phone};
+use crate::api::contacts::parse_phone;
 use crate::api::dialect::{Dialect, Scope};
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
@@ -24,21 +24,6 @@ pub struct LidToPhoneNumber {
     pub lid: Option<String>,
     /// `15551234567@c.us`.
     pub pn: Option<String>,
-}
-
-impl LidToPhoneNumber {
-    fn of(lid: Option<&Lid>, phone: Option<&PhoneNumber>) -> Self {
-        Self {
-            lid: lid.map(Lid::to_string),
-            pn: phone.map(|p| format!("{}@c.us", p.wa_id())),
-        }
-    }
-}
-
-impl From<LidMapping> for LidToPhoneNumber {
-    fn from(m: LidMapping) -> Self {
-        Self::of(Some(&m.lid), Some(&m.phone))
-    }
 }
 
 /// `{count}`.
@@ -81,12 +66,12 @@ pub async fn list_lids<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
     AppQuery(q): AppQuery<LidPage>,
-) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
+) -> Result<AppJson<Vec<D::LidPair>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
+    if !(1..=D::MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
+            format!("limit must be between 1 and {}", D::MAX_PAGE),
         )
         .with_value(limit));
     }
@@ -95,34 +80,38 @@ pub async fn list_lids<D: Dialect>(
         offset: q.offset.unwrap_or(0),
     };
     let rows = state.contacts.lids(&scope.session, page).await?;
-    Ok(AppJson(rows.into_iter().map(Into::into).collect()))
+    Ok(AppJson(
+        rows.iter()
+            .map(|m| D::lid_pair(Some(&m.lid), Some(&m.phone)))
+            .collect(),
+    ))
 }
 
 /// How many mappings are known.
 pub async fn count_lids<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
-) -> Result<AppJson<CountResponse>, ApiError> {
+) -> Result<AppJson<D::Count>, ApiError> {
     let count = state.contacts.lid_count(&scope.session).await?;
-    Ok(AppJson(CountResponse { count }))
+    Ok(AppJson(D::count(count)))
 }
 
 /// The phone number of the path's `{lid}` (`pn` null when unknown).
 pub async fn pn_by_lid<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
-) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
+) -> Result<AppJson<D::LidPair>, ApiError> {
     let lid = parse_lid(scope.path_param("lid")?)?;
     let phone = state.contacts.phone_for_lid(&scope.session, &lid).await?;
-    Ok(AppJson(LidToPhoneNumber::of(Some(&lid), phone.as_ref())))
+    Ok(AppJson(D::lid_pair(Some(&lid), phone.as_ref())))
 }
 
 /// The LIDs of numbers given as text, in input order (`lid` null when unknown).
-async fn lookup_lids<D>(
+async fn lookup_lids<D: Dialect>(
     state: &AppState,
     scope: &Scope<D>,
     phones: &[String],
-) -> Result<Vec<LidToPhoneNumber>, ApiError> {
+) -> Result<Vec<D::LidPair>, ApiError> {
     if phones.is_empty() || phones.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "invalid_batch_size",
@@ -140,7 +129,7 @@ async fn lookup_lids<D>(
         .await?;
     Ok(found
         .iter()
-        .map(|(phone, lid)| LidToPhoneNumber::of(lid.as_ref(), Some(phone)))
+        .map(|(phone, lid)| D::lid_pair(lid.as_ref(), Some(phone)))
         .collect())
 }
 
@@ -148,7 +137,7 @@ async fn lookup_lids<D>(
 pub async fn lid_by_pn<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
-) -> Result<AppJson<LidToPhoneNumber>, ApiError> {
+) -> Result<AppJson<D::LidPair>, ApiError> {
     let phone = scope.path_param("phoneNumber")?.to_owned();
     let mut found = lookup_lids(&state, &scope, &[phone]).await?;
     Ok(AppJson(found.remove(0)))
@@ -167,7 +156,7 @@ pub async fn lids_by_pns<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
     AppJson(body): AppJson<PhoneNumbersBody>,
-) -> Result<AppJson<Vec<LidToPhoneNumber>>, ApiError> {
+) -> Result<AppJson<Vec<D::LidPair>>, ApiError> {
     Ok(AppJson(
         lookup_lids(&state, &scope, &body.phone_numbers).await?,
     ))

@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use wacontacts_core::contact::{self, ContactDetails};
-use wacontacts_core::ids::ContactRef;
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::ports::DirectoryError;
 use wacontacts_core::service::ContactError;
 use wacontacts_core::session::SessionName;
 
 use crate::api::dialect::{Dialect, documented, session_or_default};
+use crate::api::lids::{CountResponse, LidToPhoneNumber};
 use crate::api::{contacts, lids};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,6 +26,12 @@ pub struct Waha;
 
 impl Dialect for Waha {
     type Contact = WahaContact;
+    type Picture = ProfilePictureUrl;
+    type LidPair = LidToPhoneNumber;
+    type Count = CountResponse;
+
+    const MAX_PAGE: u32 = 10_000;
+    const PROFILE_IN_CONTACT: bool = false;
 
     fn session(
         path: &HashMap<String, String>,
@@ -37,14 +44,38 @@ impl Dialect for Waha {
     fn contact(details: ContactDetails) -> WahaContact {
         details.into()
     }
+
+    fn picture(_: &ContactRef, url: Option<String>) -> ProfilePictureUrl {
+        ProfilePictureUrl {
+            profile_picture_url: url,
+        }
+    }
+
+    fn lid_pair(lid: Option<&Lid>, phone: Option<&PhoneNumber>) -> LidToPhoneNumber {
+        LidToPhoneNumber {
+            lid: lid.map(Lid::to_string),
+            pn: phone.map(|p| chat_id(&ContactRef::Phone(*p))),
+        }
+    }
+
+    fn count(count: u64) -> CountResponse {
+        CountResponse { count }
+    }
 }
 
 /// A contact in WAHA's shape, plus our additive fields.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct WahaContact {
     /// `15551234567@c.us`, or `123456789012345@lid` while the number is unknown.
     pub id: String,
+    #[serde(flatten)]
+    pub fields: ContactFields,
+}
+
+/// Every field of WAHA's contact but `id` (Wawp's `id` differs, the rest is shared).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactFields {
     /// Phone digits with country code, when known.
     pub number: Option<String>,
     /// The name saved in the phone's address book.
@@ -93,9 +124,17 @@ pub fn chat_id(who: &ContactRef) -> String {
 
 impl From<ContactDetails> for WahaContact {
     fn from(d: ContactDetails) -> Self {
+        Self {
+            id: d.contact.id().as_ref().map(chat_id).unwrap_or_default(),
+            fields: d.into(),
+        }
+    }
+}
+
+impl From<ContactDetails> for ContactFields {
+    fn from(d: ContactDetails) -> Self {
         let c = d.contact;
         Self {
-            id: c.id().as_ref().map(chat_id).unwrap_or_default(),
             number: c.phone.map(|p| p.wa_id()),
             short_name: c.first_name.clone(),
             is_me: d.is_me,
@@ -290,7 +329,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 mod docs {
     use super::*;
     use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
-    use crate::api::lids::{CountResponse, LidPage, LidToPhoneNumber, PhoneNumbersBody};
+    use crate::api::lids::{LidPage, PhoneNumbersBody};
     use crate::error::ErrorBody;
 
     /// Query naming the session (default "default").

@@ -1,16 +1,26 @@
 //! Wawp's v2 dialect: its routes under `/v2`, with the session in `instance_id` and
-//! the API key in `access_token` (query parameters; the auth layer reads the key).
-//! Answers are WAHA's shapes, served by the shared handlers.
+//! the API key in `access_token`, and its own shapes where its documentation has them
+//! (`../shared/reference/products/wawp-v2-api-shapes.md`). Where Wawp's pages
+//! contradict each other the answer is a superset of every reading, plus WAHA's
+//! fields; only `id` cannot be both, and follows Wawp's contact page (an object).
 
 use std::collections::HashMap;
 
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use wacontacts_core::contact::ContactDetails;
+use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::session::SessionName;
 
 use crate::api::dialect::{Dialect, documented};
 use crate::api::sessions::parse_session_name;
-use crate::api::waha::WahaContact;
+use crate::api::waha::{ContactFields, chat_id};
 use crate::api::{contacts, lids};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,7 +30,16 @@ use crate::state::AppState;
 pub struct Wawp;
 
 impl Dialect for Wawp {
-    type Contact = WahaContact;
+    type Contact = WawpContact;
+    type Picture = WawpPicture;
+    type LidPair = WawpLid;
+    /// "A simple integer", as Wawp's LID count page says.
+    type Count = u64;
+
+    /// Wawp documents "up to 1000" per page.
+    const MAX_PAGE: u32 = 1_000;
+    /// Wawp's "CRM sync": name, push name, picture and about in one call.
+    const PROFILE_IN_CONTACT: bool = true;
 
     fn session(
         _path: &HashMap<String, String>,
@@ -36,9 +55,169 @@ impl Dialect for Wawp {
         }
     }
 
-    fn contact(details: ContactDetails) -> WahaContact {
-        details.into()
+    fn contact(details: ContactDetails) -> WawpContact {
+        let c = &details.contact;
+        let id = c.id();
+        let picture = c.picture_url.clone();
+        let push_name = c.push_name.clone();
+        WawpContact {
+            id: WawpId {
+                server: match &id {
+                    Some(ContactRef::Lid(_)) => "lid",
+                    _ => "c.us",
+                },
+                user: match &id {
+                    Some(ContactRef::Phone(p)) => p.wa_id(),
+                    Some(ContactRef::Lid(l)) => l.user().to_owned(),
+                    None => String::new(),
+                },
+                serialized: id.as_ref().map(chat_id).unwrap_or_default(),
+            },
+            push_name,
+            is_enterprise: false,
+            profile_pic_url: picture.clone(),
+            profile_pic: picture,
+            fields: details.into(),
+        }
     }
+
+    fn picture(who: &ContactRef, url: Option<String>) -> WawpPicture {
+        WawpPicture {
+            id: chat_id(who),
+            profile_picture_url: url.clone(),
+            url,
+        }
+    }
+
+    fn lid_pair(lid: Option<&Lid>, phone: Option<&PhoneNumber>) -> WawpLid {
+        WawpLid {
+            lid: lid.map(Lid::to_string),
+            number: phone.map(PhoneNumber::wa_id),
+            pn: phone.map(|p| chat_id(&ContactRef::Phone(*p))),
+        }
+    }
+
+    fn count(count: u64) -> u64 {
+        count
+    }
+}
+
+/// A contact's id as whatsapp-web.js serializes it (Wawp's contact page).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WawpId {
+    /// `c.us`, or `lid` while the number is unknown.
+    pub server: &'static str,
+    /// The digits before the `@`.
+    pub user: String,
+    /// `15551234567@c.us`.
+    #[serde(rename = "_serialized")]
+    pub serialized: String,
+}
+
+/// A contact in Wawp's shape: its fields, both spellings its pages use, and WAHA's.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WawpContact {
+    pub id: WawpId,
+    /// The overview's spelling of `pushname`.
+    pub push_name: Option<String>,
+    /// Enterprise (official API) account: never known to a linked device, so false.
+    pub is_enterprise: bool,
+    /// The profile picture URL (24 h cache); null when none or hidden.
+    pub profile_pic_url: Option<String>,
+    /// Same as `profilePicUrl` (the overview uses both names).
+    pub profile_pic: Option<String>,
+    #[serde(flatten)]
+    pub fields: ContactFields,
+}
+
+/// The profile-picture answer: Wawp's `{id, url}` and WAHA's `profilePictureURL`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WawpPicture {
+    /// `15551234567@c.us`.
+    pub id: String,
+    /// Null when none or hidden.
+    pub url: Option<String>,
+    #[serde(rename = "profilePictureURL")]
+    pub profile_picture_url: Option<String>,
+}
+
+/// A LID ↔ number pair: Wawp's `{lid, number}` (bare digits) and WAHA's `pn`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WawpLid {
+    /// `123456789012345@lid`; null when unknown.
+    pub lid: Option<String>,
+    /// Bare digits; null when unknown.
+    pub number: Option<String>,
+    /// `15551234567@c.us`; null when unknown.
+    pub pn: Option<String>,
+}
+
+/// Moves Wawp's credentials where the routes read them: an `access-token` header, or
+/// `instance_id`/`access_token` in the JSON body of a POST or PUT (as Wawp's own
+/// client sends them) go into the query, unless the query has them already. Bodies
+/// are read only for `/v2` JSON requests, within the body limit.
+pub async fn credentials_into_query(
+    State(body_limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !request.uri().path().starts_with("/v2/") {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    if let Some(token) = parts
+        .headers
+        .get("access-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        found.push(("access_token", token.to_owned()));
+    }
+    let is_json = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = if is_json && matches!(parts.method, Method::POST | Method::PUT) {
+        let Ok(bytes) = axum::body::to_bytes(body, body_limit).await else {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than the server accepts",
+            )
+            .into_response();
+        };
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) {
+            for key in ["instance_id", "access_token"] {
+                if let Some(serde_json::Value::String(v)) = map.get(key) {
+                    found.push((key, v.clone()));
+                }
+            }
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let missing: Vec<_> = found
+        .into_iter()
+        .filter(|(k, _)| !query.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = parts.uri.query() {
+            query.extend_pairs(form_urlencoded::parse(q.as_bytes()));
+        }
+        query.extend_pairs(missing);
+        let path_and_query = format!("{}?{}", parts.uri.path(), query.finish());
+        if let Ok(uri) = path_and_query.parse() {
+            parts.uri = uri;
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Wawp's contact and LID routes.
@@ -90,8 +269,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 mod docs {
     use super::*;
     use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
-    use crate::api::lids::{CountResponse, LidPage, LidToPhoneNumber, PhoneNumbersBody};
-    use crate::api::waha::{About, ContactRequest, NumberExists, ProfilePictureUrl, Success};
+    use crate::api::lids::{LidPage, PhoneNumbersBody};
+    use crate::api::waha::{About, ContactRequest, NumberExists, Success};
     use crate::error::ErrorBody;
 
     /// Wawp's instance, in the query.
@@ -122,18 +301,18 @@ mod docs {
 
     /// WAHA's listing, session from `instance_id`.
     #[utoipa::path(get, path = "/v2/contacts/all", tag = "wawp", params(Instance, ListParams),
-        responses((status = 200, body = Vec<WahaContact>), (status = 400, body = ErrorBody)))]
+        responses((status = 200, body = Vec<WawpContact>), (status = 400, body = ErrorBody)))]
     pub fn list_contacts() {}
 
     /// One contact by `contactId`.
     #[utoipa::path(get, path = "/v2/contacts", tag = "wawp", params(Instance, ContactParam),
-        responses((status = 200, body = WahaContact), (status = 404, body = ErrorBody)))]
+        responses((status = 200, body = WawpContact), (status = 404, body = ErrorBody)))]
     pub fn get_contact() {}
 
     /// One contact by path.
     #[utoipa::path(get, path = "/v2/contacts/{id}", tag = "wawp",
         params(("id" = String, Path), Instance),
-        responses((status = 200, body = WahaContact), (status = 404, body = ErrorBody)))]
+        responses((status = 200, body = WawpContact), (status = 404, body = ErrorBody)))]
     pub fn get_contact_by_path() {}
 
     /// Saves the contact in the phone's address book.
@@ -154,7 +333,7 @@ mod docs {
 
     /// The picture URL.
     #[utoipa::path(get, path = "/v2/contacts/profile-picture", tag = "wawp", params(Instance, ContactParam, RefreshParam),
-        responses((status = 200, body = ProfilePictureUrl)))]
+        responses((status = 200, body = WawpPicture)))]
     pub fn get_profile_picture() {}
 
     /// Blocks (`contactId` in the query or a JSON body).
@@ -171,28 +350,28 @@ mod docs {
 
     /// Known LID mappings.
     #[utoipa::path(get, path = "/v2/lids", tag = "wawp", params(Instance, LidPage),
-        responses((status = 200, body = Vec<LidToPhoneNumber>)))]
+        responses((status = 200, body = Vec<WawpLid>)))]
     pub fn list_lids() {}
 
     /// How many mappings are known.
     #[utoipa::path(get, path = "/v2/lids/count", tag = "wawp", params(Instance),
-        responses((status = 200, body = CountResponse)))]
+        responses((status = 200, body = u64, content_type = "application/json", description = "The number of known mappings")))]
     pub fn count_lids() {}
 
     /// The number of a LID.
     #[utoipa::path(get, path = "/v2/lids/{lid}", tag = "wawp",
         params(("lid" = String, Path), Instance),
-        responses((status = 200, body = LidToPhoneNumber), (status = 422, body = ErrorBody)))]
+        responses((status = 200, body = WawpLid), (status = 422, body = ErrorBody)))]
     pub fn pn_by_lid() {}
 
     /// The LID of a number.
     #[utoipa::path(get, path = "/v2/lids/pn/{phoneNumber}", tag = "wawp",
         params(("phoneNumber" = String, Path), Instance),
-        responses((status = 200, body = LidToPhoneNumber)))]
+        responses((status = 200, body = WawpLid)))]
     pub fn lid_by_pn() {}
 
     /// The LIDs of many numbers.
     #[utoipa::path(post, path = "/v2/lids/pn", tag = "wawp", params(Instance),
-        request_body = PhoneNumbersBody, responses((status = 200, body = Vec<LidToPhoneNumber>)))]
+        request_body = PhoneNumbersBody, responses((status = 200, body = Vec<WawpLid>)))]
     pub fn lids_by_pns() {}
 }

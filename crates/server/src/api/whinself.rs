@@ -86,11 +86,12 @@ pub async fn get_contacts(
     AppQuery(q): AppQuery<GetContactsQuery>,
 ) -> Result<Response, ApiError> {
     let session = session_or_default(q.session.as_deref())?;
-    let listing = parse_listing(&ListParams {
+    let params = ListParams {
         limit: q.limit,
         offset: q.offset,
         ..ListParams::default()
-    })?;
+    };
+    let listing = parse_listing(&params, crate::api::contacts::MAX_PAGE)?;
     list_response(
         state.contacts.clone(),
         session,
