@@ -239,3 +239,11 @@ pub struct ListCursor {
     /// The last row's key.
     pub key: String,
 }
+
+/// A cached answer to "is this number on WhatsApp?", with when it was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedExistence {
+    pub existence: Existence,
+    /// When WhatsApp answered (Unix ms).
+    pub checked_ms: i64,
+}

@@ -33,9 +33,141 @@ impl Policy {
     }
 }
 
+/// The ban guard's rules for number checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckPolicy {
+    /// How long a "yes, on WhatsApp" answer is served from the cache.
+    pub positive_ttl: Duration,
+    /// How long a "not on WhatsApp" answer is served from the cache.
+    pub negative_ttl: Duration,
+    /// A forced re-check within this time of the last check answers from the cache.
+    pub cooldown: Duration,
+    /// Uncached numbers a session may look up per rolling hour.
+    pub budget_per_hour: u32,
+    /// How long the batcher waits for more numbers before it sends a query.
+    pub batch_window: Duration,
+    /// Most numbers in one usync query (their country variants ride along).
+    pub batch_size: usize,
+    /// Pause after WhatsApp's 429 when it sent no backoff of its own.
+    pub rate_limit_pause: Duration,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        Self {
+            positive_ttl: Duration::from_secs(7 * 24 * 3600),
+            negative_ttl: Duration::from_secs(24 * 3600),
+            cooldown: Duration::from_secs(3600),
+            budget_per_hour: 200,
+            batch_window: Duration::from_millis(20),
+            batch_size: 500,
+            rate_limit_pause: Duration::from_secs(60),
+        }
+    }
+}
+
+impl CheckPolicy {
+    /// Whether a check made at `checked_ms` answers a request at `now_ms`: a normal
+    /// request while the answer is younger than its TTL (7 d positive, 24 h negative),
+    /// a forced one only inside the cooldown.
+    pub fn serves(&self, exists: bool, checked_ms: i64, now_ms: i64, force: bool) -> bool {
+        let age = now_ms.saturating_sub(checked_ms);
+        let limit = if force {
+            self.cooldown
+        } else if exists {
+            self.positive_ttl
+        } else {
+            self.negative_ttl
+        };
+        age < limit.as_millis() as i64
+    }
+}
+
+/// Lookups spent in the last hour: a rolling window of (time, count) entries.
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    spent: std::collections::VecDeque<(i64, u32)>,
+}
+
+/// The budget's window.
+const HOUR_MS: i64 = 3_600_000;
+
+impl Budget {
+    fn expire(&mut self, now_ms: i64) {
+        while self
+            .spent
+            .front()
+            .is_some_and(|(at, _)| now_ms - at >= HOUR_MS)
+        {
+            self.spent.pop_front();
+        }
+    }
+
+    /// Lookups left of `limit` at `now_ms`.
+    pub fn remaining(&mut self, now_ms: i64, limit: u32) -> u32 {
+        self.expire(now_ms);
+        let used: u32 = self.spent.iter().map(|(_, n)| n).sum();
+        limit.saturating_sub(used)
+    }
+
+    /// Spends `n` lookups if all fit; else the seconds until they would fit (`None`
+    /// when they never fit: more than the whole limit).
+    pub fn try_spend(&mut self, now_ms: i64, n: u32, limit: u32) -> Result<(), Option<u32>> {
+        if n == 0 {
+            return Ok(());
+        }
+        if n > limit {
+            return Err(None);
+        }
+        if self.remaining(now_ms, limit) >= n {
+            self.spent.push_back((now_ms, n));
+            return Ok(());
+        }
+        // The oldest entries free up first: wait until enough of them have.
+        let mut freed = self.remaining(now_ms, limit);
+        for (at, count) in &self.spent {
+            freed += count;
+            if freed >= n {
+                let wait_ms = (at + HOUR_MS - now_ms).max(0);
+                return Err(Some(((wait_ms + 999) / 1000) as u32));
+            }
+        }
+        Err(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_cache_ttls_and_cooldown() {
+        let p = CheckPolicy::default();
+        let ms = |d: Duration| d.as_millis() as i64;
+        assert!(p.serves(true, 0, ms(p.positive_ttl) - 1, false));
+        assert!(!p.serves(true, 0, ms(p.positive_ttl), false));
+        assert!(p.serves(false, 0, ms(p.negative_ttl) - 1, false));
+        assert!(!p.serves(false, 0, ms(p.negative_ttl), false));
+        assert!(
+            p.serves(true, 0, ms(p.cooldown) - 1, true),
+            "forced inside the cooldown"
+        );
+        assert!(!p.serves(true, 0, ms(p.cooldown), true), "forced after it");
+    }
+
+    #[test]
+    fn budget_rolls_over_an_hour() {
+        let mut b = Budget::default();
+        assert_eq!(b.try_spend(0, 150, 200), Ok(()));
+        assert_eq!(b.try_spend(1_000, 40, 200), Ok(()));
+        assert_eq!(b.remaining(1_000, 200), 10);
+        // 20 more fit once the first 150 leave the window, an hour after t=0.
+        assert_eq!(b.try_spend(2_000, 20, 200), Err(Some(3598)));
+        assert_eq!(b.try_spend(3_600_000 - 1, 20, 200), Err(Some(1)));
+        assert_eq!(b.try_spend(3_600_000, 20, 200), Ok(()));
+        assert_eq!(b.remaining(3_600_000, 200), 140);
+        assert_eq!(b.try_spend(3_600_000, 201, 200), Err(None), "never fits");
+    }
 
     #[test]
     fn profile_cache_boundary() {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::contact::{
-    AddressBookEntry, BlockEntry, BlockedContact, BlocklistUpdate, Contact, ExistenceResult,
-    LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
+    AddressBookEntry, BlockEntry, BlockedContact, BlocklistUpdate, CachedExistence, Contact,
+    ExistenceResult, LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
 use crate::session::{
@@ -301,6 +301,24 @@ pub trait ContactStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// The existence cache: WhatsApp's answers to number checks, by number asked.
+#[async_trait]
+pub trait CheckStore: Send + Sync {
+    /// The cached answers for `phones` in one read; numbers never checked are absent.
+    async fn cached_checks(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>>;
+
+    /// Stores answers (and the LID↔number pairs they carry) in one transaction.
+    async fn cache_checks(
+        &self,
+        session: &SessionName,
+        answers: &[(PhoneNumber, CachedExistence)],
+    ) -> StoreResult<()>;
+}
+
 /// The sessions the user created, as stored.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -384,4 +402,14 @@ pub fn unix_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A task to run on its own.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// Runs tasks that must finish even if the request that started them goes away
+/// (a batch of number checks that other requests wait for).
+pub trait Spawner: Send + Sync {
+    /// Runs `task` in the background.
+    fn spawn(&self, task: Task);
 }

@@ -18,13 +18,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 use wacontacts_core::policy::Policy;
-use wacontacts_core::service::{ContactService, SessionService};
+use wacontacts_core::service::{CheckService, ContactService, SessionService};
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::{health, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
-use crate::clock::TokioClock;
+use crate::clock::{TokioClock, TokioSpawner};
 use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
@@ -218,6 +218,12 @@ impl Application {
         }
         let state = AppState {
             contacts: ContactService::new(Arc::new(store.clone()), sessions.clone()),
+            checks: CheckService::new(
+                Arc::new(store.clone()),
+                sessions.clone(),
+                Arc::new(TokioSpawner),
+                settings.checks,
+            ),
             sessions,
             store: store.clone(),
             api_key,

@@ -1,9 +1,10 @@
-//! The wall clock on tokio's timer: the services' `Clock` in production.
+//! The wall clock on tokio's timer and tokio's tasks: the services' `Clock` and
+//! `Spawner` in production.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use wacontacts_core::ports::Clock;
+use wacontacts_core::ports::{Clock, Spawner, Task};
 
 /// System time for stamps, tokio's timer for waits.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,5 +18,15 @@ impl Clock for TokioClock {
 
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+}
+
+/// Background tasks on tokio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSpawner;
+
+impl Spawner for TokioSpawner {
+    fn spawn(&self, task: Task) {
+        tokio::spawn(task);
     }
 }

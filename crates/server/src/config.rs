@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// fetched from web.whatsapp.com [default: fetched on connect].
     #[arg(long, env = "WACONTACTS_WHATSAPP_VERSION")]
     pub whatsapp_version: Option<String>,
+    /// Uncached numbers a session may look up per rolling hour (the ban guard);
+    /// a session's `config.checks.budgetPerHour` overrides it [default: 200].
+    #[arg(long, env = "WACONTACTS_CHECK_BUDGET_PER_HOUR")]
+    pub check_budget_per_hour: Option<u32>,
     /// Run a simulated WhatsApp in-process and link sessions to it: try the whole API
     /// without a phone (needs a build with `--features sandbox`).
     #[arg(long, env = "WACONTACTS_SANDBOX")]
@@ -68,6 +72,7 @@ struct FileConfig {
     shutdown_timeout_secs: Option<u64>,
     whatsapp_url: Option<String>,
     whatsapp_version: Option<String>,
+    check_budget_per_hour: Option<u32>,
 }
 
 /// Settings in force, after layering.
@@ -89,6 +94,8 @@ pub struct Settings {
     pub pre_key_count: Option<usize>,
     /// Run against an in-process wasim instead of WhatsApp.
     pub sandbox: Option<SandboxSettings>,
+    /// The ban guard's rules (budget, cache lifetimes, batching).
+    pub checks: wacontacts_core::policy::CheckPolicy,
 }
 
 /// How the sandbox runs.
@@ -114,6 +121,7 @@ impl Settings {
             whatsapp_version: None,
             pre_key_count: None,
             sandbox: None,
+            checks: wacontacts_core::policy::CheckPolicy::default(),
         }
     }
 
@@ -134,6 +142,9 @@ impl Settings {
             settings.listen = listen;
         }
         settings.api_key = env_api_key.filter(|k| !k.is_empty()).or(file.api_key);
+        if let Some(b) = args.check_budget_per_hour.or(file.check_budget_per_hour) {
+            settings.checks.budget_per_hour = b;
+        }
         if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
             anyhow::ensure!(s > 0, "request_timeout_secs must be at least 1");
             settings.request_timeout = Duration::from_secs(s);

@@ -108,6 +108,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The body this error answers with (for errors reported inside a 200 answer,
+    /// such as one bad input of a batch).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status_code: self.status.as_u16(),
+            error: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            message: self.message.clone(),
+            code: self.code.to_owned(),
+            value: self.value.clone(),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::internal(err)

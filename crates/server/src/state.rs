@@ -1,7 +1,7 @@
 //! Shared state handed to handlers explicitly (no globals).
 
 use axum::extract::FromRef;
-use wacontacts_core::service::{ContactService, SessionService};
+use wacontacts_core::service::{CheckService, ContactService, SessionService};
 use wacontacts_store::Store;
 
 use crate::auth::ApiKey;
@@ -13,6 +13,7 @@ pub struct AppState {
     pub store: Store,
     pub sessions: SessionService,
     pub contacts: ContactService,
+    pub checks: CheckService,
     pub api_key: ApiKey,
     pub metrics: Metrics,
 }

@@ -2,6 +2,7 @@
 //! keyed by session. Handlers never see SQL: they call the typed methods here.
 
 mod bulk;
+mod checks;
 mod contacts;
 mod page_index;
 mod ports;

@@ -28,6 +28,17 @@ pub enum ContactError {
     Directory(#[from] DirectoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The session's lookup budget has no room for this many uncached numbers.
+    #[error("the lookup budget of {budget} numbers per hour is spent")]
+    BudgetExceeded {
+        /// The session's budget per hour.
+        budget: u32,
+        /// Numbers the request needed looked up.
+        needed: u32,
+        /// When enough lookups are free again; `None` when the request needs more
+        /// than a whole hour's budget.
+        retry_after_secs: Option<u32>,
+    },
 }
 
 type Result<T> = std::result::Result<T, ContactError>;

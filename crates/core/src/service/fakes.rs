@@ -8,13 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::contact::{
-    AddressBookEntry, BlockEntry, BlockedContact, Contact, ExistenceResult, LidMapping, ListCursor,
-    Listing, NumberChange, Page, ProfilePicture, UserInfo,
+    AddressBookEntry, BlockEntry, BlockedContact, CachedExistence, Contact, ExistenceResult,
+    LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
 use crate::policy::Policy;
 use crate::ports::{
-    Clock, ContactStore, Directory, DirectoryError, SessionRuntime, SessionStore, StoreResult,
+    CheckStore, Clock, ContactStore, Directory, DirectoryError, SessionRuntime, SessionStore,
+    StoreResult,
 };
 use crate::service::{ContactService, SessionService};
 use crate::session::{
@@ -65,6 +66,7 @@ pub struct FakeStore {
     pub blocked: Mutex<HashSet<ContactRef>>,
     pub saved: Mutex<Vec<AddressBookEntry>>,
     pub sessions: Mutex<Vec<SessionRecord>>,
+    pub checks: Mutex<HashMap<PhoneNumber, CachedExistence>>,
     /// Chunks a streamed listing serves before failing (`usize::MAX`: never fails).
     pub chunks_before_failure: std::sync::atomic::AtomicUsize,
 }
@@ -247,6 +249,29 @@ impl ContactStore for FakeStore {
 }
 
 #[async_trait]
+impl CheckStore for FakeStore {
+    async fn cached_checks(
+        &self,
+        _: &SessionName,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>> {
+        let checks = lock(&self.checks);
+        Ok(phones
+            .iter()
+            .filter_map(|p| Some((*p, checks.get(p)?.clone())))
+            .collect())
+    }
+    async fn cache_checks(
+        &self,
+        _: &SessionName,
+        answers: &[(PhoneNumber, CachedExistence)],
+    ) -> StoreResult<()> {
+        lock(&self.checks).extend(answers.iter().cloned());
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl SessionStore for FakeStore {
     async fn create_session(&self, new: &NewSession) -> StoreResult<bool> {
         let mut all = lock(&self.sessions);
@@ -310,6 +335,8 @@ pub struct FakeDirectory {
     pub client_cache: Mutex<HashMap<PhoneNumber, Lid>>,
     /// What `user_info` answers (`None` = nothing for that user).
     pub info: Mutex<Option<Result<UserInfo, DirectoryError>>>,
+    /// `is_on_whatsapp` answers 429 while set.
+    pub rate_limited: std::sync::atomic::AtomicBool,
     /// What `profile_picture` answers.
     pub picture: Mutex<Option<Result<Option<ProfilePicture>, DirectoryError>>>,
 }
@@ -330,6 +357,11 @@ impl Directory for FakeDirectory {
         phones: &[PhoneNumber],
     ) -> Result<HashMap<PhoneNumber, ExistenceResult>, DirectoryError> {
         self.log(format!("is_on_whatsapp {}", phones.len()));
+        if self.rate_limited.load(Ordering::SeqCst) {
+            return Err(DirectoryError::RateLimited {
+                retry_after_secs: Some(30),
+            });
+        }
         let registered = lock(&self.registered);
         Ok(phones
             .iter()

@@ -3,9 +3,11 @@
 //! cannot answer or its answer is stale, and the service writes back what WhatsApp said
 //! (the `Directory` itself has no side effects on our data).
 
+mod checks;
 mod contacts;
 mod sessions;
 
+pub use checks::{BudgetStatus, CheckService, CheckStats};
 pub use contacts::{ContactError, ContactService};
 pub use sessions::{Lifecycle, SessionError, SessionService, SessionView};
 

@@ -320,3 +320,185 @@ async fn unknown_contact_is_contact_not_found() {
     let err = w.contacts.get(&w.session, &alice()).await.unwrap_err();
     assert!(matches!(err, ContactError::ContactNotFound(who) if who == alice()));
 }
+
+mod checks {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use futures::future::join_all;
+
+    use crate::ids::PhoneNumber;
+    use crate::policy::CheckPolicy;
+    use crate::ports::{DirectoryError, Spawner, Task};
+    use crate::service::fakes::{World, lid, phone};
+    use crate::service::{CheckService, ContactError};
+    use crate::session::SessionStatus;
+
+    struct TokioSpawner;
+
+    impl Spawner for TokioSpawner {
+        fn spawn(&self, task: Task) {
+            tokio::spawn(task);
+        }
+    }
+
+    fn service(w: &World, policy: CheckPolicy) -> CheckService {
+        CheckService::new(
+            w.store.clone(),
+            w.sessions.clone(),
+            Arc::new(TokioSpawner),
+            policy,
+        )
+    }
+
+    fn numbers(n: u64) -> Vec<PhoneNumber> {
+        (0..n)
+            .map(|i| phone(&format!("1555{:07}", 2_000_000 + i)))
+            .collect()
+    }
+
+    fn queries(w: &World) -> Vec<String> {
+        w.directory
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("is_on_whatsapp"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_second_pass_is_served_from_the_cache() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        let all = numbers(100);
+        w.directory
+            .registered
+            .lock()
+            .unwrap()
+            .insert(all[0], Some(lid("500@lid")));
+        let first = checks.check(&w.session, &all, false).await.unwrap();
+        assert!(first[0].exists && first[0].lid == Some(lid("500@lid")));
+        assert!(!first[1].exists);
+        assert_eq!(queries(&w).len(), 1, "one query for the batch");
+        let again = checks.check(&w.session, &all, false).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(queries(&w).len(), 1, "no lookup on the second pass");
+        let status = checks.budget(&w.session).await.unwrap();
+        assert_eq!(status.remaining, 100);
+        assert_eq!(status.stats.cache_hits, 100);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_for_one_number_make_one_lookup() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        let one = numbers(1);
+        let answers = join_all((0..50).map(|_| checks.check(&w.session, &one, false))).await;
+        assert!(answers.iter().all(|a| a.is_ok()));
+        assert_eq!(queries(&w), ["is_on_whatsapp 1"]);
+        assert_eq!(checks.budget(&w.session).await.unwrap().remaining, 199);
+    }
+
+    #[tokio::test]
+    async fn numbers_arriving_together_go_out_in_few_queries() {
+        let w = World::new(SessionStatus::Working).await;
+        let policy = CheckPolicy {
+            budget_per_hour: 10_000,
+            ..CheckPolicy::default()
+        };
+        let checks = service(&w, policy);
+        let all = numbers(1_000);
+        join_all(all.chunks(10).map(|c| checks.check(&w.session, c, false))).await;
+        let q = queries(&w);
+        assert!(q.len() <= 10, "{q:?}");
+        assert_eq!(q.len(), 2, "batches of 500: {q:?}");
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_never_exceeded_under_a_burst() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        let all = numbers(300);
+        let results = join_all(all.chunks(7).map(|c| checks.check(&w.session, c, false))).await;
+        let looked_up: usize = results.iter().filter(|r| r.is_ok()).map(|_| 7).sum();
+        assert!(looked_up <= 200, "{looked_up}");
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(ContactError::BudgetExceeded { budget: 200, .. })))
+            .count();
+        assert!(refused > 0);
+        let asked: usize = w
+            .directory
+            .calls()
+            .iter()
+            .filter_map(|c| c.strip_prefix("is_on_whatsapp ")?.parse::<usize>().ok())
+            .sum();
+        assert!(asked <= 200, "WhatsApp was asked for {asked} numbers");
+        // An hour later, the budget is back.
+        w.clock.advance(Duration::from_secs(3600));
+        assert_eq!(checks.budget(&w.session).await.unwrap().remaining, 200);
+    }
+
+    #[tokio::test]
+    async fn force_answers_from_the_cache_inside_the_cooldown() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        let one = numbers(1);
+        checks.check(&w.session, &one, false).await.unwrap();
+        w.clock.advance(Duration::from_secs(3599));
+        checks.check(&w.session, &one, true).await.unwrap();
+        assert_eq!(queries(&w).len(), 1, "inside the cooldown");
+        w.clock.advance(Duration::from_secs(1));
+        checks.check(&w.session, &one, true).await.unwrap();
+        assert_eq!(queries(&w).len(), 2, "after it");
+    }
+
+    #[tokio::test]
+    async fn whatsapps_429_pauses_lookups() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        w.directory.rate_limited.store(true, Ordering::SeqCst);
+        let all = numbers(3);
+        let err = checks
+            .check(&w.session, &all[..1], false)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ContactError::Directory(DirectoryError::RateLimited { .. })
+        ));
+        w.directory.rate_limited.store(false, Ordering::SeqCst);
+        let err = checks
+            .check(&w.session, &all[1..2], false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ContactError::Directory(DirectoryError::RateLimited {
+                    retry_after_secs: Some(30)
+                })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(queries(&w).len(), 1, "paused: WhatsApp is not asked again");
+        w.clock.advance(Duration::from_secs(30));
+        assert!(checks.check(&w.session, &all[1..2], false).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn brazilian_variants_ride_in_the_same_query_and_answer_canonically() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        let with_nine = phone("5511987654321");
+        w.directory
+            .registered
+            .lock()
+            .unwrap()
+            .insert(with_nine, None);
+        let asked = phone("551187654321");
+        let answer = checks.check(&w.session, &[asked], false).await.unwrap();
+        assert_eq!(answer[0].phone, Some(with_nine));
+        assert_eq!(queries(&w), ["is_on_whatsapp 2"]);
+    }
+}

@@ -232,6 +232,9 @@ pub struct PhoneParam {
     /// The number, any dialable format with country code (`15551234567`,
     /// `+1 (555) 123-4567`, `15551234567@c.us`).
     pub phone: Option<String>,
+    /// Ask WhatsApp even when cached (still answered from the cache within an hour
+    /// of the last check: the ban guard's cooldown).
+    pub refresh: Option<bool>,
 }
 
 /// Whether the number is on WhatsApp, and under which id.
@@ -244,11 +247,120 @@ pub async fn check_exists<D: Dialect>(
         return Err(ApiError::bad_request("missing_phone", "phone is required"));
     };
     let phone = parse_phone(phone)?;
-    let found = state.contacts.check_exists(&scope.session, &phone).await?;
-    Ok(AppJson(NumberExists {
-        number_exists: found.exists,
-        chat_id: found.phone.map(|p| format!("{}@c.us", p.wa_id())),
-        lid: found.lid.map(|l| l.to_string()),
+    let force = q.refresh.unwrap_or(false);
+    let mut found = state.checks.check(&scope.session, &[phone], force).await?;
+    Ok(AppJson(NumberExists::from(found.remove(0))))
+}
+
+/// Most numbers in one bulk check.
+pub const MAX_BULK_CHECK: usize = 10_000;
+
+/// Body of the bulk check.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BulkCheckBody {
+    /// Up to 10,000 numbers, any dialable format with country code.
+    pub phones: Vec<String>,
+    /// Ask WhatsApp even when cached (the cooldown still applies).
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+/// One answer of the bulk check, in input order: WAHA's result, or why the input
+/// is not a number.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkCheckItem {
+    /// The input as sent.
+    pub phone: String,
+    #[serde(flatten)]
+    pub result: Option<NumberExists>,
+    /// Set for an input that does not parse; nothing was looked up for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorBody>,
+}
+
+/// Whether many numbers are on WhatsApp: one answer per input, in order. Cached
+/// numbers cost nothing; the uncached ones must fit in the session's budget.
+pub async fn check_exists_bulk<D: Dialect>(
+    State(state): State<AppState>,
+    scope: Scope<D>,
+    AppJson(body): AppJson<BulkCheckBody>,
+) -> Result<AppJson<Vec<BulkCheckItem>>, ApiError> {
+    if body.phones.is_empty() || body.phones.len() > MAX_BULK_CHECK {
+        return Err(ApiError::bad_request(
+            "invalid_batch_size",
+            format!("phones must hold 1 to {MAX_BULK_CHECK} numbers"),
+        )
+        .with_value(body.phones.len()));
+    }
+    let parsed: Vec<Result<PhoneNumber, ApiError>> =
+        body.phones.iter().map(|p| parse_phone(p)).collect();
+    let valid: Vec<PhoneNumber> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .copied()
+        .collect();
+    let mut answers = state
+        .checks
+        .check(&scope.session, &valid, body.refresh)
+        .await?
+        .into_iter();
+    let items = body
+        .phones
+        .into_iter()
+        .zip(parsed)
+        .map(|(phone, parsed)| match parsed {
+            Ok(_) => BulkCheckItem {
+                phone,
+                result: answers.next().map(NumberExists::from),
+                error: None,
+            },
+            Err(e) => BulkCheckItem {
+                phone,
+                result: None,
+                error: Some(e.body()),
+            },
+        })
+        .collect();
+    Ok(AppJson(items))
+}
+
+/// What is left of the session's lookup budget, with its counters.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckBudget {
+    pub budget_per_hour: u32,
+    pub remaining: u32,
+    /// Seconds left of a pause WhatsApp's rate limit imposed; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_for_secs: Option<u32>,
+    /// Numbers asked for since start-up.
+    pub numbers: u64,
+    /// Of those, answered from the cache.
+    pub cache_hits: u64,
+    /// Numbers looked up on WhatsApp.
+    pub lookups: u64,
+    /// usync queries sent.
+    pub queries: u64,
+    /// Requests refused for the budget.
+    pub refusals: u64,
+}
+
+/// The session's lookup budget.
+pub async fn check_budget<D: Dialect>(
+    State(state): State<AppState>,
+    scope: Scope<D>,
+) -> Result<AppJson<CheckBudget>, ApiError> {
+    let b = state.checks.budget(&scope.session).await?;
+    Ok(AppJson(CheckBudget {
+        budget_per_hour: b.budget_per_hour,
+        remaining: b.remaining,
+        paused_for_secs: b.paused_for_secs,
+        numbers: b.stats.numbers,
+        cache_hits: b.stats.cache_hits,
+        lookups: b.stats.lookups,
+        queries: b.stats.queries,
+        refusals: b.stats.refusals,
     }))
 }
 

@@ -174,6 +174,16 @@ pub struct NumberExists {
     pub lid: Option<String>,
 }
 
+impl From<wacontacts_core::contact::Existence> for NumberExists {
+    fn from(found: wacontacts_core::contact::Existence) -> Self {
+        Self {
+            number_exists: found.exists,
+            chat_id: found.phone.map(|p| chat_id(&ContactRef::Phone(p))),
+            lid: found.lid.map(|l| l.to_string()),
+        }
+    }
+}
+
 /// Answer of the about route.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct About {
@@ -243,6 +253,28 @@ impl From<ContactError> for ApiError {
             }
             ContactError::Directory(e) => directory_error(e),
             ContactError::Store(e) => ApiError::internal(e.0),
+            ContactError::BudgetExceeded {
+                budget,
+                needed,
+                retry_after_secs,
+            } => {
+                let message = match retry_after_secs {
+                    Some(_) => format!(
+                        "This needs {needed} uncached lookups; the session's budget of {budget} per hour has not that many left"
+                    ),
+                    None => format!(
+                        "This needs {needed} uncached lookups, more than the session's whole budget of {budget} per hour: send fewer numbers"
+                    ),
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "check_budget_exceeded",
+                    message,
+                )
+                .with_retry_after(retry_after_secs.unwrap_or(3600))
+                .with_field("budgetPerHour", budget)
+                .with_field("needed", needed)
+            }
         }
     }
 }
@@ -298,6 +330,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(documented::<docs::__path_check_exists, _, _>(
             c::check_exists::<Waha>,
         ))
+        .routes(documented::<docs::__path_check_exists_bulk, _, _>(
+            c::check_exists_bulk::<Waha>,
+        ))
+        .routes(documented::<docs::__path_check_budget, _, _>(
+            c::check_budget::<Waha>,
+        ))
         .routes(documented::<docs::__path_get_about, _, _>(
             c::get_about::<Waha>,
         ))
@@ -328,7 +366,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[allow(dead_code)]
 mod docs {
     use super::*;
-    use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
+    use crate::api::contacts::{
+        BulkCheckBody, BulkCheckItem, CheckBudget, ContactUpdateBody, ListParams, PhoneParam,
+        RefreshParam,
+    };
     use crate::api::lids::{LidPage, PhoneNumbersBody};
     use crate::error::ErrorBody;
 
@@ -378,6 +419,22 @@ mod docs {
         responses((status = 200, body = NumberExists), (status = 400, body = ErrorBody),
             (status = 429, body = ErrorBody)))]
     pub fn check_exists() {}
+
+    /// Whether many numbers are on WhatsApp, one answer per input in order.
+    ///
+    /// Cached numbers cost nothing; the uncached ones must fit in the session's lookup
+    /// budget (429 `check_budget_exceeded` with `Retry-After` otherwise).
+    #[utoipa::path(post, path = "/api/{session}/contacts/check-exists", tag = "contacts",
+        params(("session" = String, Path)), request_body = BulkCheckBody,
+        responses((status = 200, body = Vec<BulkCheckItem>), (status = 400, body = ErrorBody),
+            (status = 429, body = ErrorBody)))]
+    pub fn check_exists_bulk() {}
+
+    /// What is left of the session's lookup budget, with its counters.
+    #[utoipa::path(get, path = "/api/{session}/contacts/check-exists/budget", tag = "contacts",
+        params(("session" = String, Path)),
+        responses((status = 200, body = CheckBudget)))]
+    pub fn check_budget() {}
 
     /// The contact's "about" text (cached 24 h); null when unset or hidden.
     #[utoipa::path(get, path = "/api/contacts/about", tag = "contacts", params(ContactParam, SessionParam, RefreshParam),

@@ -1,0 +1,339 @@
+//! Number checks with the ban guard: normalize (at the edge) → cache → single-flight →
+//! batcher → budget → `Directory`. WhatsApp bans accounts that look up many numbers
+//! they never message, so every uncached number costs budget, numbers already being
+//! looked up are waited for rather than asked again, and numbers that arrive within a
+//! short window go out together in one usync query (with their BR/MX/AR variants).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::channel::oneshot;
+
+use crate::contact::{CachedExistence, Existence};
+use crate::ids::PhoneNumber;
+use crate::phone::candidates;
+use crate::policy::{Budget, CheckPolicy};
+use crate::ports::{CheckStore, Directory, DirectoryError, Spawner};
+use crate::service::contacts::ContactError;
+use crate::service::sessions::SessionService;
+use crate::session::SessionName;
+
+type Answer = Result<Existence, DirectoryError>;
+
+/// Counters of one session's checks, for `/metrics` and the budget route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// Numbers asked for (after removing duplicates within a request).
+    pub numbers: u64,
+    /// Of those, answered from the cache.
+    pub cache_hits: u64,
+    /// Numbers looked up on WhatsApp (each costs budget).
+    pub lookups: u64,
+    /// usync queries sent.
+    pub queries: u64,
+    /// Requests refused because the budget was spent.
+    pub refusals: u64,
+}
+
+/// What is left of a session's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetStatus {
+    pub budget_per_hour: u32,
+    pub remaining: u32,
+    /// Set while WhatsApp's 429 pauses lookups: seconds left of the pause.
+    pub paused_for_secs: Option<u32>,
+    pub stats: CheckStats,
+}
+
+#[derive(Default)]
+struct SessionChecks {
+    budget: Budget,
+    paused_until_ms: i64,
+    /// Numbers being looked up, with who waits for each.
+    in_flight: HashMap<PhoneNumber, Vec<oneshot::Sender<Answer>>>,
+    /// Numbers waiting for the next batch.
+    queue: Vec<PhoneNumber>,
+    /// A batch task runs for this session.
+    flushing: bool,
+    /// WhatsApp's directory, as of the last request (the batch task uses it).
+    directory: Option<Arc<dyn Directory>>,
+    stats: CheckStats,
+}
+
+struct Shared {
+    store: Arc<dyn CheckStore>,
+    sessions: SessionService,
+    spawner: Arc<dyn Spawner>,
+    policy: CheckPolicy,
+    state: Mutex<HashMap<SessionName, SessionChecks>>,
+}
+
+/// The check service. Cheap to clone.
+#[derive(Clone)]
+pub struct CheckService {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CheckService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckService")
+    }
+}
+
+fn lock(
+    m: &Mutex<HashMap<SessionName, SessionChecks>>,
+) -> MutexGuard<'_, HashMap<SessionName, SessionChecks>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn now_ms(&self) -> i64 {
+        self.sessions.clock().now_ms()
+    }
+
+    /// The session's budget: `config.checks.budgetPerHour` when set, else the policy's.
+    async fn budget_of(&self, session: &SessionName) -> Result<u32, ContactError> {
+        let view = self.sessions.get(session).await?;
+        Ok(view.record.config["checks"]["budgetPerHour"]
+            .as_u64()
+            .map_or(self.policy.budget_per_hour, |n| {
+                n.min(u32::MAX as u64) as u32
+            }))
+    }
+
+    /// Sends queued numbers in batches until the queue is empty.
+    async fn flush(self: Arc<Self>, session: SessionName) {
+        self.sessions.clock().sleep(self.policy.batch_window).await;
+        loop {
+            let (batch, directory) = {
+                let mut state = lock(&self.state);
+                let checks = state.entry(session.clone()).or_default();
+                if checks.queue.is_empty() {
+                    checks.flushing = false;
+                    return;
+                }
+                let n = checks.queue.len().min(self.policy.batch_size);
+                let batch: Vec<PhoneNumber> = checks.queue.drain(..n).collect();
+                checks.stats.queries += 1;
+                (batch, checks.directory.clone())
+            };
+            let answers = match directory {
+                Some(directory) => self.ask(&session, directory.as_ref(), &batch).await,
+                None => Err(DirectoryError::NotConnected),
+            };
+            let mut state = lock(&self.state);
+            let checks = state.entry(session.clone()).or_default();
+            if let Err(DirectoryError::RateLimited { retry_after_secs }) = &answers {
+                let pause = retry_after_secs
+                    .map(|s| std::time::Duration::from_secs(u64::from(s)))
+                    .unwrap_or(self.policy.rate_limit_pause);
+                checks.paused_until_ms = self.now_ms() + pause.as_millis() as i64;
+                tracing::warn!(session = %session, pause_secs = pause.as_secs(), "WhatsApp rate-limits checks: pausing lookups");
+            }
+            for phone in &batch {
+                let answer = match &answers {
+                    Ok(map) => Ok(map.get(phone).cloned().unwrap_or(Existence {
+                        exists: false,
+                        phone: None,
+                        lid: None,
+                    })),
+                    Err(e) => Err(e.clone()),
+                };
+                for waiter in checks.in_flight.remove(phone).unwrap_or_default() {
+                    let _ = waiter.send(answer.clone());
+                }
+            }
+        }
+    }
+
+    /// One usync query for `batch` and every variant of its numbers; answers are
+    /// cached (with the LIDs they carry) before anyone sees them.
+    async fn ask(
+        &self,
+        session: &SessionName,
+        directory: &dyn Directory,
+        batch: &[PhoneNumber],
+    ) -> Result<HashMap<PhoneNumber, Existence>, DirectoryError> {
+        let forms: Vec<Vec<PhoneNumber>> = batch.iter().map(candidates).collect();
+        let mut all: Vec<PhoneNumber> = forms.iter().flatten().copied().collect();
+        all.sort();
+        all.dedup();
+        let answers = directory.is_on_whatsapp(&all).await?;
+        let now = self.now_ms();
+        let mut out = HashMap::with_capacity(batch.len());
+        let mut cached = Vec::with_capacity(batch.len());
+        for (phone, forms) in batch.iter().zip(&forms) {
+            let found = forms
+                .iter()
+                .filter_map(|f| answers.get(f))
+                .find(|r| r.exists);
+            let existence = match found {
+                Some(r) => Existence {
+                    exists: true,
+                    phone: Some(r.phone.unwrap_or(*phone)),
+                    lid: r.lid.clone(),
+                },
+                None => Existence {
+                    exists: false,
+                    phone: None,
+                    lid: None,
+                },
+            };
+            cached.push((
+                *phone,
+                CachedExistence {
+                    existence: existence.clone(),
+                    checked_ms: now,
+                },
+            ));
+            out.insert(*phone, existence);
+        }
+        if let Err(e) = self.store.cache_checks(session, &cached).await {
+            // The answers still reach the callers; only the cache misses them.
+            tracing::error!(session = %session, error = %format!("{e:#}"), "failed to cache check answers");
+        }
+        Ok(out)
+    }
+}
+
+impl CheckService {
+    pub fn new(
+        store: Arc<dyn CheckStore>,
+        sessions: SessionService,
+        spawner: Arc<dyn Spawner>,
+        policy: CheckPolicy,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                sessions,
+                spawner,
+                policy,
+                state: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Whether each of `phones` is on WhatsApp, in input order. `force` skips the
+    /// cache except inside the per-number cooldown. All uncached numbers must fit in
+    /// the session's budget, else nothing is looked up (`BudgetExceeded`).
+    pub async fn check(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+        force: bool,
+    ) -> Result<Vec<Existence>, ContactError> {
+        let shared = &self.shared;
+        shared.sessions.require_working(session).await?;
+        let directory = shared
+            .sessions
+            .directory(session)
+            .ok_or(ContactError::Directory(DirectoryError::NotConnected))?;
+        let unique: Vec<PhoneNumber> = {
+            let mut seen = HashSet::new();
+            phones
+                .iter()
+                .filter(|p| seen.insert(**p))
+                .copied()
+                .collect()
+        };
+        let cached = shared.store.cached_checks(session, &unique).await?;
+        let now = shared.now_ms();
+        let mut known: HashMap<PhoneNumber, Existence> = HashMap::new();
+        for p in &unique {
+            if let Some(c) = cached.get(p)
+                && shared
+                    .policy
+                    .serves(c.existence.exists, c.checked_ms, now, force)
+            {
+                known.insert(*p, c.existence.clone());
+            }
+        }
+        let todo: Vec<PhoneNumber> = unique
+            .iter()
+            .filter(|p| !known.contains_key(p))
+            .copied()
+            .collect();
+        let budget = if todo.is_empty() {
+            0
+        } else {
+            shared.budget_of(session).await?
+        };
+        let mut waiting = Vec::with_capacity(todo.len());
+        let start_flush = {
+            let mut state = lock(&shared.state);
+            let checks = state.entry(session.clone()).or_default();
+            checks.stats.numbers += unique.len() as u64;
+            checks.stats.cache_hits += known.len() as u64;
+            if !todo.is_empty() && checks.paused_until_ms > now {
+                let secs = ((checks.paused_until_ms - now + 999) / 1000) as u32;
+                return Err(DirectoryError::RateLimited {
+                    retry_after_secs: Some(secs),
+                }
+                .into());
+            }
+            let new: Vec<PhoneNumber> = todo
+                .iter()
+                .filter(|p| !checks.in_flight.contains_key(p))
+                .copied()
+                .collect();
+            if let Err(retry_after_secs) = checks.budget.try_spend(now, new.len() as u32, budget) {
+                checks.stats.refusals += 1;
+                return Err(ContactError::BudgetExceeded {
+                    budget,
+                    needed: new.len() as u32,
+                    retry_after_secs,
+                });
+            }
+            checks.stats.lookups += new.len() as u64;
+            for p in &todo {
+                let (tx, rx) = oneshot::channel();
+                checks.in_flight.entry(*p).or_default().push(tx);
+                waiting.push((*p, rx));
+            }
+            checks.queue.extend(new);
+            checks.directory = Some(directory);
+            let start = !checks.flushing && !checks.queue.is_empty();
+            checks.flushing |= start;
+            start
+        };
+        if start_flush {
+            let task = shared.clone().flush(session.clone());
+            shared.spawner.spawn(Box::pin(task));
+        }
+        for (phone, rx) in waiting {
+            let answer = rx
+                .await
+                .unwrap_or(Err(DirectoryError::Other("the check was abandoned".into())))?;
+            known.insert(phone, answer);
+        }
+        Ok(phones
+            .iter()
+            .map(|p| known.get(p).cloned().expect("every number answered"))
+            .collect())
+    }
+
+    /// What is left of the session's budget, and its counters.
+    pub async fn budget(&self, session: &SessionName) -> Result<BudgetStatus, ContactError> {
+        let shared = &self.shared;
+        let budget = shared.budget_of(session).await?;
+        let now = shared.now_ms();
+        let mut state = lock(&shared.state);
+        let checks = state.entry(session.clone()).or_default();
+        let paused = checks.paused_until_ms - now;
+        Ok(BudgetStatus {
+            budget_per_hour: budget,
+            remaining: checks.budget.remaining(now, budget),
+            paused_for_secs: (paused > 0).then(|| ((paused + 999) / 1000) as u32),
+            stats: checks.stats,
+        })
+    }
+
+    /// Counters of every session that checked numbers, for `/metrics`.
+    pub fn stats(&self) -> Vec<(SessionName, CheckStats)> {
+        lock(&self.shared.state)
+            .iter()
+            .map(|(s, c)| (s.clone(), c.stats))
+            .collect()
+    }
+}

@@ -1,0 +1,148 @@
+//! The existence cache: WhatsApp's answers to number checks, by session and number.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::Row;
+use wacontacts_core::contact::{CachedExistence, Existence};
+use wacontacts_core::ids::{Lid, PhoneNumber};
+use wacontacts_core::ports::{CheckStore, StoreResult};
+use wacontacts_core::session::SessionName;
+
+use crate::Store;
+
+/// Most numbers read per statement (SQLite's variable limit is not the issue with
+/// `json_each`, but one statement per 10,000 keeps each read short).
+const READ_CHUNK: usize = 10_000;
+
+fn bad(session: &SessionName, phone: &str, what: &str) -> anyhow::Error {
+    tracing::error!(session = %session, row = phone, field = what, "a cached check does not parse");
+    anyhow::anyhow!("cached check of '{phone}' in session '{session}': bad {what}")
+}
+
+#[async_trait]
+impl CheckStore for Store {
+    async fn cached_checks(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>> {
+        let mut out = HashMap::new();
+        for chunk in phones.chunks(READ_CHUNK) {
+            let by_digits: HashMap<String, PhoneNumber> =
+                chunk.iter().map(|p| (p.wa_id(), *p)).collect();
+            let keys: Vec<&String> = by_digits.keys().collect();
+            let rows = sqlx::query(
+                "SELECT phone, on_wa, canonical, lid, checked_ms FROM existence_cache
+                 WHERE session = ?1 AND phone IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(session.as_str())
+            .bind(serde_json::to_string(&keys).map_err(anyhow::Error::from)?)
+            .fetch_all(self.pool())
+            .await
+            .context("Failed to read cached checks")?;
+            for row in rows {
+                let digits: String = row.try_get("phone").map_err(anyhow::Error::from)?;
+                let Some(asked) = by_digits.get(&digits) else {
+                    continue;
+                };
+                let canonical: Option<String> =
+                    row.try_get("canonical").map_err(anyhow::Error::from)?;
+                let lid: Option<String> = row.try_get("lid").map_err(anyhow::Error::from)?;
+                let existence = Existence {
+                    exists: row
+                        .try_get::<i64, _>("on_wa")
+                        .map_err(anyhow::Error::from)?
+                        != 0,
+                    phone: canonical
+                        .map(|c| {
+                            PhoneNumber::parse(&format!("+{c}"))
+                                .map_err(|_| bad(session, &digits, "canonical number"))
+                        })
+                        .transpose()?,
+                    lid: lid
+                        .map(|l| Lid::new(&l).map_err(|_| bad(session, &digits, "LID")))
+                        .transpose()?,
+                };
+                let checked_ms = row.try_get("checked_ms").map_err(anyhow::Error::from)?;
+                out.insert(
+                    *asked,
+                    CachedExistence {
+                        existence,
+                        checked_ms,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cache_checks(
+        &self,
+        session: &SessionName,
+        answers: &[(PhoneNumber, CachedExistence)],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(anyhow::Error::from)?;
+        for (asked, answer) in answers {
+            let e = &answer.existence;
+            sqlx::query(
+                "INSERT INTO existence_cache (session, phone, on_wa, canonical, lid, checked_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(session, phone) DO UPDATE SET on_wa = excluded.on_wa,
+                   canonical = excluded.canonical, lid = excluded.lid,
+                   checked_ms = excluded.checked_ms",
+            )
+            .bind(session.as_str())
+            .bind(asked.wa_id())
+            .bind(e.exists)
+            .bind(e.phone.map(|p| p.wa_id()))
+            .bind(e.lid.as_ref().map(|l| l.user().to_owned()))
+            .bind(answer.checked_ms)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to cache a check")?;
+        }
+        tx.commit().await.context("Failed to cache checks")?;
+        // The LIDs learned with the answers feed the LID map and the contacts.
+        for (_, answer) in answers {
+            if let (Some(lid), Some(phone)) = (&answer.existence.lid, &answer.existence.phone) {
+                self.add_lid_mapping(session, lid, phone).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cached_checks_round_trip_and_feed_the_lid_map() {
+        let (_d, store, s) = crate::test_support::store_with_session("s").await;
+        let asked = PhoneNumber::parse("+551187654321").unwrap();
+        let canonical = PhoneNumber::parse("+5511987654321").unwrap();
+        let absent = PhoneNumber::parse("+15550000000").unwrap();
+        let lid = Lid::parse("777@lid").unwrap();
+        let answer = CachedExistence {
+            existence: Existence {
+                exists: true,
+                phone: Some(canonical),
+                lid: Some(lid.clone()),
+            },
+            checked_ms: 42,
+        };
+        store
+            .cache_checks(&s, &[(asked, answer.clone())])
+            .await
+            .unwrap();
+        let read = store.cached_checks(&s, &[asked, absent]).await.unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[&asked], answer);
+        assert_eq!(
+            store.pn_for_lid(&s, &lid).await.unwrap().as_deref(),
+            Some("5511987654321")
+        );
+    }
+}
