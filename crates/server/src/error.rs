@@ -202,12 +202,75 @@ where
     }
 }
 
+/// A 400 that shows the query it could not read, minus every credential in it (Wawp
+/// carries the API key in `access_token`).
 fn query_rejection(rejection: QueryRejection, parts: &Parts) -> ApiError {
-    let err = ApiError::bad_request("invalid_query", rejection.body_text());
-    match parts.uri.query() {
-        Some(q) => err.with_value(q),
-        None => err,
+    let query = parts.uri.query().unwrap_or_default();
+    let mut message = rejection.body_text();
+    let mut shown = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !is_credential(&form_decode(key)) {
+            shown.push(pair);
+            continue;
+        }
+        for secret in [value.to_owned(), form_decode(value)] {
+            if !secret.is_empty() {
+                message = message.replace(&secret, "[redacted]");
+            }
+        }
     }
+    let err = ApiError::bad_request("invalid_query", message);
+    if shown.is_empty() {
+        err
+    } else {
+        err.with_value(shown.join("&"))
+    }
+}
+
+/// True for query parameters that carry a credential: `access_token`, `api_key`,
+/// `apikey`, `token`, `key` and their kin, in any case or separator.
+fn is_credential(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    [
+        "token",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "authorization",
+        "signature",
+    ]
+    .iter()
+    .any(|s| key.ends_with(s))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` and `%XX`).
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `Path` whose rejections answer 400 in our error shape.
@@ -246,4 +309,30 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
         "This route does not answer that method",
     )
     .with_value(method.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_recognized_in_any_spelling() {
+        for key in [
+            "access_token",
+            "api_key",
+            "apikey",
+            "token",
+            "key",
+            "Api-Key",
+            "X-API-KEY",
+            "secret",
+        ] {
+            assert!(is_credential(key), "{key}");
+        }
+        for key in ["limit", "session", "instance_id", "contactId", "sortBy"] {
+            assert!(!is_credential(key), "{key}");
+        }
+        assert_eq!(form_decode("access%5Ftoken"), "access_token");
+        assert_eq!(form_decode("a+b%2"), "a b%2");
+    }
 }
