@@ -44,3 +44,48 @@ async fn a_bad_query_never_echoes_a_credential() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn public_health_tells_counts_and_the_key_tells_names() {
+    let (_dir, app) = TestApp::spawn().await;
+    for name in ["sales-team", "support-team"] {
+        let (status, body) = app
+            .post_json(
+                "/api/sessions",
+                serde_json::json!({"name": name, "start": false}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // Without the key, or with a wrong one: overall health and counts, no names.
+    let bare = reqwest::Client::new();
+    for key in [None, Some("not-the-key")] {
+        let mut req = bare.get(app.url("/health"));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let (status, body) = json_of(req.send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"]["status"], "ok");
+        assert_eq!(body["sessionCounts"]["total"], 2, "{body}");
+        assert_eq!(body["sessionCounts"]["STOPPED"], 2, "{body}");
+        assert_eq!(body["sessionCounts"]["WORKING"], 0, "{body}");
+        assert!(body.get("sessions").is_none(), "{body}");
+        assert!(!body.to_string().contains("-team"), "names leak: {body}");
+    }
+
+    // With the key: the same, plus each session's name and status.
+    let (status, body) = app.get_json("/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sessionCounts"]["total"], 2, "{body}");
+    assert_eq!(
+        body["sessions"],
+        serde_json::json!([
+            {"name": "sales-team", "status": "STOPPED"},
+            {"name": "support-team", "status": "STOPPED"}
+        ])
+    );
+    app.stop().await;
+}
