@@ -89,3 +89,60 @@ async fn public_health_tells_counts_and_the_key_tells_names() {
     );
     app.stop().await;
 }
+
+/// Series (non-comment lines) in `/metrics`.
+async fn series(app: &TestApp) -> Vec<String> {
+    let text = app.get_text("/metrics").await;
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.rsplit_once(' ').map_or(l, |(k, _)| k).to_owned())
+        .collect()
+}
+
+/// 50 requests without the key, each with a method and a path nobody has used yet.
+async fn invented_requests(app: &TestApp, round: u32) {
+    let bare = reqwest::Client::new();
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("M{round}X{i}").as_bytes()).unwrap();
+        let path = match i % 3 {
+            0 => format!("/r{round}/{i}/{}", rand_suffix(i)),
+            1 => format!("/api/sessions/s{round}x{i}"),
+            _ => "/api/sessions".to_owned(),
+        };
+        let resp = bare.request(method, app.url(&path)).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+    }
+}
+
+fn rand_suffix(i: u32) -> String {
+    format!("{:x}", (i as u64 + 7).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+#[tokio::test]
+async fn invented_methods_and_paths_do_not_grow_the_metrics() {
+    let (_dir, app) = TestApp::spawn().await;
+    // Reading `/metrics` counts itself: read once so that series exists.
+    series(&app).await;
+    invented_requests(&app, 1).await;
+    let first = series(&app).await;
+    invented_requests(&app, 2).await;
+    let second = series(&app).await;
+    assert_eq!(
+        first.len(),
+        second.len(),
+        "new series after new methods and paths, e.g. {:?}",
+        second
+            .iter()
+            .filter(|s| !first.contains(s))
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    let text = second.join("\n");
+    assert!(!text.contains("M1X"), "raw method became a label");
+    assert!(!text.contains("/r1/"), "raw path became a label");
+    assert!(
+        text.contains("method=\"other\""),
+        "unknown methods count as other"
+    );
+    app.stop().await;
+}

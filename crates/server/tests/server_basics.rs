@@ -81,15 +81,7 @@ async fn metrics_count_requests_per_route_template() {
     let (_dir, app) = TestApp::spawn().await;
     app.get_json("/api/sessions/one").await;
     app.get_json("/api/sessions/two").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     let line = text
         .lines()
         .find(|l| {

@@ -77,6 +77,13 @@ impl TestApp {
         json_of(resp).await
     }
 
+    /// The body of a GET as text (asserts 200).
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().await.unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let resp = self
             .client
