@@ -89,14 +89,31 @@ impl ApiError {
         )
     }
 
-    /// An unexpected failure: logged in full, answered as a bare 500.
+    /// An unexpected failure: logged in full under a fresh `errorId`, answered 500
+    /// `internal_error` with a fixed message and that id, never the error's text.
     pub fn internal(err: anyhow::Error) -> Self {
-        tracing::error!(error = %format!("{err:#}"), "internal error");
+        let id = error_id();
+        tracing::error!(error_id = %id, error = %format!("{err:#}"), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "Something went wrong on our side; the server log has the details",
         )
+        .with_field("errorId", id)
+    }
+
+    /// WhatsApp (or another service we call) failed in a way the client cannot act
+    /// on: `detail` is logged under a fresh `errorId`, the client gets 502
+    /// `whatsapp_error`, a fixed message and that id, never the library's text.
+    pub fn upstream(detail: impl std::fmt::Display) -> Self {
+        let id = error_id();
+        tracing::warn!(error_id = %id, error = %detail, "WhatsApp error");
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "whatsapp_error",
+            "WhatsApp answered with an error; the server log has the details",
+        )
+        .with_field("errorId", id)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -106,6 +123,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+}
+
+/// 16 random hex digits that tie an error answer to its log line.
+fn error_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -314,6 +336,62 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_and_upstream_errors_hide_the_library_text() {
+        let internal = ApiError::internal(
+            anyhow::anyhow!("disk I/O error: /var/lib/secret.db").context("sqlx pool"),
+        )
+        .into_response();
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(internal).await;
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["statusCode"], 500);
+        assert!(!body.to_string().contains("secret.db"), "{body}");
+        assert!(!body.to_string().contains("sqlx"), "{body}");
+        let id = body["errorId"].as_str().expect("errorId").to_owned();
+        assert_eq!(id.len(), 16);
+
+        let upstream =
+            ApiError::upstream("iq error 500: internal-server-error (xmlns usync)").into_response();
+        assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
+        let body = body_of(upstream).await;
+        assert_eq!(body["code"], "whatsapp_error");
+        assert!(!body.to_string().contains("usync"), "{body}");
+        assert_ne!(body["errorId"], id, "every error has its own id");
+    }
+
+    #[tokio::test]
+    async fn a_handler_failing_answers_a_fixed_500_over_the_router() {
+        let app = Router::new().route(
+            "/boom",
+            get(|| async {
+                Err::<(), ApiError>(anyhow::anyhow!("constraint failed: UNIQUE contacts.pk").into())
+            }),
+        );
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert_eq!(
+            body["message"],
+            "Something went wrong on our side; the server log has the details"
+        );
+        assert!(!body.to_string().contains("UNIQUE"), "{body}");
+    }
 
     #[test]
     fn credentials_are_recognized_in_any_spelling() {
