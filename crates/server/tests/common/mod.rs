@@ -137,6 +137,24 @@ pub fn assert_error_shape(status: u16, body: &serde_json::Value) -> String {
     body["code"].as_str().expect("code is a string").to_owned()
 }
 
+/// Polls `probe` until it yields a value, for at most [`WAIT`]; panics naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A wasim on port 0 and a server pointed at it.
 pub struct Linked {
     pub wasim: wasim::Wasim,
@@ -222,6 +240,17 @@ impl Linked {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Logins of `account`'s companions that wasim has seen: every login sends one
+    /// `passive` IQ (the client telling it is active).
+    pub async fn logins(&self, account: &str) -> u64 {
+        let stats = self.wasim.stats().await;
+        stats
+            .accounts
+            .get(account)
+            .and_then(|a| a.iq.get("passive").copied())
+            .unwrap_or(0)
     }
 
     pub async fn stop(self) {
