@@ -116,20 +116,7 @@ async fn qr_link_me_events_and_restart_without_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_code_links_too() {
     let linked = Linked::start(vec![]).await;
-    let (status, _) = linked
-        .app
-        .post_json("/api/sessions", json!({"name": "pc", "start": false}))
-        .await;
-    assert_eq!(status, 201);
-    let (status, body) = linked
-        .app
-        .post_json(
-            "/api/pc/auth/request-code",
-            json!({"phoneNumber": "+1 555 123 0002"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let code = body["code"].as_str().unwrap().to_owned();
+    let code = linked.request_code("pc", "+1 555 123 0002").await;
     assert_eq!(code.replace('-', "").len(), 8, "{code}");
     tokio::time::timeout(WAIT, linked.wasim.pair_code("15551230002", &code))
         .await

@@ -215,6 +215,31 @@ impl Linked {
         self.wait_status(session, "WORKING").await;
     }
 
+    /// Asks for a pair code for `phone` on `session` (created stopped when new), as a
+    /// user does before typing it on the phone; returns the code.
+    pub async fn request_code(&self, session: &str, phone: &str) -> String {
+        let (status, _) = self.app.get_json(&format!("/api/sessions/{session}")).await;
+        if status == 404 {
+            let (status, body) = self
+                .app
+                .post_json(
+                    "/api/sessions",
+                    serde_json::json!({"name": session, "start": false}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let (status, body) = self
+            .app
+            .post_json(
+                &format!("/api/{session}/auth/request-code"),
+                serde_json::json!({ "phoneNumber": phone }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["code"].as_str().expect("a code").to_owned()
+    }
+
     /// Polls the session until it has `status`; returns its info.
     pub async fn wait_status(&self, session: &str, status: &str) -> serde_json::Value {
         self.wait_for(&format!("/api/sessions/{session}"), |v| {

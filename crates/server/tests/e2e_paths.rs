@@ -1,0 +1,106 @@
+//! Paths users hit that the happy-path tests do not walk: WhatsApp's rate limit, a
+//! wrong pair code, a QR code nobody scans, racing lifecycle calls, and restoring many
+//! sessions at once. Over HTTP, against wasim.
+
+mod common;
+
+use common::{Linked, WAIT, assert_error_shape, eventually};
+use wasim::{DirectoryUser, Fault};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rate_limit_is_429_with_retry_after() {
+    let linked = Linked::start(vec![DirectoryUser::new("15558880001")]).await;
+    linked.link("default", "15558880100").await;
+    linked
+        .wasim
+        .fault(Fault::UsyncRateLimit {
+            count: None,
+            account: Some("15558880100".into()),
+        })
+        .await
+        .unwrap();
+
+    let resp = linked
+        .app
+        .client
+        .get(
+            linked
+                .app
+                .url("/api/contacts/check-exists?session=default&phone=15558880001"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = common::json_of(resp).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(assert_error_shape(429, &body), "rate_limited");
+    let secs: u64 = retry_after
+        .expect("Retry-After header")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(secs > 0, "{secs}");
+
+    // Once WhatsApp answers again, so do we.
+    linked.wasim.fault(Fault::Clear).await.unwrap();
+    let body = eventually("check-exists after the rate limit", || async {
+        let (status, body) = linked
+            .app
+            .get_json("/api/contacts/check-exists?session=default&phone=15558880001")
+            .await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(body["numberExists"], true, "{body}");
+    linked.stop().await;
+}
+
+/// A valid-looking code that is not `code`.
+fn other_code(code: &str) -> String {
+    code.chars()
+        .map(|c| match c {
+            '-' => '-',
+            'A' => 'B',
+            _ => 'A',
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pair_code_does_not_link_and_a_new_code_does() {
+    let linked = Linked::start(vec![]).await;
+    let code = linked.request_code("pc", "15558880200").await;
+
+    // The user types a wrong code on the phone: the phone says it did not link.
+    let wrong = other_code(&code);
+    assert_ne!(wrong, code);
+    let phone = tokio::time::timeout(WAIT, linked.wasim.pair_code("15558880200", &wrong))
+        .await
+        .expect("the phone answers in time");
+    assert!(phone.is_err(), "a wrong code must not link");
+    // What the user sees: not linked, still waiting for a code or a scan.
+    let (_, info) = linked.app.get_json("/api/sessions/pc").await;
+    assert_eq!(info["status"], "SCAN_QR_CODE", "{info}");
+    assert!(info["me"].is_null(), "{info}");
+    let (status, body) = linked.app.get_json("/api/sessions/pc/me").await;
+    assert_eq!(status, 422, "{body}");
+    let accounts = linked.wasim.accounts().await;
+    assert!(
+        accounts.iter().all(|a| a.devices.is_empty()),
+        "no device was linked: {accounts:?}"
+    );
+
+    // As on WhatsApp Web, the user asks for a new code and enters that one.
+    let code = linked.request_code("pc", "15558880200").await;
+    tokio::time::timeout(WAIT, linked.wasim.pair_code("15558880200", &code))
+        .await
+        .expect("the phone answers in time")
+        .expect("the new code links");
+    linked.wait_status("pc", "WORKING").await;
+    let (_, me) = linked.app.get_json("/api/sessions/pc/me").await;
+    assert_eq!(me["id"], "15558880200@c.us", "{me}");
+    linked.stop().await;
+}
