@@ -512,6 +512,27 @@ impl Session {
         self.halt().await;
     }
 
+    /// The configured QR timeout passed: a session of `generation` still waiting
+    /// for a scan gives up, as it does when WhatsApp's QR codes run out.
+    async fn qr_timed_out(&self, generation: u64) {
+        let _op = self.op.lock().await;
+        {
+            let inner = lock(&self.inner);
+            if inner.generation != generation || inner.state.status != SessionStatus::ScanQrCode {
+                return;
+            }
+        }
+        // Disconnected first: once FAILED shows, the code on screen is dead.
+        self.halt().await;
+        let mut inner = lock(&self.inner);
+        fail(
+            &self.shared,
+            &self.name,
+            &mut inner,
+            "no QR code was scanned in time".into(),
+        );
+    }
+
     /// Lifecycle events, handled inline on whatsapp-rust's dispatch path: only
     /// state updates here, anything slow is spawned.
     #[allow(clippy::collapsible_match)] // one arm per event kind reads better
@@ -525,6 +546,17 @@ impl Session {
         match event {
             Event::PairingQrCode(qr) => {
                 if inner.state.status != SessionStatus::Working {
+                    if inner.state.status != SessionStatus::ScanQrCode
+                        && let Some(limit) = shared.config.qr_timeout
+                    {
+                        let session = Arc::downgrade(self);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(limit).await;
+                            if let Some(session) = session.upgrade() {
+                                session.qr_timed_out(generation).await;
+                            }
+                        });
+                    }
                     inner.qr = Some(qr.code.clone());
                     set_state(shared, name, &mut inner, SessionStatus::ScanQrCode, None);
                     if !inner.muted {

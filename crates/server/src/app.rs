@@ -221,6 +221,7 @@ impl Application {
         };
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
+        engine_config.qr_timeout = settings.qr_timeout;
         let engine = Engine::new(engine_config, Arc::new(store.clone()));
         let sessions = SessionService::new(store.clone(), engine.clone());
         #[cfg(feature = "sandbox")]

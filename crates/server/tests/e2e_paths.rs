@@ -104,3 +104,45 @@ async fn a_wrong_pair_code_does_not_link_and_a_new_code_does() {
     assert_eq!(me["id"], "15558880200@c.us", "{me}");
     linked.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unscanned_qr_code_expires_into_failed_with_a_reason() {
+    let linked = Linked::start_with(vec![], |s| {
+        s.qr_timeout = Some(std::time::Duration::from_secs(2));
+    })
+    .await;
+    let (status, body) = linked
+        .app
+        .post_json("/api/sessions", serde_json::json!({"name": "late"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    linked.wait_status("late", "SCAN_QR_CODE").await;
+    let (_, qr) = linked.app.get_json("/api/late/auth/qr?format=raw").await;
+    let stale = qr["value"].as_str().expect("a QR").to_owned();
+
+    // Nobody scans: the session gives up and says why.
+    let info = linked.wait_status("late", "FAILED").await;
+    let reason = info["failureReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("QR"), "{info}");
+    let (status, body) = linked.app.get_json("/api/late/auth/qr?format=raw").await;
+    assert_eq!(status, 422, "no QR any more: {body}");
+    // The code on screen is dead: scanning it now links nothing.
+    let scan = linked.wasim.scan_qr(&stale, Some("15558880300")).await;
+    assert!(scan.is_err(), "the stale QR was accepted");
+
+    // Starting again shows a fresh code, and that one links.
+    let (status, body) = linked
+        .app
+        .post_json("/api/sessions/late/start", serde_json::json!({}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    linked.wait_status("late", "SCAN_QR_CODE").await;
+    let (_, qr) = linked.app.get_json("/api/late/auth/qr?format=raw").await;
+    linked
+        .wasim
+        .scan_qr(qr["value"].as_str().unwrap(), Some("15558880300"))
+        .await
+        .unwrap();
+    linked.wait_status("late", "WORKING").await;
+    linked.stop().await;
+}

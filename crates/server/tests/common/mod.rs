@@ -160,6 +160,8 @@ pub struct Linked {
     pub wasim: wasim::Wasim,
     pub app: TestApp,
     pub dir: tempfile::TempDir,
+    /// Settings the test changed, applied again on restart.
+    adjust: fn(&mut Settings),
 }
 
 /// Every wait in these tests is bounded by this.
@@ -168,6 +170,11 @@ pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 impl Linked {
     /// Starts wasim seeded with `users`, and the server against it.
     pub async fn start(users: Vec<wasim::DirectoryUser>) -> Linked {
+        Self::start_with(users, |_| {}).await
+    }
+
+    /// Like [`Linked::start`], with settings changed by `adjust` (kept across restarts).
+    pub async fn start_with(users: Vec<wasim::DirectoryUser>, adjust: fn(&mut Settings)) -> Linked {
         let wasim = wasim::Wasim::start(
             "127.0.0.1:0".parse().unwrap(),
             wasim::WasimConfig::default(),
@@ -175,23 +182,39 @@ impl Linked {
         .await
         .expect("wasim starts");
         wasim.upsert_users(users).await.expect("seed users");
-        let dir = tempfile::tempdir().unwrap();
-        let app = Self::spawn_app(&wasim, dir.path()).await;
-        Linked { wasim, app, dir }
+        Self::serve(wasim, tempfile::tempdir().unwrap(), adjust).await
     }
 
-    /// A server on `data_dir` pointed at `wasim`.
-    pub async fn spawn_app(wasim: &wasim::Wasim, data_dir: &Path) -> TestApp {
+    /// A server on `dir` pointed at `wasim`.
+    async fn serve(
+        wasim: wasim::Wasim,
+        dir: tempfile::TempDir,
+        adjust: fn(&mut Settings),
+    ) -> Linked {
         let url = wasim.ws_url();
-        TestApp::spawn_in(data_dir, move |s| s.whatsapp_url = Some(url)).await
+        let app = TestApp::spawn_in(dir.path(), move |s| {
+            s.whatsapp_url = Some(url);
+            adjust(s);
+        })
+        .await;
+        Linked {
+            wasim,
+            app,
+            dir,
+            adjust,
+        }
     }
 
     /// Stops the server and starts a new one on the same data dir.
     pub async fn restart_app(self) -> Linked {
-        let Linked { wasim, app, dir } = self;
+        let Linked {
+            wasim,
+            app,
+            dir,
+            adjust,
+        } = self;
         app.stop().await;
-        let app = Self::spawn_app(&wasim, dir.path()).await;
-        Linked { wasim, app, dir }
+        Self::serve(wasim, dir, adjust).await
     }
 
     /// Creates (and starts) `session`, scans its QR as `account`, waits for WORKING.
