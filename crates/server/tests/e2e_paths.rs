@@ -146,3 +146,156 @@ async fn an_unscanned_qr_code_expires_into_failed_with_a_reason() {
     linked.wait_status("late", "WORKING").await;
     linked.stop().await;
 }
+
+/// One lifecycle call as a user sends it; returns the HTTP status.
+async fn lifecycle(linked: &Linked, op: &str) -> (u16, serde_json::Value) {
+    match op {
+        "delete" => linked.app.delete("/api/sessions/race").await,
+        "get" => linked.app.get_json("/api/sessions/race").await,
+        op => {
+            linked
+                .app
+                .post_json(&format!("/api/sessions/race/{op}"), serde_json::json!({}))
+                .await
+        }
+    }
+}
+
+/// Polls until the session has settled (not STARTING); its status, or None if gone.
+async fn settled(linked: &Linked) -> Option<String> {
+    eventually("the session to settle", || async {
+        match linked.app.get_json("/api/sessions/race").await {
+            (404, _) => Some(None),
+            (200, v) if v["status"] != "STARTING" => Some(v["status"].as_str().map(str::to_owned)),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Whether wasim sees a live connection of a device linked to `account`.
+async fn device_connected(linked: &Linked, account: &str) -> bool {
+    linked
+        .wasim
+        .accounts()
+        .await
+        .iter()
+        .filter(|a| a.phone == account)
+        .any(|a| a.devices.iter().any(|d| d.connected))
+}
+
+/// Brings the session to WORKING as a user would: create it if gone, start it,
+/// scan the QR as `account` if it shows one. Returns the account it is linked to.
+async fn relink(linked: &Linked, account: &str) -> String {
+    let (status, _) = linked.app.get_json("/api/sessions/race").await;
+    if status == 404 {
+        linked.link("race", account).await;
+    } else {
+        start_and_scan(linked, account).await;
+    }
+    let (_, me) = linked.app.get_json("/api/sessions/race/me").await;
+    me["id"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("@c.us")
+        .to_owned()
+}
+
+async fn start_and_scan(linked: &Linked, account: &str) {
+    let (status, body) = lifecycle(linked, "start").await;
+    assert!(status < 300, "start: {status} {body}");
+    let info = linked
+        .wait_for("/api/sessions/race", |v| {
+            v["status"] == "WORKING" || v["status"] == "SCAN_QR_CODE"
+        })
+        .await;
+    if info["status"] == "SCAN_QR_CODE" {
+        let (_, qr) = linked.app.get_json("/api/race/auth/qr?format=raw").await;
+        linked
+            .wasim
+            .scan_qr(qr["value"].as_str().unwrap(), Some(account))
+            .await
+            .unwrap();
+        linked.wait_status("race", "WORKING").await;
+    }
+}
+
+/// What GET says, the listing says and wasim sees agree; returns the status.
+async fn assert_consistent(linked: &Linked, round: &[&str], account: &str) -> Option<String> {
+    let status = settled(linked).await;
+    let (_, list) = linked.app.get_json("/api/sessions?all=true").await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "race")
+        .map(|s| s["status"].as_str().unwrap().to_owned());
+    assert_eq!(listed, status, "{round:?}: listing disagrees with GET");
+    // The stored status (what /health reports) catches up with the live one.
+    eventually(
+        &format!("{round:?}: the stored status to be {status:?}"),
+        || async {
+            let (_, health) = linked.app.get_json("/health").await;
+            let stored = health["sessions"]
+                .as_array()?
+                .iter()
+                .find(|s| s["name"] == "race")
+                .map(|s| s["status"].as_str().unwrap().to_owned());
+            (stored == status).then_some(())
+        },
+    )
+    .await;
+    let working = status.as_deref() == Some("WORKING");
+    eventually(
+        &format!("{round:?}: wasim to agree on {status:?}"),
+        || async { (device_connected(linked, account).await == working).then_some(()) },
+    )
+    .await;
+    status
+}
+
+/// Races start, stop, logout, restart and delete of one session, round after round;
+/// after each round GET, the listing, the stored status and wasim agree, and with
+/// `restart` the session comes back after a server restart as it was left.
+async fn race_rounds(restart: bool) {
+    let mut linked = Linked::start(vec![]).await;
+    let rounds: &[&[&str]] = &[
+        &["start", "stop", "logout", "delete", "get"],
+        &["stop", "start", "restart", "start", "get"],
+        &["logout", "start", "stop", "restart"],
+        &["delete", "start", "restart", "get"],
+        &["stop", "start", "stop", "start"],
+        &["restart", "stop", "restart", "stop"],
+    ];
+    for (i, round) in rounds.iter().enumerate() {
+        // A phone of its own per round: wasim reuses the ids of unlinked devices.
+        let account = relink(&linked, &format!("155588804{i:02}")).await;
+        let answers =
+            futures::future::join_all(round.iter().map(|op| lifecycle(&linked, op))).await;
+        for (op, (status, body)) in round.iter().zip(&answers) {
+            assert!(*status < 500, "{round:?}: {op} answered {status}: {body}");
+        }
+        let before = assert_consistent(&linked, round, &account).await;
+        if restart {
+            linked = linked.restart_app().await;
+            let after = assert_consistent(&linked, round, &account).await;
+            assert_eq!(after, before, "{round:?}: not restored as it was left");
+        }
+    }
+    linked.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_lifecycle_calls_leave_one_consistent_state() {
+    race_rounds(false).await;
+}
+
+/// Fails about one run in three: `SessionService` (src/sessions.rs) writes
+/// `desired_running` before it queues for the engine's per-session lock, so a
+/// stop's `false` can land before a racing restart's engine start (or the reverse),
+/// and the session is restored differently from how it was left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug in src/sessions.rs (desired_running races the engine); run with --ignored"]
+async fn racing_lifecycle_calls_are_restored_as_left() {
+    race_rounds(true).await;
+}
