@@ -299,3 +299,39 @@ async fn racing_lifecycle_calls_leave_one_consistent_state() {
 async fn racing_lifecycle_calls_are_restored_as_left() {
     race_rounds(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_linked_sessions_come_back_after_a_restart() {
+    use futures::StreamExt;
+    const N: usize = 200;
+    let linked = Linked::start(vec![]).await;
+    let started = std::time::Instant::now();
+    futures::stream::iter(0..N)
+        .for_each_concurrent(16, |i| {
+            let linked = &linked;
+            async move {
+                linked
+                    .link(&format!("s{i:03}"), &format!("1555777{i:04}"))
+                    .await
+            }
+        })
+        .await;
+    eprintln!("linked {N} in {:?}", started.elapsed());
+
+    let linked = linked.restart_app().await;
+    let started = std::time::Instant::now();
+    let health = linked
+        .wait_for("/health", |h| h["sessionCounts"]["WORKING"] == N)
+        .await;
+    eprintln!("restored {N} in {:?}", started.elapsed());
+    assert_eq!(health["sessionCounts"]["total"], N, "{health}");
+    // Each came back as the account it was linked to, without a scan.
+    let (_, me) = linked.app.get_json("/api/sessions/s123/me").await;
+    assert_eq!(me["id"], "15557770123@c.us", "{me}");
+    let (status, _) = linked
+        .app
+        .get_json("/api/contacts/all?session=s199&limit=1")
+        .await;
+    assert_eq!(status, 200);
+    linked.stop().await;
+}
