@@ -32,6 +32,10 @@ pub struct EngineConfig {
     /// SQLite page cache of each session's device store, in KiB (whatsapp-rust's
     /// default is 512). Small keeps idle sessions cheap.
     pub device_cache_kib: u32,
+    /// How long a session may wait in SCAN_QR_CODE before it gives up (FAILED, "no
+    /// QR code was scanned in time"). `None` leaves it to WhatsApp's QR codes
+    /// running out (60 s for the first, 20 s for each further one: 160 s for six).
+    pub qr_timeout: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -48,6 +52,7 @@ impl EngineConfig {
             device_name: None,
             pre_key_count: None,
             device_cache_kib: 64,
+            qr_timeout: None,
         }
     }
 

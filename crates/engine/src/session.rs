@@ -79,6 +79,9 @@ struct Inner {
     /// Set by shutdown: state changes are no longer broadcast, so the statuses
     /// the lead persisted survive for the next start of the server.
     muted: bool,
+    /// Set by delete: the engine forgets this object, so a start queued behind
+    /// the delete must not bring up a client nobody can see or stop.
+    deleted: bool,
 }
 
 struct Running {
@@ -139,6 +142,7 @@ impl Session {
                 run: None,
                 intentional: false,
                 muted: false,
+                deleted: false,
             }),
             op: tokio::sync::Mutex::new(()),
         })
@@ -178,6 +182,9 @@ impl Session {
             let mut inner = lock(&self.inner);
             if inner.muted || self.shared.closed.load(Ordering::Relaxed) {
                 return Err(EngineError::ShuttingDown);
+            }
+            if inner.deleted {
+                return Err(EngineError::NotRunning);
             }
             if inner.run.is_some() {
                 return Ok(());
@@ -383,6 +390,7 @@ impl Session {
         self.halt().await;
         self.wipe().await?;
         let mut inner = lock(&self.inner);
+        inner.deleted = true;
         inner.state.me = None;
         set_state(
             &self.shared,
@@ -477,6 +485,27 @@ impl Session {
         self.halt().await;
     }
 
+    /// The configured QR timeout passed: a session of `generation` still waiting
+    /// for a scan gives up, as it does when WhatsApp's QR codes run out.
+    async fn qr_timed_out(&self, generation: u64) {
+        let _op = self.op.lock().await;
+        {
+            let inner = lock(&self.inner);
+            if inner.generation != generation || inner.state.status != SessionStatus::ScanQrCode {
+                return;
+            }
+        }
+        // Disconnected first: once FAILED shows, the code on screen is dead.
+        self.halt().await;
+        let mut inner = lock(&self.inner);
+        fail(
+            &self.shared,
+            &self.name,
+            &mut inner,
+            "no QR code was scanned in time".into(),
+        );
+    }
+
     /// Lifecycle events, handled inline on whatsapp-rust's dispatch path: only
     /// state updates here, anything slow is spawned.
     #[allow(clippy::collapsible_match)] // one arm per event kind reads better
@@ -490,6 +519,17 @@ impl Session {
         match event {
             Event::PairingQrCode(qr) => {
                 if inner.state.status != SessionStatus::Working {
+                    if inner.state.status != SessionStatus::ScanQrCode
+                        && let Some(limit) = shared.config.qr_timeout
+                    {
+                        let session = Arc::downgrade(self);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(limit).await;
+                            if let Some(session) = session.upgrade() {
+                                session.qr_timed_out(generation).await;
+                            }
+                        });
+                    }
                     inner.qr = Some(qr.code.clone());
                     set_state(shared, name, &mut inner, SessionStatus::ScanQrCode, None);
                     if !inner.muted {
@@ -778,8 +818,11 @@ mod tests {
     fn session(dir: &std::path::Path) -> (Arc<Session>, broadcast::Receiver<StatusChange>) {
         let (status_tx, rx) = broadcast::channel(64);
         let (qr_tx, _) = broadcast::channel(64);
+        // Never the real WhatsApp: a closed local port.
+        let mut config = EngineConfig::new(dir);
+        config.whatsapp_url = Some("ws://127.0.0.1:9/ws/chat".into());
         let shared = Arc::new(Shared {
-            config: EngineConfig::new(dir),
+            config,
             sink: Arc::new(NoSink),
             status_tx,
             qr_tx,
@@ -894,6 +937,20 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "keys not wiped");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_start_queued_behind_a_delete_brings_up_no_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _rx) = session(dir.path());
+        s.delete().await.unwrap();
+        // The engine has forgotten this object: a client here could never be stopped.
+        assert_eq!(s.start().await, Err(EngineError::NotRunning));
+        assert!(!s.is_running());
+        assert!(
+            !dir.path().join("sessions/unit").exists(),
+            "no keys recreated"
+        );
     }
 
     #[tokio::test]

@@ -92,6 +92,9 @@ pub struct Settings {
     pub whatsapp_version: Option<(u32, u32, u32)>,
     /// Pre-keys per upload batch (WhatsApp Web's 812 when `None`); tests lower it.
     pub pre_key_count: Option<usize>,
+    /// How long a session may show QR codes before it is FAILED; `None` = until
+    /// WhatsApp's codes run out. Not a flag: tests shorten it.
+    pub qr_timeout: Option<Duration>,
     /// Run against an in-process wasim instead of WhatsApp.
     pub sandbox: Option<SandboxSettings>,
     /// The ban guard's rules (budget, cache lifetimes, batching).
@@ -120,6 +123,7 @@ impl Settings {
             whatsapp_url: None,
             whatsapp_version: None,
             pre_key_count: None,
+            qr_timeout: None,
             sandbox: None,
             checks: wacontacts_core::policy::CheckPolicy::default(),
         }

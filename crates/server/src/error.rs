@@ -89,14 +89,31 @@ impl ApiError {
         )
     }
 
-    /// An unexpected failure: logged in full, answered as a bare 500.
+    /// An unexpected failure: logged in full under a fresh `errorId`, answered 500
+    /// `internal_error` with a fixed message and that id, never the error's text.
     pub fn internal(err: anyhow::Error) -> Self {
-        tracing::error!(error = %format!("{err:#}"), "internal error");
+        let id = error_id();
+        tracing::error!(error_id = %id, error = %format!("{err:#}"), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "Something went wrong on our side; the server log has the details",
         )
+        .with_field("errorId", id)
+    }
+
+    /// WhatsApp (or another service we call) failed in a way the client cannot act
+    /// on: `detail` is logged under a fresh `errorId`, the client gets 502
+    /// `whatsapp_error`, a fixed message and that id, never the library's text.
+    pub fn upstream(detail: impl std::fmt::Display) -> Self {
+        let id = error_id();
+        tracing::warn!(error_id = %id, error = %detail, "WhatsApp error");
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "whatsapp_error",
+            "WhatsApp answered with an error; the server log has the details",
+        )
+        .with_field("errorId", id)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -120,6 +137,11 @@ impl ApiError {
             value: self.value.clone(),
         }
     }
+}
+
+/// 16 random hex digits that tie an error answer to its log line.
+fn error_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -216,12 +238,75 @@ where
     }
 }
 
+/// A 400 that shows the query it could not read, minus every credential in it (Wawp
+/// carries the API key in `access_token`).
 fn query_rejection(rejection: QueryRejection, parts: &Parts) -> ApiError {
-    let err = ApiError::bad_request("invalid_query", rejection.body_text());
-    match parts.uri.query() {
-        Some(q) => err.with_value(q),
-        None => err,
+    let query = parts.uri.query().unwrap_or_default();
+    let mut message = rejection.body_text();
+    let mut shown = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !is_credential(&form_decode(key)) {
+            shown.push(pair);
+            continue;
+        }
+        for secret in [value.to_owned(), form_decode(value)] {
+            if !secret.is_empty() {
+                message = message.replace(&secret, "[redacted]");
+            }
+        }
     }
+    let err = ApiError::bad_request("invalid_query", message);
+    if shown.is_empty() {
+        err
+    } else {
+        err.with_value(shown.join("&"))
+    }
+}
+
+/// True for query parameters that carry a credential: `access_token`, `api_key`,
+/// `apikey`, `token`, `key` and their kin, in any case or separator.
+fn is_credential(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    [
+        "token",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "authorization",
+        "signature",
+    ]
+    .iter()
+    .any(|s| key.ends_with(s))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` and `%XX`).
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `Path` whose rejections answer 400 in our error shape.
@@ -260,4 +345,86 @@ pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
         "This route does not answer that method",
     )
     .with_value(method.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_and_upstream_errors_hide_the_library_text() {
+        let internal = ApiError::internal(
+            anyhow::anyhow!("disk I/O error: /var/lib/secret.db").context("sqlx pool"),
+        )
+        .into_response();
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(internal).await;
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["statusCode"], 500);
+        assert!(!body.to_string().contains("secret.db"), "{body}");
+        assert!(!body.to_string().contains("sqlx"), "{body}");
+        let id = body["errorId"].as_str().expect("errorId").to_owned();
+        assert_eq!(id.len(), 16);
+
+        let upstream =
+            ApiError::upstream("iq error 500: internal-server-error (xmlns usync)").into_response();
+        assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
+        let body = body_of(upstream).await;
+        assert_eq!(body["code"], "whatsapp_error");
+        assert!(!body.to_string().contains("usync"), "{body}");
+        assert_ne!(body["errorId"], id, "every error has its own id");
+    }
+
+    #[tokio::test]
+    async fn a_handler_failing_answers_a_fixed_500_over_the_router() {
+        let app = Router::new().route(
+            "/boom",
+            get(|| async {
+                Err::<(), ApiError>(anyhow::anyhow!("constraint failed: UNIQUE contacts.pk").into())
+            }),
+        );
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert_eq!(
+            body["message"],
+            "Something went wrong on our side; the server log has the details"
+        );
+        assert!(!body.to_string().contains("UNIQUE"), "{body}");
+    }
+
+    #[test]
+    fn credentials_are_recognized_in_any_spelling() {
+        for key in [
+            "access_token",
+            "api_key",
+            "apikey",
+            "token",
+            "key",
+            "Api-Key",
+            "X-API-KEY",
+            "secret",
+        ] {
+            assert!(is_credential(key), "{key}");
+        }
+        for key in ["limit", "session", "instance_id", "contactId", "sortBy"] {
+            assert!(!is_credential(key), "{key}");
+        }
+        assert_eq!(form_decode("access%5Ftoken"), "access_token");
+        assert_eq!(form_decode("a+b%2"), "a b%2");
+    }
 }

@@ -1,11 +1,14 @@
 //! Prometheus metrics: request counts and latencies per route template (never the raw
-//! path, which may hold phone numbers), served as text at `/metrics`.
+//! path, which may hold phone numbers), served as text at `/metrics`. Every label comes
+//! from a fixed set, whatever a client sends: methods outside the usual seven count as
+//! `other`, paths no route matches as `unmatched`, and statuses by their code only when
+//! it is one we answer with (else their class, `2xx` … `5xx`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -18,14 +21,14 @@ use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
-    status: u16,
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -79,11 +82,11 @@ impl Metrics {
         }
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn observe(&self, method: &'static str, route: &str, status: &'static str, seconds: f64) {
         self.inner
             .requests
             .get_or_create(&RouteLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
                 status,
             })
@@ -91,7 +94,7 @@ impl Metrics {
         self.inner
             .latency
             .get_or_create(&LatencyLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
             })
             .observe(seconds);
@@ -110,19 +113,55 @@ impl Metrics {
     }
 }
 
+/// The method as a label: one of the usual seven, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ]
+    .iter()
+    .find(|m| *m == method)
+    .map_or("other", |m| m.as_str())
+}
+
+/// The status as a label: its code when it is one we answer with, else its class.
+fn status_label(status: StatusCode) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "200", "201", "204", "206", "304", "400", "401", "403", "404", "405", "408", "409", "413",
+        "415", "422", "429", "500", "501", "502", "503", "504",
+    ];
+    let code = status.as_str();
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or(match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        })
+}
+
 /// Middleware: times every request and counts it under its route template.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    let status = response.status().as_u16();
+    let status = status_label(response.status());
     let elapsed = started.elapsed();
-    metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    metrics.observe(method, &route, status, elapsed.as_secs_f64());
     tracing::debug!(%method, %route, status, latency_ms = elapsed.as_millis() as u64, "request");
     response
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Linked, WAIT, assert_error_shape};
+use common::{Linked, WAIT, assert_error_shape, eventually};
 use serde_json::json;
 use wasim::{AddressBookContact, DirectoryUser, Fault, UserEvent};
 
@@ -116,20 +116,7 @@ async fn qr_link_me_events_and_restart_without_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_code_links_too() {
     let linked = Linked::start(vec![]).await;
-    let (status, _) = linked
-        .app
-        .post_json("/api/sessions", json!({"name": "pc", "start": false}))
-        .await;
-    assert_eq!(status, 201);
-    let (status, body) = linked
-        .app
-        .post_json(
-            "/api/pc/auth/request-code",
-            json!({"phoneNumber": "+1 555 123 0002"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let code = body["code"].as_str().unwrap().to_owned();
+    let code = linked.request_code("pc", "+1 555 123 0002").await;
     assert_eq!(code.replace('-', "").len(), 8, "{code}");
     tokio::time::timeout(WAIT, linked.wasim.pair_code("15551230002", &code))
         .await
@@ -157,6 +144,16 @@ async fn reconnects_after_a_drop_and_reports_logouts() {
     linked.link("a", "15551230003").await;
     linked.link("b", "15551230004").await;
 
+    // The logins that linking made have reached wasim before the drop.
+    let first_login = |account: &'static str| {
+        let linked = &linked;
+        eventually(account, move || async move {
+            let n = linked.logins(account).await;
+            (n > 0).then_some(n)
+        })
+    };
+    let logins = first_login("15551230003").await;
+    let b_logins = first_login("15551230004").await;
     linked
         .wasim
         .fault(Fault::Drop {
@@ -164,8 +161,24 @@ async fn reconnects_after_a_drop_and_reports_logouts() {
         })
         .await
         .unwrap();
-    // It leaves WORKING or not, but comes back to WORKING on its own.
+    // The drop took effect: the engine logged in again on its own...
+    eventually("a new login of a after the drop", || async {
+        (linked.logins("15551230003").await > logins).then_some(())
+    })
+    .await;
+    // ...and the session is WORKING again, on a live connection.
     linked.wait_status("a", "WORKING").await;
+    eventually("a's device connected in wasim", || async {
+        let accounts = linked.wasim.accounts().await;
+        let a = accounts.iter().find(|a| a.phone == "15551230003")?;
+        a.devices.iter().any(|d| d.connected).then_some(())
+    })
+    .await;
+    assert_eq!(
+        linked.logins("15551230004").await,
+        b_logins,
+        "the other account was not dropped"
+    );
     let (status, _) = linked
         .app
         .get_json("/api/contacts/all?session=a&limit=1")

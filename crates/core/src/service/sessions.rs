@@ -2,6 +2,7 @@
 //! record what the user wants restored after a restart, and contact calls wait a
 //! little for a session that is still starting.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::policy::Policy;
@@ -54,6 +55,9 @@ pub struct SessionService {
     runtime: Arc<dyn SessionRuntime>,
     clock: Arc<dyn Clock>,
     policy: Policy,
+    /// One lifecycle operation at a time per session, so that what is stored (the
+    /// wish to run after a restart) lands in the same order as what the engine did.
+    busy: Arc<std::sync::Mutex<HashMap<SessionName, Arc<futures::lock::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for SessionService {
@@ -74,7 +78,20 @@ impl SessionService {
             runtime,
             clock,
             policy,
+            busy: Arc::default(),
         }
+    }
+
+    /// Waits for the session's other lifecycle operations; holds it until dropped.
+    async fn exclusive(&self, name: &SessionName) -> futures::lock::OwnedMutexGuard<()> {
+        let lock = self
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     /// The rules in force.
@@ -112,6 +129,8 @@ impl SessionService {
             return Err(SessionError::AlreadyExists(name));
         }
         if start {
+            let _busy = self.exclusive(&name).await;
+            self.get(&name).await?;
             self.start(&name).await?;
         }
         self.get(&name).await
@@ -152,8 +171,14 @@ impl SessionService {
     /// Stops, wipes the device state (without unlinking) and forgets the session.
     /// Deleting one that does not exist is not an error (WAHA: idempotent).
     pub async fn delete(&self, name: &SessionName) -> Result<(), SessionError> {
-        self.runtime.delete(name).await?;
+        let _busy = self.exclusive(name).await;
+        // The record first: a start racing in sees no session instead of reviving it.
         self.store.delete_session(name).await?;
+        self.runtime.delete(name).await?;
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         Ok(())
     }
 
@@ -163,6 +188,7 @@ impl SessionService {
         name: &SessionName,
         op: Lifecycle,
     ) -> Result<SessionView, SessionError> {
+        let busy = self.exclusive(name).await;
         self.get(name).await?;
         match op {
             Lifecycle::Start => {
@@ -184,6 +210,7 @@ impl SessionService {
                 self.start(name).await?;
             }
         }
+        drop(busy);
         self.get(name).await
     }
 
@@ -213,6 +240,7 @@ impl SessionService {
         name: &SessionName,
         phone: &str,
     ) -> Result<String, SessionError> {
+        let _busy = self.exclusive(name).await;
         self.get(name).await?;
         self.store.set_desired_running(name, true).await?;
         Ok(self.runtime.request_code(name, phone).await?)

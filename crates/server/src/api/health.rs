@@ -1,9 +1,10 @@
 //! Liveness and readiness: `/ping`, `/health`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
+use wacontacts_core::session::SessionStatus;
 
 use crate::error::AppJson;
 use crate::state::AppState;
@@ -34,7 +35,7 @@ pub struct PartHealth {
     pub error: Option<String>,
 }
 
-/// A session's status, as reported by `/health`.
+/// A session's status, as reported by `/health` to callers with the key.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionHealth {
     pub name: String,
@@ -42,32 +43,80 @@ pub struct SessionHealth {
     pub status: String,
 }
 
+/// How many sessions are in each status (every status is present, 0 when none).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SessionCounts {
+    pub total: usize,
+    #[serde(rename = "STOPPED")]
+    pub stopped: usize,
+    #[serde(rename = "STARTING")]
+    pub starting: usize,
+    #[serde(rename = "SCAN_QR_CODE")]
+    pub scan_qr_code: usize,
+    #[serde(rename = "WORKING")]
+    pub working: usize,
+    #[serde(rename = "FAILED")]
+    pub failed: usize,
+}
+
+impl SessionCounts {
+    fn add(&mut self, status: SessionStatus) {
+        self.total += 1;
+        *match status {
+            SessionStatus::Stopped => &mut self.stopped,
+            SessionStatus::Starting => &mut self.starting,
+            SessionStatus::ScanQrCode => &mut self.scan_qr_code,
+            SessionStatus::Working => &mut self.working,
+            SessionStatus::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
 /// Answer of `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Health {
     /// "ok" when every part is ok, else "error".
     pub status: String,
     pub database: PartHealth,
-    pub sessions: Vec<SessionHealth>,
+    /// Sessions per status; public.
+    pub session_counts: SessionCounts,
+    /// Each session's name and status: only for callers that send a valid `X-Api-Key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<SessionHealth>>,
 }
 
-/// GET /health — the database and each session's status; 503 when the database fails.
+/// GET /health — the database and how many sessions are in each status; with a valid
+/// `X-Api-Key`, each session's name and status too. 503 when the database fails.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Health>) {
+pub async fn health(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> (StatusCode, AppJson<Health>) {
+    let keyed = headers
+        .get("x-api-key")
+        .is_some_and(|k| state.api_key.matches(k.as_bytes()));
+    let mut counts = SessionCounts::default();
     let (database, sessions) = match state.sessions.list(true).await {
-        Ok(list) => (
-            PartHealth {
-                status: "ok".into(),
-                error: None,
-            },
-            list.into_iter()
-                .map(|s| SessionHealth {
-                    name: s.record.name.to_string(),
-                    status: s.status.as_str().into(),
-                })
-                .collect(),
-        ),
+        Ok(list) => {
+            list.iter().for_each(|s| counts.add(s.record.status));
+            let sessions = keyed.then(|| {
+                list.into_iter()
+                    .map(|s| SessionHealth {
+                        name: s.record.name.to_string(),
+                        status: s.record.status.as_str().into(),
+                    })
+                    .collect()
+            });
+            (
+                PartHealth {
+                    status: "ok".into(),
+                    error: None,
+                },
+                sessions,
+            )
+        }
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "health check: database failed");
             (
@@ -75,7 +124,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Healt
                     status: "error".into(),
                     error: Some("database query failed".into()),
                 },
-                Vec::new(),
+                keyed.then(Vec::new),
             )
         }
     };
@@ -90,6 +139,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Healt
         AppJson(Health {
             status: if ok { "ok" } else { "error" }.into(),
             database,
+            session_counts: counts,
             sessions,
         }),
     )

@@ -245,9 +245,7 @@ fn engine_error(err: EngineError) -> ApiError {
         EngineError::ShuttingDown => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
         }
-        EngineError::WhatsApp(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_error", message)
-        }
+        EngineError::WhatsApp(detail) => ApiError::upstream(detail),
         EngineError::Device(e) => ApiError::internal(anyhow::anyhow!("device store: {e}")),
     }
 }

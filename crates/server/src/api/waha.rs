@@ -300,14 +300,7 @@ pub fn directory_error(err: DirectoryError) -> ApiError {
         DirectoryError::Timeout => {
             ApiError::new(StatusCode::GATEWAY_TIMEOUT, "whatsapp_timeout", message)
         }
-        DirectoryError::Other(detail) => {
-            tracing::warn!(error = %detail, "WhatsApp failed a request");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "whatsapp_error",
-                "WhatsApp failed the request",
-            )
-        }
+        DirectoryError::Other(detail) => ApiError::upstream(detail),
     }
 }
 

@@ -77,6 +77,13 @@ impl TestApp {
         json_of(resp).await
     }
 
+    /// The body of a GET as text (asserts 200).
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().await.unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let resp = self
             .client
@@ -130,11 +137,31 @@ pub fn assert_error_shape(status: u16, body: &serde_json::Value) -> String {
     body["code"].as_str().expect("code is a string").to_owned()
 }
 
+/// Polls `probe` until it yields a value, for at most [`WAIT`]; panics naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A wasim on port 0 and a server pointed at it.
 pub struct Linked {
     pub wasim: wasim::Wasim,
     pub app: TestApp,
     pub dir: tempfile::TempDir,
+    /// Settings the test changed, applied again on restart.
+    adjust: fn(&mut Settings),
 }
 
 /// Every wait in these tests is bounded by this.
@@ -143,6 +170,11 @@ pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 impl Linked {
     /// Starts wasim seeded with `users`, and the server against it.
     pub async fn start(users: Vec<wasim::DirectoryUser>) -> Linked {
+        Self::start_with(users, |_| {}).await
+    }
+
+    /// Like [`Linked::start`], with settings changed by `adjust` (kept across restarts).
+    pub async fn start_with(users: Vec<wasim::DirectoryUser>, adjust: fn(&mut Settings)) -> Linked {
         let wasim = wasim::Wasim::start(
             "127.0.0.1:0".parse().unwrap(),
             wasim::WasimConfig::default(),
@@ -150,23 +182,39 @@ impl Linked {
         .await
         .expect("wasim starts");
         wasim.upsert_users(users).await.expect("seed users");
-        let dir = tempfile::tempdir().unwrap();
-        let app = Self::spawn_app(&wasim, dir.path()).await;
-        Linked { wasim, app, dir }
+        Self::serve(wasim, tempfile::tempdir().unwrap(), adjust).await
     }
 
-    /// A server on `data_dir` pointed at `wasim`.
-    pub async fn spawn_app(wasim: &wasim::Wasim, data_dir: &Path) -> TestApp {
+    /// A server on `dir` pointed at `wasim`.
+    async fn serve(
+        wasim: wasim::Wasim,
+        dir: tempfile::TempDir,
+        adjust: fn(&mut Settings),
+    ) -> Linked {
         let url = wasim.ws_url();
-        TestApp::spawn_in(data_dir, move |s| s.whatsapp_url = Some(url)).await
+        let app = TestApp::spawn_in(dir.path(), move |s| {
+            s.whatsapp_url = Some(url);
+            adjust(s);
+        })
+        .await;
+        Linked {
+            wasim,
+            app,
+            dir,
+            adjust,
+        }
     }
 
     /// Stops the server and starts a new one on the same data dir.
     pub async fn restart_app(self) -> Linked {
-        let Linked { wasim, app, dir } = self;
+        let Linked {
+            wasim,
+            app,
+            dir,
+            adjust,
+        } = self;
         app.stop().await;
-        let app = Self::spawn_app(&wasim, dir.path()).await;
-        Linked { wasim, app, dir }
+        Self::serve(wasim, dir, adjust).await
     }
 
     /// Creates (and starts) `session`, scans its QR as `account`, waits for WORKING.
@@ -188,6 +236,31 @@ impl Linked {
             .expect("scan in time")
             .expect("wasim scans");
         self.wait_status(session, "WORKING").await;
+    }
+
+    /// Asks for a pair code for `phone` on `session` (created stopped when new), as a
+    /// user does before typing it on the phone; returns the code.
+    pub async fn request_code(&self, session: &str, phone: &str) -> String {
+        let (status, _) = self.app.get_json(&format!("/api/sessions/{session}")).await;
+        if status == 404 {
+            let (status, body) = self
+                .app
+                .post_json(
+                    "/api/sessions",
+                    serde_json::json!({"name": session, "start": false}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let (status, body) = self
+            .app
+            .post_json(
+                &format!("/api/{session}/auth/request-code"),
+                serde_json::json!({ "phoneNumber": phone }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["code"].as_str().expect("a code").to_owned()
     }
 
     /// Polls the session until it has `status`; returns its info.
@@ -215,6 +288,17 @@ impl Linked {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Logins of `account`'s companions that wasim has seen: every login sends one
+    /// `passive` IQ (the client telling it is active).
+    pub async fn logins(&self, account: &str) -> u64 {
+        let stats = self.wasim.stats().await;
+        stats
+            .accounts
+            .get(account)
+            .and_then(|a| a.iq.get("passive").copied())
+            .unwrap_or(0)
     }
 
     pub async fn stop(self) {
