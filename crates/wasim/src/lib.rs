@@ -11,6 +11,7 @@ mod conn;
 pub mod directory;
 mod events;
 pub mod faults;
+mod history;
 mod noise;
 mod pairing;
 mod picture;

@@ -210,6 +210,7 @@ pub(crate) fn complete_pairing(
             prekeys_uploaded: 0,
             conn: None,
             key_shared: false,
+            history_sent: false,
             pending: Vec::new(),
         },
     );

@@ -60,6 +60,8 @@ pub(crate) async fn handle_encrypt(
         if shared.config.auto_key_share {
             share_app_state_key(shared, w, account, device).await;
         }
+        // Then, as a phone does after linking, the history sync (push names).
+        crate::history::send_push_names(shared, w, account, device).await;
         return None;
     }
     if ty == "set"

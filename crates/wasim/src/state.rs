@@ -52,6 +52,8 @@ pub(crate) struct Device {
     pub conn: Option<ConnId>,
     /// The app-state key was sent to this device.
     pub key_shared: bool,
+    /// The push-name history sync was sent to this device.
+    pub history_sent: bool,
     /// Stanzas for the device while it is offline, delivered after its next login.
     pub pending: Vec<Node>,
 }
