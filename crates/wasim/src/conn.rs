@@ -461,8 +461,8 @@ async fn handle_iq(
             iq_id,
             vec![NodeBuilder::new("props").attr("protocol", "1").build()],
         ),
-        // Everything else the client asks in the background: an empty result.
-        _ => iq_result(iq_id, vec![]),
+        // Anything else: what WhatsApp answers to a request it does not support.
+        _ => w.unsupported_iq(account, xmlns, iq_id),
     })
 }
 

@@ -150,7 +150,7 @@ pub(crate) async fn handle_encrypt(
             vec![NodeBuilder::new("list").children(users).build()],
         ));
     }
-    Some(iq_result(iq_id, vec![]))
+    Some(w.unsupported_iq(account, "encrypt", iq_id))
 }
 
 fn parse_skey(n: &Node) -> Option<(u32, [u8; 32], Vec<u8>)> {

@@ -270,8 +270,17 @@ impl World {
     pub fn count_iq(&mut self, account: Option<&str>, xmlns: &str) {
         if let Some(a) = account {
             let s = self.stats.accounts.entry(a.to_string()).or_default();
-            *s.iq.entry(xmlns.to_string()).or_default() += 1;
+            crate::stats::bump(&mut s.iq, xmlns);
         }
+    }
+
+    /// The answer to an IQ wasim does not know, as WhatsApp gives it for a request it
+    /// does not support: `<error code="501" text="feature-not-implemented"/>`
+    /// (counted in the account's `unsupported` stats).
+    pub fn unsupported_iq(&mut self, account: &str, xmlns: &str, iq_id: &str) -> Node {
+        let s = self.stats.accounts.entry(account.to_string()).or_default();
+        crate::stats::bump(&mut s.unsupported, xmlns);
+        crate::conn::iq_error(iq_id, 501, "feature-not-implemented")
     }
 }
 
