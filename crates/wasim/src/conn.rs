@@ -441,7 +441,7 @@ async fn handle_iq(
         }
         "usync" => crate::usync::handle(w, account, iq_id, node),
         "w:profile:picture" => crate::picture::handle(w, account, iq_id, node),
-        "blocklist" => crate::blocklist::handle(w, account, iq_id, node),
+        "blocklist" => crate::blocklist::handle(shared, w, account, device, iq_id, node),
         "w:sync:app:state" => crate::appstate::handle_iq(w, account, node),
         "md" if first_child.as_deref() == Some("remove-companion-device") => {
             crate::pairing::remove_companion(w, account, node);
