@@ -7,9 +7,10 @@ use crate::state::Shared;
 use crate::state::{Account, World};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use wacore::appstate::errors::AppStateError;
 use wacore::appstate::hash::{HashState, generate_patch_mac};
 use wacore::appstate::keys::{ExpandedAppStateKeys, expand_app_state_keys};
-use wacore::appstate::processor::process_patch;
+use wacore::appstate::processor::{PatchProcessingResult, process_patch};
 use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
 use waproto::buffa::{self, Message};
@@ -127,7 +128,7 @@ impl AppState {
             device_index: Some(0),
             ..Default::default()
         };
-        if let Err(e) = apply(col, &patch, &keys, collection) {
+        if let Err(e) = apply(col, &patch, &keys, &key_id, collection) {
             tracing::warn!("wasim: own patch failed to apply: {e:?}");
         }
         patch.snapshot_mac = Some(
@@ -145,32 +146,114 @@ impl AppState {
     }
 }
 
-/// Applies `patch` to the server's mirror of the collection (no MAC checks) and
-/// returns the decoded mutations.
+/// Processes `patch` on top of `state` (moved forward on success; `prev_value_mac` gives
+/// the current value MAC of an index). With `verify` the patch is checked as a device
+/// receiving it checks it: known key, patch MAC, index and value MACs, no index twice,
+/// and a snapshot MAC that matches the state it produces.
+fn process(
+    state: &mut HashState,
+    prev_value_mac: impl Fn(&[u8]) -> Option<Vec<u8>>,
+    patch: &wa::SyncdPatch,
+    keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
+    name: &str,
+    verify: bool,
+) -> anyhow::Result<PatchProcessingResult> {
+    if verify && patch.key_id.id.as_deref() != Some(key_id) {
+        anyhow::bail!("patch under an unknown app-state key");
+    }
+    let mut next = state.clone();
+    let res = process_patch(
+        patch,
+        &mut next,
+        |id| {
+            if id == key_id {
+                Ok(keys.clone())
+            } else {
+                Err(AppStateError::KeyNotFound)
+            }
+        },
+        |index_mac| Ok(prev_value_mac(index_mac)),
+        verify,
+        name,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if verify {
+        let expected = next.generate_snapshot_mac(name, &keys.snapshot_mac);
+        if patch.snapshot_mac.as_deref() != Some(expected.as_slice()) {
+            anyhow::bail!("snapshot MAC does not match the collection after the patch");
+        }
+    }
+    *state = next;
+    Ok(res)
+}
+
+/// Applies a server-built patch to the server's mirror of the collection.
 fn apply(
     col: &mut Collection,
     patch: &wa::SyncdPatch,
     keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
     name: &str,
-) -> anyhow::Result<Vec<wacore::appstate::Mutation>> {
+) -> anyhow::Result<()> {
     let values = &col.values;
-    let k = keys.clone();
-    let res = process_patch(
-        patch,
+    let res = process(
         &mut col.state,
-        |_| Ok(k.clone()),
-        |index_mac| Ok(values.get(index_mac).cloned()),
-        false,
+        |m| values.get(m).cloned(),
+        patch,
+        keys,
+        key_id,
         name,
-    )
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        false,
+    )?;
     for m in &res.removed_index_macs {
         col.values.remove(m);
     }
     for m in &res.added_macs {
         col.values.insert(m.index_mac.clone(), m.value_mac.clone());
     }
-    Ok(res.mutations)
+    Ok(())
+}
+
+/// Applies the patches a client sent, all or none: each is verified (see [`process`])
+/// against the collection as it stands after the ones before it. Returns the decoded
+/// mutations.
+fn apply_client_patches(
+    col: &mut Collection,
+    patches: &[wa::SyncdPatch],
+    keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
+    name: &str,
+) -> anyhow::Result<Vec<wacore::appstate::Mutation>> {
+    let mut state = col.state.clone();
+    // Value MACs the patches changed so far: `None` = removed.
+    let mut staged: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+    let mut mutations = Vec::new();
+    for patch in patches {
+        let values = &col.values;
+        let lookup = |m: &[u8]| match staged.get(m) {
+            Some(v) => v.clone(),
+            None => values.get(m).cloned(),
+        };
+        let res = process(&mut state, lookup, patch, keys, key_id, name, true)?;
+        for m in res.removed_index_macs {
+            staged.insert(m, None);
+        }
+        for m in res.added_macs {
+            staged.insert(m.index_mac, Some(m.value_mac));
+        }
+        mutations.extend(res.mutations);
+    }
+    col.state = state;
+    for (index_mac, value_mac) in staged {
+        match value_mac {
+            Some(v) => col.values.insert(index_mac, v),
+            None => col.values.remove(&index_mac),
+        };
+    }
+    col.patches
+        .extend(patches.iter().map(|p| p.encode_to_vec()));
+    Ok(mutations)
 }
 
 fn contact_value(c: &AddressBookContact, lid: Option<String>) -> wa::SyncActionValue {
@@ -304,33 +387,48 @@ pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
                 out.push(collection_node(&name, col, since, Some(409)));
                 continue;
             }
-            for p in patches {
-                let Some(wacore_binary::NodeContent::Bytes(raw)) = &p.content else {
-                    continue;
-                };
-                let Ok(mut patch) = wa::SyncdPatch::decode_from_slice(raw) else {
-                    continue;
-                };
-                let version = col.state.version + 1;
-                patch.version = buffa::MessageField::some(wa::SyncdVersion {
-                    version: Some(version),
-                });
-                match apply(col, &patch, &keys, &name) {
-                    Ok(mutations) => {
-                        col.patches.push(patch.encode_to_vec());
-                        for m in mutations {
-                            changed.push(m);
-                        }
+            // Clients send patches without a version (whatsmeow and whatsapp-rust
+            // alike): the server numbers them, base + 1, + 2, ...
+            let decoded: Option<Vec<wa::SyncdPatch>> = patches
+                .iter()
+                .zip(since + 1..)
+                .map(|(p, version)| match &p.content {
+                    Some(wacore_binary::NodeContent::Bytes(raw)) => {
+                        let mut patch = wa::SyncdPatch::decode_from_slice(raw).ok()?;
+                        patch.version = buffa::MessageField::some(wa::SyncdVersion {
+                            version: Some(version),
+                        });
+                        Some(patch)
                     }
-                    Err(e) => tracing::debug!("wasim: client patch rejected: {e}"),
+                    _ => None,
+                })
+                .collect();
+            let key_id = acc.appstate.key_id.clone();
+            let applied = decoded
+                .ok_or_else(|| anyhow::anyhow!("a patch that does not decode"))
+                .and_then(|ps| apply_client_patches(col, &ps, &keys, &key_id, &name));
+            match applied {
+                Ok(mutations) => {
+                    changed.extend(mutations);
+                    out.push(
+                        NodeBuilder::new("collection")
+                            .attr("name", name.clone())
+                            .attr("version", col.state.version.to_string())
+                            .build(),
+                    );
+                }
+                Err(e) => {
+                    // Nothing applied. whatsapp-rust (after WA Web's
+                    // WAWebSyncdResponseParser) and whatsmeow treat 400 as fatal.
+                    tracing::debug!("wasim: client patch for {name} rejected: {e}");
+                    out.push(error_collection(
+                        &name,
+                        col.state.version,
+                        400,
+                        "bad-request",
+                    ));
                 }
             }
-            out.push(
-                NodeBuilder::new("collection")
-                    .attr("name", name.clone())
-                    .attr("version", col.state.version.to_string())
-                    .build(),
-            );
         } else {
             out.push(collection_node(&name, col, since, None));
         }
@@ -372,14 +470,29 @@ fn collection_node(name: &str, col: &Collection, since: u64, error: Option<u16>)
         .attr("version", col.state.version.to_string());
     if let Some(code) = error {
         b = b.attr("type", "error").children([
-            NodeBuilder::new("error")
-                .attr("code", code.to_string())
-                .attr("text", "conflict")
-                .build(),
+            error_node(code, "conflict"),
             NodeBuilder::new("patches").children(patches).build(),
         ]);
     } else if !patches.is_empty() {
         b = b.children([NodeBuilder::new("patches").children(patches).build()]);
     }
     b.build()
+}
+
+/// `<collection name version type="error"><error code text/></collection>`: a refused
+/// write, inside a successful IQ result, as WhatsApp answers it.
+fn error_collection(name: &str, version: u64, code: u16, text: &str) -> Node {
+    NodeBuilder::new("collection")
+        .attr("name", name.to_string())
+        .attr("version", version.to_string())
+        .attr("type", "error")
+        .children([error_node(code, text)])
+        .build()
+}
+
+fn error_node(code: u16, text: &str) -> Node {
+    NodeBuilder::new("error")
+        .attr("code", code.to_string())
+        .attr("text", text.to_string())
+        .build()
 }

@@ -147,6 +147,15 @@ impl Wasim {
         appstate::add_contact(&self.shared, account, contact).await
     }
 
+    /// The app-state key `(key_id, key_data)` the phone of `account` shares with its
+    /// companions, for tests that build app-state patches of their own.
+    pub async fn app_state_key(&self, account: &str) -> Option<(Vec<u8>, [u8; 32])> {
+        let w = self.shared.world.lock().await;
+        w.accounts
+            .get(&directory::normalize_phone(account))
+            .map(|a| (a.appstate.key_id.clone(), a.appstate.key_data))
+    }
+
     /// Makes `user_phone` cause an event seen by the linked devices.
     pub async fn push_event(&self, user_phone: &str, event: UserEvent) -> anyhow::Result<()> {
         conn::push_event(&self.shared, user_phone, event).await
