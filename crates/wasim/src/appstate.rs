@@ -29,6 +29,8 @@ struct Collection {
     state: HashState,
     /// index MAC -> value MAC of the current SET records.
     values: HashMap<Vec<u8>, Vec<u8>>,
+    /// index MAC -> the current SET record (what a snapshot carries).
+    records: BTreeMap<Vec<u8>, wa::SyncdRecord>,
     /// Encoded patches; patch i has version i + 1.
     patches: Vec<Vec<u8>>,
 }
@@ -146,6 +148,32 @@ impl AppState {
     }
 }
 
+impl Collection {
+    /// The collection as it stands, as a `SyncdSnapshot`: every current record, the
+    /// version, and the snapshot MAC over the LTHash of the records.
+    fn snapshot(
+        &self,
+        keys: &ExpandedAppStateKeys,
+        key_id: &[u8],
+        name: &str,
+    ) -> wa::SyncdSnapshot {
+        wa::SyncdSnapshot {
+            version: buffa::MessageField::some(wa::SyncdVersion {
+                version: Some(self.state.version),
+            }),
+            records: self.records.values().cloned().collect(),
+            mac: Some(self.state.generate_snapshot_mac(name, &keys.snapshot_mac)),
+            key_id: buffa::MessageField::some(wa::KeyId {
+                id: Some(key_id.to_vec()),
+            }),
+        }
+    }
+}
+
+fn attr_is(n: &Node, key: &str, value: &str) -> bool {
+    n.attrs.get(key).is_some_and(|v| v.as_str() == value)
+}
+
 /// Processes `patch` on top of `state` (moved forward on success; `prev_value_mac` gives
 /// the current value MAC of an index). With `verify` the patch is checked as a device
 /// receiving it checks it: known key, patch MAC, index and value MACs, no index twice,
@@ -212,7 +240,27 @@ fn apply(
     for m in &res.added_macs {
         col.values.insert(m.index_mac.clone(), m.value_mac.clone());
     }
+    track_records(&mut col.records, patch);
     Ok(())
+}
+
+/// Keeps the collection's current records in step with an applied patch.
+fn track_records(records: &mut BTreeMap<Vec<u8>, wa::SyncdRecord>, patch: &wa::SyncdPatch) {
+    for m in &patch.mutations {
+        let Some(rec) = m.record.as_option() else {
+            continue;
+        };
+        let Some(index_mac) = rec.index.as_option().and_then(|i| i.blob.clone()) else {
+            continue;
+        };
+        if m.operation
+            .is_some_and(|op| op == wa::syncd_mutation::SyncdOperation::REMOVE)
+        {
+            records.remove(&index_mac);
+        } else {
+            records.insert(index_mac, rec.clone());
+        }
+    }
 }
 
 /// Applies the patches a client sent, all or none: each is verified (see [`process`])
@@ -250,6 +298,9 @@ fn apply_client_patches(
             Some(v) => col.values.insert(index_mac, v),
             None => col.values.remove(&index_mac),
         };
+    }
+    for p in patches {
+        track_records(&mut col.records, p);
     }
     col.patches
         .extend(patches.iter().map(|p| p.encode_to_vec()));
@@ -353,7 +404,7 @@ pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, 
 
 /// Answers `<iq xmlns="w:sync:app:state">`: fetches (patches since a version) and
 /// writes (a patch from the client).
-pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
+pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node, snapshots: bool) -> Node {
     let id = iq
         .attrs
         .get("id")
@@ -362,7 +413,13 @@ pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
     let Some(sync) = iq.get_optional_child("sync") else {
         return iq_error(&id, 400, "bad-request");
     };
-    let Some(acc) = w.accounts.get_mut(account) else {
+    let World {
+        accounts,
+        media,
+        stats,
+        ..
+    } = w;
+    let Some(acc) = accounts.get_mut(account) else {
         return iq_error(&id, 401, "not-authorized");
     };
     let mut out = Vec::new();
@@ -429,6 +486,25 @@ pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
                     ));
                 }
             }
+        } else if snapshots && attr_is(c, "return_snapshot", "true") && col.state.version > 0 {
+            // As on a first sync with WhatsApp: the collection as one snapshot, an
+            // encrypted blob the client downloads from the media host.
+            let blob = col.snapshot(&keys, &acc.appstate.key_id, &name);
+            let reference = media.put(&blob.encode_to_vec());
+            stats
+                .accounts
+                .entry(account.to_string())
+                .or_default()
+                .snapshots += 1;
+            out.push(
+                NodeBuilder::new("collection")
+                    .attr("name", name.clone())
+                    .attr("version", col.state.version.to_string())
+                    .children([NodeBuilder::new("snapshot")
+                        .bytes(reference.encode_to_vec())
+                        .build()])
+                    .build(),
+            );
         } else {
             out.push(collection_node(&name, col, since, None));
         }

@@ -442,7 +442,8 @@ async fn handle_iq(
         "usync" => crate::usync::handle(w, account, iq_id, node),
         "w:profile:picture" => crate::picture::handle(w, account, iq_id, node),
         "blocklist" => crate::blocklist::handle(shared, w, account, device, iq_id, node),
-        "w:sync:app:state" => crate::appstate::handle_iq(w, account, node),
+        "w:sync:app:state" => crate::appstate::handle_iq(w, account, node, shared.config.snapshots),
+        "w:m" if first_child.as_deref() == Some("media_conn") => crate::media::media_conn(iq_id),
         "md" if first_child.as_deref() == Some("remove-companion-device") => {
             crate::pairing::remove_companion(w, account, node);
             iq_result(iq_id, vec![])

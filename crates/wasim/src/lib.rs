@@ -12,6 +12,7 @@ pub mod directory;
 mod events;
 pub mod faults;
 mod history;
+mod media;
 mod noise;
 mod pairing;
 mod picture;
@@ -46,6 +47,12 @@ pub struct WasimConfig {
     /// pre-keys (as real phones do). When false it only answers the companion's key
     /// request (which whatsapp-rust sends after a 10 s grace).
     pub auto_key_share: bool,
+    /// Answer a first app-state sync (`return_snapshot="true"`) with a snapshot, as
+    /// WhatsApp does: an encrypted blob on the media host (`w:m` media_conn →
+    /// `media.wasim.invalid`), served by wasim at `GET /v/...`. The client's
+    /// `HttpClient` must send `https://media.wasim.invalid/...` to wasim's port; off
+    /// by default because a stock client cannot (patches from version 0 instead).
+    pub snapshots: bool,
 }
 
 impl Default for WasimConfig {
@@ -55,6 +62,7 @@ impl Default for WasimConfig {
             default_account: "15550000001".to_string(),
             default_push_name: "Wasim Phone".to_string(),
             auto_key_share: true,
+            snapshots: false,
         }
     }
 }
@@ -192,7 +200,9 @@ impl Wasim {
 
 /// The whole app: `/ws/chat` and `/admin/...`.
 pub fn router(handle: Wasim) -> axum::Router {
-    chat_router(handle.clone()).nest("/admin", admin_router(handle))
+    chat_router(handle.clone())
+        .merge(media::media_router(handle.clone()))
+        .nest("/admin", admin_router(handle))
 }
 
 /// Only the WebSocket endpoint `/ws/chat` (honours `max_connections`).

@@ -127,6 +127,8 @@ pub(crate) struct World {
     pub registrations: HashMap<ConnId, crate::pairing::Registration>,
     pub faults: FaultState,
     pub stats: Stats,
+    /// Encrypted blobs on the "media host" (app-state snapshots).
+    pub media: crate::media::MediaStore,
     next_lid: u64,
 }
 

@@ -20,6 +20,9 @@ pub struct AccountStats {
     pub unsupported: BTreeMap<String, u64>,
     /// Users asked about in usync queries (sum over queries).
     pub usync_users: u64,
+    /// App-state snapshots served (first syncs that asked for one).
+    #[serde(default)]
+    pub snapshots: u64,
 }
 
 /// Distinct namespaces counted per map; the rest are counted under [`OTHER`], so a
