@@ -3,6 +3,7 @@
 
 use crate::conn::{iq_error, iq_result, notification};
 use crate::directory::{AddressBookContact, normalize_phone};
+use crate::persist::Bytes;
 use crate::state::Shared;
 use crate::state::{Account, World};
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,23 @@ struct Collection {
     patches: Vec<Vec<u8>>,
 }
 
+/// [`AppState`] as the state file holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedAppState {
+    key_id: Bytes,
+    key_data: Bytes,
+    collections: Vec<SavedCollection>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedCollection {
+    name: String,
+    state: HashState,
+    values: Vec<(Bytes, Bytes)>,
+    records: Vec<Bytes>,
+    patches: Vec<Bytes>,
+}
+
 /// The app-state of one account.
 pub(crate) struct AppState {
     pub key_id: Vec<u8>,
@@ -59,6 +77,60 @@ impl AppState {
                 .map(|c| (c.to_string(), Collection::default()))
                 .collect(),
         }
+    }
+
+    pub fn save(&self) -> SavedAppState {
+        SavedAppState {
+            key_id: Bytes(self.key_id.clone()),
+            key_data: Bytes(self.key_data.to_vec()),
+            collections: self
+                .collections
+                .iter()
+                .map(|(name, c)| SavedCollection {
+                    name: name.clone(),
+                    state: c.state.clone(),
+                    values: c
+                        .values
+                        .iter()
+                        .map(|(k, v)| (Bytes(k.clone()), Bytes(v.clone())))
+                        .collect(),
+                    records: c
+                        .records
+                        .values()
+                        .map(|r| Bytes(r.encode_to_vec()))
+                        .collect(),
+                    patches: c.patches.iter().map(|p| Bytes(p.clone())).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn load(s: SavedAppState) -> anyhow::Result<Self> {
+        let key_data: [u8; 32] = s.key_data.array()?;
+        let mut collections = BTreeMap::new();
+        for c in s.collections {
+            let mut records = BTreeMap::new();
+            for r in c.records {
+                let rec = wa::SyncdRecord::decode_from_slice(&r.0)?;
+                let index_mac = rec.index.blob.clone().unwrap_or_default();
+                records.insert(index_mac, rec);
+            }
+            collections.insert(
+                c.name,
+                Collection {
+                    state: c.state,
+                    values: c.values.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+                    records,
+                    patches: c.patches.into_iter().map(|p| p.0).collect(),
+                },
+            );
+        }
+        Ok(Self {
+            keys: Arc::new(expand_app_state_keys(&key_data)),
+            key_id: s.key_id.0,
+            key_data,
+            collections,
+        })
     }
 
     /// The protocol message the phone sends to share the key.

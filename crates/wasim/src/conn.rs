@@ -56,6 +56,7 @@ async fn ws_handler(State(h): State<Wasim>, ws: WebSocketUpgrade) -> Response {
 /// Forgets the connection; messages and notifications it had not written yet go back to
 /// the device's offline queue.
 async fn cleanup(shared: &Shared, id: ConnId, unsent: Vec<Node>) {
+    shared.touch();
     let mut w = shared.world.lock().await;
     if let Some(c) = w.conns.remove(&id)
         && let (Some(acc), Some(dev)) = (c.account, c.device)
@@ -312,6 +313,7 @@ pub(crate) fn notification(shared: &Shared, from: &str, ty: &str, children: Vec<
 }
 
 async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
+    shared.touch();
     let mut w = shared.world.lock().await;
     let (account, device) = match w.conns.get(&id) {
         Some(c) => (c.account.clone(), c.device),

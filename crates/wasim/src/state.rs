@@ -129,7 +129,7 @@ pub(crate) struct World {
     pub stats: Stats,
     /// Encrypted blobs on the "media host" (app-state snapshots).
     pub media: crate::media::MediaStore,
-    next_lid: u64,
+    pub next_lid: u64,
 }
 
 impl World {
@@ -296,6 +296,10 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
     pub next_conn: AtomicU64,
     pub next_id: AtomicU64,
+    /// Bumped by whatever may change the durable state (the saver compares it).
+    pub changes: AtomicU64,
+    /// Where the state is saved, once [`crate::Wasim::persist_to`] was called.
+    pub state_file: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 impl Shared {
@@ -310,7 +314,15 @@ impl Shared {
             active: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             next_id: AtomicU64::new(1),
+            changes: AtomicU64::new(0),
+            state_file: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Marks the durable state as (possibly) changed.
+    pub fn touch(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A fresh stanza id.
