@@ -1,10 +1,11 @@
 //! `serve --sandbox`: a whole WhatsApp in the process. wasim runs on a loopback port,
 //! sessions link to it, each new QR is scanned by wasim's "phone" (unless manual
 //! scanning is asked for), and wasim's admin API is served under `/sandbox/admin`
-//! behind our API key. Nothing leaves the machine; wasim's state lives in memory, so
-//! a restart starts a fresh sandbox (link again).
+//! behind our API key. Nothing leaves the machine. wasim's state (accounts, linked
+//! devices and their keys, directory, address books, app-state, blocklists) is kept in
+//! `DATA_DIR/sandbox/wasim.json`, so a restart restores every session without a scan.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use wacontacts_core::session::SessionName;
@@ -39,6 +40,25 @@ impl Sandbox {
         Ok(Self { wasim, users })
     }
 
+    /// The file that keeps the sandbox's WhatsApp in `data_dir`.
+    pub fn state_file(data_dir: &Path) -> PathBuf {
+        data_dir.join("sandbox").join("wasim.json")
+    }
+
+    /// Loads the sandbox's WhatsApp from `data_dir` (when saved before) and keeps saving
+    /// it there. Must run before sessions connect. Returns whether a state was loaded.
+    pub fn persist_in(&self, data_dir: &Path) -> anyhow::Result<bool> {
+        let file = Self::state_file(data_dir);
+        let loaded = self
+            .wasim
+            .persist_to(&file)
+            .with_context(|| format!("Failed to load the sandbox state {}", file.display()))?;
+        if loaded {
+            tracing::info!(file = %file.display(), "sandbox state restored");
+        }
+        Ok(loaded)
+    }
+
     /// Where sessions connect.
     pub fn ws_url(&self) -> String {
         self.wasim.ws_url()
@@ -62,7 +82,14 @@ impl Sandbox {
 
     /// Scans every QR a session shows as that session's sandbox phone, after filling
     /// the phone's address book with the directory, so a new session has contacts.
+    ///
+    /// First keeps the sandbox's state in the engine's data dir ([`Self::persist_in`]):
+    /// this runs before stored sessions are restored, so they log in again without a
+    /// scan.
     pub fn spawn_auto_scan(&self, engine: &Engine) -> tokio::task::JoinHandle<()> {
+        if let Err(e) = self.persist_in(&engine.config().data_dir) {
+            tracing::warn!(error = %e, "the sandbox keeps its state in memory only");
+        }
         let mut qrs = engine.subscribe_qr();
         let sandbox = self.clone();
         tokio::spawn(async move {

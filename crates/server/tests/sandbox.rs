@@ -27,23 +27,34 @@ async fn wait_for(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_link_by_themselves_and_see_the_demo_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_in(dir.path(), |s| {
+/// A server with `--sandbox` on `data_dir`.
+async fn sandbox_app(data_dir: &std::path::Path) -> TestApp {
+    TestApp::spawn_in(data_dir, |s| {
         s.whatsapp_url = None;
         s.sandbox = Some(Default::default());
     })
-    .await;
+    .await
+}
+
+/// Creates session `default`, waits until it is WORKING with the demo directory as
+/// contacts; returns the contacts.
+async fn link_default(app: &TestApp) -> serde_json::Value {
     let (status, _) = app
         .post_json("/api/sessions", json!({"name": "default"}))
         .await;
     assert_eq!(status, 201);
-    wait_for(&app, "/api/sessions/default", |v| v["status"] == "WORKING").await;
-    let list = wait_for(&app, "/api/contacts/all", |v| {
+    wait_for(app, "/api/sessions/default", |v| v["status"] == "WORKING").await;
+    wait_for(app, "/api/contacts/all", |v| {
         v.as_array().unwrap().len() >= 5
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_link_by_themselves_and_see_the_demo_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sandbox_app(dir.path()).await;
+    let list = link_default(&app).await;
     assert!(
         list.as_array()
             .unwrap()
@@ -69,5 +80,37 @@ async fn sessions_link_by_themselves_and_see_the_demo_directory() {
     )
     .await;
     assert_eq!(status, 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_restores_sessions_without_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sandbox_app(dir.path()).await;
+    let before = link_default(&app).await;
+    let state = dir.path().join("sandbox").join("wasim.json");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !state.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "no {state:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+
+    let app = sandbox_app(dir.path()).await;
+    wait_for(&app, "/api/sessions/default", |v| v["status"] == "WORKING").await;
+    let (_, accounts) = app.get_json("/sandbox/admin/accounts").await;
+    let accounts = accounts["accounts"].as_array().unwrap().clone();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    let devices = accounts[0]["devices"].as_array().unwrap();
+    assert_eq!(
+        devices.len(),
+        1,
+        "the same linked device, no second scan: {devices:?}"
+    );
+    let after = wait_for(&app, "/api/contacts/all", |v| {
+        v.as_array().unwrap().len() >= 5
+    })
+    .await;
+    assert_eq!(after, before, "contacts still there");
     app.stop().await;
 }

@@ -3,13 +3,15 @@
 
 use crate::conn::{iq_error, iq_result, notification};
 use crate::directory::{AddressBookContact, normalize_phone};
+use crate::persist::Bytes;
 use crate::state::Shared;
 use crate::state::{Account, World};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use wacore::appstate::errors::AppStateError;
 use wacore::appstate::hash::{HashState, generate_patch_mac};
 use wacore::appstate::keys::{ExpandedAppStateKeys, expand_app_state_keys};
-use wacore::appstate::processor::process_patch;
+use wacore::appstate::processor::{PatchProcessingResult, process_patch};
 use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
 use waproto::buffa::{self, Message};
@@ -28,8 +30,27 @@ struct Collection {
     state: HashState,
     /// index MAC -> value MAC of the current SET records.
     values: HashMap<Vec<u8>, Vec<u8>>,
+    /// index MAC -> the current SET record (what a snapshot carries).
+    records: BTreeMap<Vec<u8>, wa::SyncdRecord>,
     /// Encoded patches; patch i has version i + 1.
     patches: Vec<Vec<u8>>,
+}
+
+/// [`AppState`] as the state file holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedAppState {
+    key_id: Bytes,
+    key_data: Bytes,
+    collections: Vec<SavedCollection>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedCollection {
+    name: String,
+    state: HashState,
+    values: Vec<(Bytes, Bytes)>,
+    records: Vec<Bytes>,
+    patches: Vec<Bytes>,
 }
 
 /// The app-state of one account.
@@ -56,6 +77,60 @@ impl AppState {
                 .map(|c| (c.to_string(), Collection::default()))
                 .collect(),
         }
+    }
+
+    pub fn save(&self) -> SavedAppState {
+        SavedAppState {
+            key_id: Bytes(self.key_id.clone()),
+            key_data: Bytes(self.key_data.to_vec()),
+            collections: self
+                .collections
+                .iter()
+                .map(|(name, c)| SavedCollection {
+                    name: name.clone(),
+                    state: c.state.clone(),
+                    values: c
+                        .values
+                        .iter()
+                        .map(|(k, v)| (Bytes(k.clone()), Bytes(v.clone())))
+                        .collect(),
+                    records: c
+                        .records
+                        .values()
+                        .map(|r| Bytes(r.encode_to_vec()))
+                        .collect(),
+                    patches: c.patches.iter().map(|p| Bytes(p.clone())).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn load(s: SavedAppState) -> anyhow::Result<Self> {
+        let key_data: [u8; 32] = s.key_data.array()?;
+        let mut collections = BTreeMap::new();
+        for c in s.collections {
+            let mut records = BTreeMap::new();
+            for r in c.records {
+                let rec = wa::SyncdRecord::decode_from_slice(&r.0)?;
+                let index_mac = rec.index.blob.clone().unwrap_or_default();
+                records.insert(index_mac, rec);
+            }
+            collections.insert(
+                c.name,
+                Collection {
+                    state: c.state,
+                    values: c.values.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+                    records,
+                    patches: c.patches.into_iter().map(|p| p.0).collect(),
+                },
+            );
+        }
+        Ok(Self {
+            keys: Arc::new(expand_app_state_keys(&key_data)),
+            key_id: s.key_id.0,
+            key_data,
+            collections,
+        })
     }
 
     /// The protocol message the phone sends to share the key.
@@ -127,7 +202,7 @@ impl AppState {
             device_index: Some(0),
             ..Default::default()
         };
-        if let Err(e) = apply(col, &patch, &keys, collection) {
+        if let Err(e) = apply(col, &patch, &keys, &key_id, collection) {
             tracing::warn!("wasim: own patch failed to apply: {e:?}");
         }
         patch.snapshot_mac = Some(
@@ -145,32 +220,163 @@ impl AppState {
     }
 }
 
-/// Applies `patch` to the server's mirror of the collection (no MAC checks) and
-/// returns the decoded mutations.
+impl Collection {
+    /// The collection as it stands, as a `SyncdSnapshot`: every current record, the
+    /// version, and the snapshot MAC over the LTHash of the records.
+    fn snapshot(
+        &self,
+        keys: &ExpandedAppStateKeys,
+        key_id: &[u8],
+        name: &str,
+    ) -> wa::SyncdSnapshot {
+        wa::SyncdSnapshot {
+            version: buffa::MessageField::some(wa::SyncdVersion {
+                version: Some(self.state.version),
+            }),
+            records: self.records.values().cloned().collect(),
+            mac: Some(self.state.generate_snapshot_mac(name, &keys.snapshot_mac)),
+            key_id: buffa::MessageField::some(wa::KeyId {
+                id: Some(key_id.to_vec()),
+            }),
+        }
+    }
+}
+
+fn attr_is(n: &Node, key: &str, value: &str) -> bool {
+    n.attrs.get(key).is_some_and(|v| v.as_str() == value)
+}
+
+/// Processes `patch` on top of `state` (moved forward on success; `prev_value_mac` gives
+/// the current value MAC of an index). With `verify` the patch is checked as a device
+/// receiving it checks it: known key, patch MAC, index and value MACs, no index twice,
+/// and a snapshot MAC that matches the state it produces.
+fn process(
+    state: &mut HashState,
+    prev_value_mac: impl Fn(&[u8]) -> Option<Vec<u8>>,
+    patch: &wa::SyncdPatch,
+    keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
+    name: &str,
+    verify: bool,
+) -> anyhow::Result<PatchProcessingResult> {
+    if verify && patch.key_id.id.as_deref() != Some(key_id) {
+        anyhow::bail!("patch under an unknown app-state key");
+    }
+    let mut next = state.clone();
+    let res = process_patch(
+        patch,
+        &mut next,
+        |id| {
+            if id == key_id {
+                Ok(keys.clone())
+            } else {
+                Err(AppStateError::KeyNotFound)
+            }
+        },
+        |index_mac| Ok(prev_value_mac(index_mac)),
+        verify,
+        name,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if verify {
+        let expected = next.generate_snapshot_mac(name, &keys.snapshot_mac);
+        if patch.snapshot_mac.as_deref() != Some(expected.as_slice()) {
+            anyhow::bail!("snapshot MAC does not match the collection after the patch");
+        }
+    }
+    *state = next;
+    Ok(res)
+}
+
+/// Applies a server-built patch to the server's mirror of the collection.
 fn apply(
     col: &mut Collection,
     patch: &wa::SyncdPatch,
     keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
     name: &str,
-) -> anyhow::Result<Vec<wacore::appstate::Mutation>> {
+) -> anyhow::Result<()> {
     let values = &col.values;
-    let k = keys.clone();
-    let res = process_patch(
-        patch,
+    let res = process(
         &mut col.state,
-        |_| Ok(k.clone()),
-        |index_mac| Ok(values.get(index_mac).cloned()),
-        false,
+        |m| values.get(m).cloned(),
+        patch,
+        keys,
+        key_id,
         name,
-    )
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        false,
+    )?;
     for m in &res.removed_index_macs {
         col.values.remove(m);
     }
     for m in &res.added_macs {
         col.values.insert(m.index_mac.clone(), m.value_mac.clone());
     }
-    Ok(res.mutations)
+    track_records(&mut col.records, patch);
+    Ok(())
+}
+
+/// Keeps the collection's current records in step with an applied patch.
+fn track_records(records: &mut BTreeMap<Vec<u8>, wa::SyncdRecord>, patch: &wa::SyncdPatch) {
+    for m in &patch.mutations {
+        let Some(rec) = m.record.as_option() else {
+            continue;
+        };
+        let Some(index_mac) = rec.index.as_option().and_then(|i| i.blob.clone()) else {
+            continue;
+        };
+        if m.operation
+            .is_some_and(|op| op == wa::syncd_mutation::SyncdOperation::REMOVE)
+        {
+            records.remove(&index_mac);
+        } else {
+            records.insert(index_mac, rec.clone());
+        }
+    }
+}
+
+/// Applies the patches a client sent, all or none: each is verified (see [`process`])
+/// against the collection as it stands after the ones before it. Returns the decoded
+/// mutations.
+fn apply_client_patches(
+    col: &mut Collection,
+    patches: &[wa::SyncdPatch],
+    keys: &Arc<ExpandedAppStateKeys>,
+    key_id: &[u8],
+    name: &str,
+) -> anyhow::Result<Vec<wacore::appstate::Mutation>> {
+    let mut state = col.state.clone();
+    // Value MACs the patches changed so far: `None` = removed.
+    let mut staged: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+    let mut mutations = Vec::new();
+    for patch in patches {
+        let values = &col.values;
+        let lookup = |m: &[u8]| match staged.get(m) {
+            Some(v) => v.clone(),
+            None => values.get(m).cloned(),
+        };
+        let res = process(&mut state, lookup, patch, keys, key_id, name, true)?;
+        for m in res.removed_index_macs {
+            staged.insert(m, None);
+        }
+        for m in res.added_macs {
+            staged.insert(m.index_mac, Some(m.value_mac));
+        }
+        mutations.extend(res.mutations);
+    }
+    col.state = state;
+    for (index_mac, value_mac) in staged {
+        match value_mac {
+            Some(v) => col.values.insert(index_mac, v),
+            None => col.values.remove(&index_mac),
+        };
+    }
+    for p in patches {
+        track_records(&mut col.records, p);
+    }
+    col.patches
+        .extend(patches.iter().map(|p| p.encode_to_vec()));
+    Ok(mutations)
 }
 
 fn contact_value(c: &AddressBookContact, lid: Option<String>) -> wa::SyncActionValue {
@@ -270,7 +476,7 @@ pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, 
 
 /// Answers `<iq xmlns="w:sync:app:state">`: fetches (patches since a version) and
 /// writes (a patch from the client).
-pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
+pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node, snapshots: bool) -> Node {
     let id = iq
         .attrs
         .get("id")
@@ -279,7 +485,13 @@ pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
     let Some(sync) = iq.get_optional_child("sync") else {
         return iq_error(&id, 400, "bad-request");
     };
-    let Some(acc) = w.accounts.get_mut(account) else {
+    let World {
+        accounts,
+        media,
+        stats,
+        ..
+    } = w;
+    let Some(acc) = accounts.get_mut(account) else {
         return iq_error(&id, 401, "not-authorized");
     };
     let mut out = Vec::new();
@@ -304,31 +516,65 @@ pub(crate) fn handle_iq(w: &mut World, account: &str, iq: &Node) -> Node {
                 out.push(collection_node(&name, col, since, Some(409)));
                 continue;
             }
-            for p in patches {
-                let Some(wacore_binary::NodeContent::Bytes(raw)) = &p.content else {
-                    continue;
-                };
-                let Ok(mut patch) = wa::SyncdPatch::decode_from_slice(raw) else {
-                    continue;
-                };
-                let version = col.state.version + 1;
-                patch.version = buffa::MessageField::some(wa::SyncdVersion {
-                    version: Some(version),
-                });
-                match apply(col, &patch, &keys, &name) {
-                    Ok(mutations) => {
-                        col.patches.push(patch.encode_to_vec());
-                        for m in mutations {
-                            changed.push(m);
-                        }
+            // Clients send patches without a version (whatsmeow and whatsapp-rust
+            // alike): the server numbers them, base + 1, + 2, ...
+            let decoded: Option<Vec<wa::SyncdPatch>> = patches
+                .iter()
+                .zip(since + 1..)
+                .map(|(p, version)| match &p.content {
+                    Some(wacore_binary::NodeContent::Bytes(raw)) => {
+                        let mut patch = wa::SyncdPatch::decode_from_slice(raw).ok()?;
+                        patch.version = buffa::MessageField::some(wa::SyncdVersion {
+                            version: Some(version),
+                        });
+                        Some(patch)
                     }
-                    Err(e) => tracing::debug!("wasim: client patch rejected: {e}"),
+                    _ => None,
+                })
+                .collect();
+            let key_id = acc.appstate.key_id.clone();
+            let applied = decoded
+                .ok_or_else(|| anyhow::anyhow!("a patch that does not decode"))
+                .and_then(|ps| apply_client_patches(col, &ps, &keys, &key_id, &name));
+            match applied {
+                Ok(mutations) => {
+                    changed.extend(mutations);
+                    out.push(
+                        NodeBuilder::new("collection")
+                            .attr("name", name.clone())
+                            .attr("version", col.state.version.to_string())
+                            .build(),
+                    );
+                }
+                Err(e) => {
+                    // Nothing applied. whatsapp-rust (after WA Web's
+                    // WAWebSyncdResponseParser) and whatsmeow treat 400 as fatal.
+                    tracing::debug!("wasim: client patch for {name} rejected: {e}");
+                    out.push(error_collection(
+                        &name,
+                        col.state.version,
+                        400,
+                        "bad-request",
+                    ));
                 }
             }
+        } else if snapshots && attr_is(c, "return_snapshot", "true") && col.state.version > 0 {
+            // As on a first sync with WhatsApp: the collection as one snapshot, an
+            // encrypted blob the client downloads from the media host.
+            let blob = col.snapshot(&keys, &acc.appstate.key_id, &name);
+            let reference = media.put(&blob.encode_to_vec());
+            stats
+                .accounts
+                .entry(account.to_string())
+                .or_default()
+                .snapshots += 1;
             out.push(
                 NodeBuilder::new("collection")
                     .attr("name", name.clone())
                     .attr("version", col.state.version.to_string())
+                    .children([NodeBuilder::new("snapshot")
+                        .bytes(reference.encode_to_vec())
+                        .build()])
                     .build(),
             );
         } else {
@@ -372,14 +618,29 @@ fn collection_node(name: &str, col: &Collection, since: u64, error: Option<u16>)
         .attr("version", col.state.version.to_string());
     if let Some(code) = error {
         b = b.attr("type", "error").children([
-            NodeBuilder::new("error")
-                .attr("code", code.to_string())
-                .attr("text", "conflict")
-                .build(),
+            error_node(code, "conflict"),
             NodeBuilder::new("patches").children(patches).build(),
         ]);
     } else if !patches.is_empty() {
         b = b.children([NodeBuilder::new("patches").children(patches).build()]);
     }
     b.build()
+}
+
+/// `<collection name version type="error"><error code text/></collection>`: a refused
+/// write, inside a successful IQ result, as WhatsApp answers it.
+fn error_collection(name: &str, version: u64, code: u16, text: &str) -> Node {
+    NodeBuilder::new("collection")
+        .attr("name", name.to_string())
+        .attr("version", version.to_string())
+        .attr("type", "error")
+        .children([error_node(code, text)])
+        .build()
+}
+
+fn error_node(code: u16, text: &str) -> Node {
+    NodeBuilder::new("error")
+        .attr("code", code.to_string())
+        .attr("text", text.to_string())
+        .build()
 }

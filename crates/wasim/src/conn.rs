@@ -56,6 +56,7 @@ async fn ws_handler(State(h): State<Wasim>, ws: WebSocketUpgrade) -> Response {
 /// Forgets the connection; messages and notifications it had not written yet go back to
 /// the device's offline queue.
 async fn cleanup(shared: &Shared, id: ConnId, unsent: Vec<Node>) {
+    shared.touch();
     let mut w = shared.world.lock().await;
     if let Some(c) = w.conns.remove(&id)
         && let (Some(acc), Some(dev)) = (c.account, c.device)
@@ -312,6 +313,7 @@ pub(crate) fn notification(shared: &Shared, from: &str, ty: &str, children: Vec<
 }
 
 async fn handle_node(shared: &Arc<Shared>, id: ConnId, node: Node) {
+    shared.touch();
     let mut w = shared.world.lock().await;
     let (account, device) = match w.conns.get(&id) {
         Some(c) => (c.account.clone(), c.device),
@@ -441,8 +443,9 @@ async fn handle_iq(
         }
         "usync" => crate::usync::handle(w, account, iq_id, node),
         "w:profile:picture" => crate::picture::handle(w, account, iq_id, node),
-        "blocklist" => crate::blocklist::handle(w, account, iq_id, node),
-        "w:sync:app:state" => crate::appstate::handle_iq(w, account, node),
+        "blocklist" => crate::blocklist::handle(shared, w, account, device, iq_id, node),
+        "w:sync:app:state" => crate::appstate::handle_iq(w, account, node, shared.config.snapshots),
+        "w:m" if first_child.as_deref() == Some("media_conn") => crate::media::media_conn(iq_id),
         "md" if first_child.as_deref() == Some("remove-companion-device") => {
             crate::pairing::remove_companion(w, account, node);
             iq_result(iq_id, vec![])
@@ -461,8 +464,8 @@ async fn handle_iq(
             iq_id,
             vec![NodeBuilder::new("props").attr("protocol", "1").build()],
         ),
-        // Everything else the client asks in the background: an empty result.
-        _ => iq_result(iq_id, vec![]),
+        // Anything else: what WhatsApp answers to a request it does not support.
+        _ => w.unsupported_iq(account, xmlns, iq_id),
     })
 }
 

@@ -11,8 +11,11 @@ mod conn;
 pub mod directory;
 mod events;
 pub mod faults;
+mod history;
+mod media;
 mod noise;
 mod pairing;
+mod persist;
 mod picture;
 mod prekeys;
 mod signal;
@@ -45,6 +48,12 @@ pub struct WasimConfig {
     /// pre-keys (as real phones do). When false it only answers the companion's key
     /// request (which whatsapp-rust sends after a 10 s grace).
     pub auto_key_share: bool,
+    /// Answer a first app-state sync (`return_snapshot="true"`) with a snapshot, as
+    /// WhatsApp does: an encrypted blob on the media host (`w:m` media_conn →
+    /// `media.wasim.invalid`), served by wasim at `GET /v/...`. The client's
+    /// `HttpClient` must send `https://media.wasim.invalid/...` to wasim's port; off
+    /// by default because a stock client cannot (patches from version 0 instead).
+    pub snapshots: bool,
 }
 
 impl Default for WasimConfig {
@@ -54,6 +63,7 @@ impl Default for WasimConfig {
             default_account: "15550000001".to_string(),
             default_push_name: "Wasim Phone".to_string(),
             auto_key_share: true,
+            snapshots: false,
         }
     }
 }
@@ -117,6 +127,7 @@ impl Wasim {
     /// Upserts directory users: given fields overwrite, absent ones stay; a LID is
     /// assigned to new users without one.
     pub async fn upsert_users(&self, users: Vec<DirectoryUser>) -> anyhow::Result<()> {
+        self.shared.touch();
         self.shared.upsert_users(users).await
     }
 
@@ -128,11 +139,13 @@ impl Wasim {
     /// The "phone" of `account` (the default account when `None`; created when new)
     /// scans a QR string a client showed.
     pub async fn scan_qr(&self, qr: &str, account: Option<&str>) -> anyhow::Result<()> {
+        self.shared.touch();
         pairing::scan_qr(&self.shared, qr, account).await
     }
 
     /// The phone of `account` enters the pair code a client showed.
     pub async fn pair_code(&self, account: &str, code: &str) -> anyhow::Result<()> {
+        self.shared.touch();
         pairing::enter_pair_code(&self.shared, account, code).await
     }
 
@@ -143,16 +156,28 @@ impl Wasim {
         account: &str,
         contact: AddressBookContact,
     ) -> anyhow::Result<()> {
+        self.shared.touch();
         appstate::add_contact(&self.shared, account, contact).await
+    }
+
+    /// The app-state key `(key_id, key_data)` the phone of `account` shares with its
+    /// companions, for tests that build app-state patches of their own.
+    pub async fn app_state_key(&self, account: &str) -> Option<(Vec<u8>, [u8; 32])> {
+        let w = self.shared.world.lock().await;
+        w.accounts
+            .get(&directory::normalize_phone(account))
+            .map(|a| (a.appstate.key_id.clone(), a.appstate.key_data))
     }
 
     /// Makes `user_phone` cause an event seen by the linked devices.
     pub async fn push_event(&self, user_phone: &str, event: UserEvent) -> anyhow::Result<()> {
+        self.shared.touch();
         conn::push_event(&self.shared, user_phone, event).await
     }
 
     /// Applies a fault.
     pub async fn fault(&self, fault: Fault) -> anyhow::Result<()> {
+        self.shared.touch();
         state::apply_fault(&self.shared, fault).await
     }
 
@@ -166,8 +191,34 @@ impl Wasim {
         self.shared.accounts().await
     }
 
+    /// Keeps the state in `path` (e.g. `data/sandbox/wasim.json`): loads it now when it
+    /// exists (accounts, linked devices and their keys, directory, address books,
+    /// app-state, blocklists: linked clients log in again without a scan), then saves it
+    /// atomically whenever it changed (checked every half second) and on shutdown.
+    /// Call it before clients connect (it fails while wasim is busy); needs a Tokio
+    /// runtime. Returns whether a saved state was loaded.
+    pub fn persist_to(&self, path: impl Into<std::path::PathBuf>) -> anyhow::Result<bool> {
+        let path = path.into();
+        let loaded = {
+            let mut w =
+                self.shared.world.try_lock().map_err(|_| {
+                    anyhow::anyhow!("wasim is busy: persist_to before clients connect")
+                })?;
+            persist::load(&mut w, &path)?
+        };
+        *self.shared.state_file.lock().unwrap() = Some(path.clone());
+        persist::spawn_saver(&self.shared, path);
+        Ok(loaded)
+    }
+
     /// Stops the listener started by [`Wasim::start`] and closes every connection.
     pub async fn shutdown(self) {
+        let state_file = self.shared.state_file.lock().unwrap().clone();
+        if let Some(path) = state_file
+            && let Err(e) = persist::write(&self.shared, &path).await
+        {
+            tracing::warn!("wasim: state not saved to {}: {e}", path.display());
+        }
         let stop = self.shared.stop.lock().unwrap().take();
         if let Some(tx) = stop {
             let _ = tx.send(());
@@ -182,7 +233,9 @@ impl Wasim {
 
 /// The whole app: `/ws/chat` and `/admin/...`.
 pub fn router(handle: Wasim) -> axum::Router {
-    chat_router(handle.clone()).nest("/admin", admin_router(handle))
+    chat_router(handle.clone())
+        .merge(media::media_router(handle.clone()))
+        .nest("/admin", admin_router(handle))
 }
 
 /// Only the WebSocket endpoint `/ws/chat` (honours `max_connections`).

@@ -18,6 +18,10 @@ struct Args {
     /// Most WebSocket connections served at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Keep the state (accounts, linked devices, directory, address books...) in this
+    /// JSON file: loaded at start, saved on change; linked clients survive a restart.
+    #[arg(long)]
+    state: Option<std::path::PathBuf>,
     /// Account used when a QR scan names none.
     #[arg(long, default_value = "15550000001")]
     default_account: String,
@@ -40,6 +44,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let handle = wasim::Wasim::new(config);
+    if let Some(state) = &args.state
+        && handle.persist_to(state)?
+    {
+        eprintln!("wasim: state restored from {}", state.display());
+    }
     if let Some(seed) = &args.seed {
         let users = wasim::seed_from_file(seed)?;
         eprintln!("wasim: {} users from {}", users.len(), seed.display());

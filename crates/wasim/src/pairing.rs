@@ -210,6 +210,7 @@ pub(crate) fn complete_pairing(
             prekeys_uploaded: 0,
             conn: None,
             key_shared: false,
+            history_sent: false,
             pending: Vec::new(),
         },
     );
@@ -266,7 +267,10 @@ pub(crate) fn handle_unpaired_iq(
     {
         return pair_code_request(shared, w, conn, iq_id, link);
     }
-    Some(iq_result(iq_id, vec![]))
+    if xmlns == "w:p" {
+        return Some(iq_result(iq_id, vec![]));
+    }
+    Some(iq_error(iq_id, 501, "feature-not-implemented"))
 }
 
 /// `<iq xmlns="md"><remove-companion-device jid=.. reason=../>`: the companion logs out.

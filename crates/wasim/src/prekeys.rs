@@ -60,6 +60,8 @@ pub(crate) async fn handle_encrypt(
         if shared.config.auto_key_share {
             share_app_state_key(shared, w, account, device).await;
         }
+        // Then, as a phone does after linking, the history sync (push names).
+        crate::history::send_push_names(shared, w, account, device).await;
         return None;
     }
     if ty == "set"
@@ -148,7 +150,7 @@ pub(crate) async fn handle_encrypt(
             vec![NodeBuilder::new("list").children(users).build()],
         ));
     }
-    Some(iq_result(iq_id, vec![]))
+    Some(w.unsupported_iq(account, "encrypt", iq_id))
 }
 
 fn parse_skey(n: &Node) -> Option<(u32, [u8; 32], Vec<u8>)> {

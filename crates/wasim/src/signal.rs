@@ -1,6 +1,7 @@
 //! The Signal side of a simulated phone (device 0 of a directory user): its keys, the
 //! sessions it built with linked companions, and message encryption.
 
+use crate::persist::Bytes;
 use std::collections::HashMap;
 use wacore::libsignal::protocol::{
     self as sp, Direction, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore, KeyPair,
@@ -135,6 +136,71 @@ impl PeerKeys {
             _ => "msg",
         };
         Ok((kind, ct.serialize().to_vec()))
+    }
+}
+
+/// [`PeerKeys`] as the state file holds them.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedKeys {
+    identity: Bytes,
+    registration_id: u32,
+    known: Vec<(String, Bytes)>,
+    sessions: Vec<(String, Bytes)>,
+    signed_prekey_pub: Bytes,
+    signed_prekey_priv: Bytes,
+    signed_prekey_sig: Bytes,
+    signed_prekey_id: u32,
+}
+
+impl PeerKeys {
+    pub fn save(&self) -> anyhow::Result<SavedKeys> {
+        Ok(SavedKeys {
+            identity: Bytes(self.identity.pair.serialize().to_vec()),
+            registration_id: self.identity.registration_id,
+            known: self
+                .identity
+                .known
+                .iter()
+                .map(|(a, k)| (a.clone(), Bytes(k.serialize().to_vec())))
+                .collect(),
+            sessions: self
+                .sessions
+                .map
+                .iter()
+                .map(|(a, r)| Ok((a.clone(), Bytes(r.serialize()?))))
+                .collect::<anyhow::Result<_>>()?,
+            signed_prekey_pub: Bytes(self.signed_prekey.public_key.serialize().to_vec()),
+            signed_prekey_priv: Bytes(self.signed_prekey.private_key.serialize().to_vec()),
+            signed_prekey_sig: Bytes(self.signed_prekey_sig.clone()),
+            signed_prekey_id: self.signed_prekey_id,
+        })
+    }
+
+    pub fn load(s: SavedKeys) -> anyhow::Result<Self> {
+        Ok(PeerKeys {
+            identity: IdentityStore {
+                pair: IdentityKeyPair::try_from(s.identity.0.as_slice())?,
+                registration_id: s.registration_id,
+                known: s
+                    .known
+                    .into_iter()
+                    .map(|(a, k)| Ok((a, IdentityKey::decode(&k.0)?)))
+                    .collect::<anyhow::Result<_>>()?,
+            },
+            sessions: Sessions {
+                map: s
+                    .sessions
+                    .into_iter()
+                    .map(|(a, r)| Ok((a, SessionRecord::deserialize(&r.0)?)))
+                    .collect::<anyhow::Result<_>>()?,
+            },
+            signed_prekey: KeyPair::from_public_and_private(
+                &s.signed_prekey_pub.0,
+                &s.signed_prekey_priv.0,
+            )?,
+            signed_prekey_sig: s.signed_prekey_sig.0,
+            signed_prekey_id: s.signed_prekey_id,
+        })
     }
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Device {
     pub conn: Option<ConnId>,
     /// The app-state key was sent to this device.
     pub key_shared: bool,
+    /// The push-name history sync was sent to this device.
+    pub history_sent: bool,
     /// Stanzas for the device while it is offline, delivered after its next login.
     pub pending: Vec<Node>,
 }
@@ -125,7 +127,9 @@ pub(crate) struct World {
     pub registrations: HashMap<ConnId, crate::pairing::Registration>,
     pub faults: FaultState,
     pub stats: Stats,
-    next_lid: u64,
+    /// Encrypted blobs on the "media host" (app-state snapshots).
+    pub media: crate::media::MediaStore,
+    pub next_lid: u64,
 }
 
 impl World {
@@ -268,8 +272,17 @@ impl World {
     pub fn count_iq(&mut self, account: Option<&str>, xmlns: &str) {
         if let Some(a) = account {
             let s = self.stats.accounts.entry(a.to_string()).or_default();
-            *s.iq.entry(xmlns.to_string()).or_default() += 1;
+            crate::stats::bump(&mut s.iq, xmlns);
         }
+    }
+
+    /// The answer to an IQ wasim does not know, as WhatsApp gives it for a request it
+    /// does not support: `<error code="501" text="feature-not-implemented"/>`
+    /// (counted in the account's `unsupported` stats).
+    pub fn unsupported_iq(&mut self, account: &str, xmlns: &str, iq_id: &str) -> Node {
+        let s = self.stats.accounts.entry(account.to_string()).or_default();
+        crate::stats::bump(&mut s.unsupported, xmlns);
+        crate::conn::iq_error(iq_id, 501, "feature-not-implemented")
     }
 }
 
@@ -283,6 +296,10 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
     pub next_conn: AtomicU64,
     pub next_id: AtomicU64,
+    /// Bumped by whatever may change the durable state (the saver compares it).
+    pub changes: AtomicU64,
+    /// Where the state is saved, once [`crate::Wasim::persist_to`] was called.
+    pub state_file: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 impl Shared {
@@ -297,7 +314,15 @@ impl Shared {
             active: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             next_id: AtomicU64::new(1),
+            changes: AtomicU64::new(0),
+            state_file: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Marks the durable state as (possibly) changed.
+    pub fn touch(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A fresh stanza id.

@@ -154,7 +154,9 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
             ),
             "status" => {
                 if info.about_hidden == Some(true) {
-                    children.push(err("status", 401, "not-authorized"));
+                    // WhatsApp's form for an about hidden by privacy (Baileys'
+                    // USyncStatusProtocol and wacore's parse_status read it as "").
+                    children.push(NodeBuilder::new("status").attr("code", "401").build());
                 } else if let Some(a) = &info.about {
                     children.push(
                         NodeBuilder::new("status")

@@ -24,8 +24,12 @@ impl HttpClient for NoHttp {
 }
 
 pub async fn start_wasim() -> Wasim {
+    start_wasim_with(WasimConfig::default()).await
+}
+
+pub async fn start_wasim_with(config: WasimConfig) -> Wasim {
     let _ = env_logger::builder().is_test(true).try_init();
-    Wasim::start("127.0.0.1:0".parse().unwrap(), WasimConfig::default())
+    Wasim::start("127.0.0.1:0".parse().unwrap(), config)
         .await
         .expect("wasim starts")
 }
@@ -49,17 +53,57 @@ pub async fn spawn_client(
     spawn_client_with(wasim, backend, None).await
 }
 
+/// Sends the client's media downloads (`https://MEDIA_HOST/...`) to wasim's port, as a
+/// CDN in front of wasim would.
+pub struct WasimMedia {
+    pub base: String,
+}
+
+#[whatsapp_rust::async_trait]
+impl HttpClient for WasimMedia {
+    async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        let Some(rest) = request.url.strip_prefix("https://media.wasim.invalid") else {
+            anyhow::bail!("no HTTP in tests but wasim's media host: {}", request.url)
+        };
+        let resp = reqwest::get(format!("{}{rest}", self.base)).await?;
+        Ok(HttpResponse {
+            status_code: resp.status().as_u16(),
+            body: resp.bytes().await?.to_vec(),
+        })
+    }
+}
+
+/// Like [`spawn_client`], with media downloads served by wasim.
+pub async fn spawn_media_client(
+    wasim: &Wasim,
+    backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
+) -> TestClient {
+    let media = WasimMedia {
+        base: format!("http://{}", wasim.addr()),
+    };
+    spawn(wasim, backend, None, media).await
+}
+
 /// Like [`spawn_client`], linking by pair code for `pair_code.phone_number`.
 pub async fn spawn_client_with(
     wasim: &Wasim,
     backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
     pair_code: Option<whatsapp_rust::pair_code::PairCodeOptions>,
 ) -> TestClient {
+    spawn(wasim, backend, pair_code, NoHttp).await
+}
+
+async fn spawn(
+    wasim: &Wasim,
+    backend: Arc<dyn whatsapp_rust::store::traits::Backend>,
+    pair_code: Option<whatsapp_rust::pair_code::PairCodeOptions>,
+    http: impl HttpClient + 'static,
+) -> TestClient {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut builder = Bot::builder()
         .with_backend_arc(backend.clone())
         .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(wasim.ws_url()))
-        .with_http_client(NoHttp)
+        .with_http_client(http)
         .with_runtime(whatsapp_rust::TokioRuntime)
         .with_version((2, 3000, 1_000_000_000))
         .skip_history_sync()
