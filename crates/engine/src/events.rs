@@ -342,6 +342,9 @@ pub(crate) fn facts(event: &Event, now_ms: i64) -> Vec<Fact> {
         Event::Notification(node) => {
             out.extend(blocklist_notification(node));
         }
+        Event::RawNode(node) => {
+            out.extend(blocklist_notification(node));
+        }
         _ => {}
     }
     out
@@ -349,13 +352,36 @@ pub(crate) fn facts(event: &Event, now_ms: i64) -> Vec<Fact> {
 
 /// `<notification type="blocklist"><item jid=".." action="block|unblock"/></notification>`:
 /// a block or unblock made on another device of the account.
+/// Whether a raw stanza is a blocklist change: `<notification type="blocklist">`, or
+/// `<notification type="account_sync"><blocklist>…` as WhatsApp sends the account's
+/// other devices after a block (whatsmeow's `handleBlocklist`).
+pub(crate) fn is_blocklist_stanza(event: &Event) -> bool {
+    let Event::RawNode(node) = event else {
+        return false;
+    };
+    let node = node.get();
+    node.tag == "notification"
+        && matches!(
+            node.attrs().optional_string("type").as_deref(),
+            Some("blocklist" | "account_sync")
+        )
+}
+
 fn blocklist_notification(node: &whatsapp_rust::OwnedNodeRef) -> Vec<Fact> {
     let node = node.get();
-    if node.attrs().optional_string("type").as_deref() != Some("blocklist") {
+    if node.tag != "notification" {
         return Vec::new();
     }
+    let items = match node.attrs().optional_string("type").as_deref() {
+        Some("blocklist") => node.get_children_by_tag("item").collect::<Vec<_>>(),
+        Some("account_sync") => node
+            .get_children_by_tag("blocklist")
+            .flat_map(|b| b.get_children_by_tag("item"))
+            .collect(),
+        _ => return Vec::new(),
+    };
     let mut out = Vec::new();
-    for item in node.get_children_by_tag("item") {
+    for item in items {
         let mut attrs = item.attrs();
         let Some(jid) = attrs.optional_string("jid").map(|j| j.into_owned()) else {
             continue;

@@ -86,6 +86,9 @@ struct Inner {
 
 struct Running {
     client: Arc<Client>,
+    /// Keeps whatsapp-rust forwarding raw stanzas: blocklist changes made on the
+    /// account's other devices arrive only that way (`account_sync` notifications).
+    _raw_nodes: whatsapp_rust::RawNodeLease,
     /// Ends when the client's run loop has ended (`None` only while starting).
     watcher: Option<JoinHandle<()>>,
 }
@@ -262,6 +265,7 @@ impl Session {
             // Stored keys: the account is known before login.
             inner.state.me = me_of(&client);
             inner.run = Some(Running {
+                _raw_nodes: client.acquire_raw_node_forwarding(),
                 client,
                 watcher: None,
             });
@@ -735,13 +739,17 @@ impl EventHandler for Handler {
         {
             session.on_event(self.generation, &event);
         }
-        if events::CONTACT_KINDS.contains(&kind) {
+        if events::CONTACT_KINDS.contains(&kind)
+            || (kind == EventKind::RawNode && events::is_blocklist_stanza(&event))
+        {
             enqueue(&self.events, event);
         }
     }
 
     fn interest(&self) -> EventInterest {
-        EventInterest::of(LIFECYCLE).union(EventInterest::of(events::CONTACT_KINDS))
+        EventInterest::of(LIFECYCLE)
+            .union(EventInterest::of(events::CONTACT_KINDS))
+            .union(EventInterest::of(&[EventKind::RawNode]))
     }
 }
 

@@ -140,6 +140,11 @@ async fn start_sandbox(
     engine: &mut EngineConfig,
 ) -> anyhow::Result<SandboxHandle> {
     let sandbox = crate::sandbox::Sandbox::start(settings.seed.as_deref()).await?;
+    // The simulated WhatsApp keeps its state beside ours, so a restart restores
+    // every linked session without a scan, as the real WhatsApp would.
+    if let Err(e) = sandbox.persist_in(&engine.data_dir) {
+        tracing::warn!(error = %format!("{e:#}"), "the sandbox keeps its state in memory only");
+    }
     engine.whatsapp_url = Some(sandbox.ws_url());
     engine.client_version = Some(crate::sandbox::CLIENT_VERSION);
     Ok(sandbox)

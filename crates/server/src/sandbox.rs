@@ -82,14 +82,7 @@ impl Sandbox {
 
     /// Scans every QR a session shows as that session's sandbox phone, after filling
     /// the phone's address book with the directory, so a new session has contacts.
-    ///
-    /// First keeps the sandbox's state in the engine's data dir ([`Self::persist_in`]):
-    /// this runs before stored sessions are restored, so they log in again without a
-    /// scan.
     pub fn spawn_auto_scan(&self, engine: &Engine) -> tokio::task::JoinHandle<()> {
-        if let Err(e) = self.persist_in(&engine.config().data_dir) {
-            tracing::warn!(error = %e, "the sandbox keeps its state in memory only");
-        }
         let mut qrs = engine.subscribe_qr();
         let sandbox = self.clone();
         tokio::spawn(async move {

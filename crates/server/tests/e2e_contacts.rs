@@ -530,3 +530,42 @@ async fn block_works_without_a_lookup_first() {
     assert_eq!(status, 201, "{body}");
     linked.stop().await;
 }
+
+/// A block made through one linked device reaches the account's other devices:
+/// a second session on the same account sees it in its blocklist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_reaches_the_other_session_of_the_account() {
+    let linked = linked_with(vec![user("15558880001")]).await;
+    linked.link("second", ME).await;
+    let (status, body) = linked
+        .app
+        .post_json(
+            "/api/contacts/block",
+            json!({"contactId": "15558880001", "session": "default"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let blocked = linked
+        .wait_for("/api/second/contacts/blocked", |v| {
+            !v.as_array().unwrap().is_empty()
+        })
+        .await;
+    assert!(
+        blocked[0]["lid"].as_str().unwrap().ends_with("@lid"),
+        "{blocked}"
+    );
+    let (status, _) = linked
+        .app
+        .post_json(
+            "/api/contacts/unblock",
+            json!({"contactId": "15558880001", "session": "default"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    linked
+        .wait_for("/api/second/contacts/blocked", |v| {
+            v.as_array().unwrap().is_empty()
+        })
+        .await;
+    linked.stop().await;
+}

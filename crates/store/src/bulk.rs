@@ -42,7 +42,7 @@ impl Store {
         rows: &[ImportedContact],
     ) -> anyhow::Result<u64> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for row in rows {
             let pn = row.phone.wa_id();
             // sqlx caches the prepared statement per connection: one prepare, n binds.

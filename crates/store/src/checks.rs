@@ -83,7 +83,7 @@ impl CheckStore for Store {
         session: &SessionName,
         answers: &[(PhoneNumber, CachedExistence)],
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await.map_err(anyhow::Error::from)?;
+        let mut tx = self.write_tx().await?;
         for (asked, answer) in answers {
             let e = &answer.existence;
             sqlx::query(

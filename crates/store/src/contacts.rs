@@ -367,7 +367,7 @@ impl Store {
         who: &ContactRef,
         entry: AddressBookRow<'_>,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if let (Some(lid), Some(pn)) = (entry.lid, entry.phone) {
             put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
             merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
@@ -487,7 +487,7 @@ impl Store {
         )
             -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
         let sql =
             format!("UPDATE contacts SET {set}, updated_ms = ?3 WHERE session = ?1 AND jid = ?2");
@@ -506,7 +506,7 @@ impl Store {
         lid: &Lid,
         pn: &PhoneNumber,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         tx.commit().await.context("Failed to store a LID mapping")
@@ -524,7 +524,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         let s = session.as_str();
         let (old_pn, new_pn) = (old.wa_id(), new.wa_id());
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO number_history (session, lid, old_pn, new_pn, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
             .bind(s)
             .bind(lid.map(|l| l.user().to_owned()))
@@ -564,7 +564,7 @@ impl Store {
         implicit: bool,
         at_ms: i64,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
         sqlx::query(
             "INSERT INTO identity_changes (session, jid, implicit, at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -586,7 +586,7 @@ impl Store {
         session: &SessionName,
         entries: &[(ContactRef, Option<i64>)],
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM blocklist WHERE session = ?1")
             .bind(session.as_str())
             .execute(&mut *tx)
@@ -613,7 +613,7 @@ impl Store {
         blocked: bool,
     ) -> anyhow::Result<()> {
         let s = session.as_str();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let (phone_key, lid) = match who {
             ContactRef::Phone(p) => {
                 let lid: Option<String> =

@@ -110,6 +110,18 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that writes: it takes SQLite's write lock up front (`BEGIN
+    /// IMMEDIATE`), so it waits its turn under the busy timeout instead of failing
+    /// with "database is locked" when another writer committed after it first read.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin a write transaction")
+    }
+
     pub(crate) fn page_index(&self) -> &page_index::PageIndex {
         &self.page_index
     }
