@@ -44,8 +44,10 @@ async fn link_default(app: &TestApp) -> serde_json::Value {
         .await;
     assert_eq!(status, 201);
     wait_for(app, "/api/sessions/default", |v| v["status"] == "WORKING").await;
+    // Push names (history sync) may land before the address book: wait for the book.
     wait_for(app, "/api/contacts/all", |v| {
-        v.as_array().unwrap().len() >= 5
+        let all = v.as_array().unwrap();
+        all.len() >= 5 && all.iter().all(|c| c["isMyContact"] == true)
     })
     .await
 }
