@@ -9,7 +9,12 @@ use wasim::{DirectoryUser, Fault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rate_limit_is_429_with_retry_after() {
-    let linked = Linked::start(vec![DirectoryUser::new("15558880001")]).await;
+    // WhatsApp's 429 pauses the session's lookups (the ban guard); keep the pause
+    // short here so the recovery is seen.
+    let linked = Linked::start_with(vec![DirectoryUser::new("15558880001")], |s| {
+        s.checks.rate_limit_pause = std::time::Duration::from_secs(1);
+    })
+    .await;
     linked.link("default", "15558880100").await;
     linked
         .wasim
@@ -44,7 +49,7 @@ async fn whatsapp_rate_limit_is_429_with_retry_after() {
         .expect("Retry-After in seconds");
     assert!(secs > 0, "{secs}");
 
-    // Once WhatsApp answers again, so do we.
+    // Once WhatsApp answers again and the pause is over, so do we.
     linked.wasim.fault(Fault::Clear).await.unwrap();
     let body = eventually("check-exists after the rate limit", || async {
         let (status, body) = linked
