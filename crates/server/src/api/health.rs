@@ -15,7 +15,7 @@ pub struct Pong {
     pub message: String,
 }
 
-/// GET /ping — the process answers.
+/// Liveness: the process answers.
 #[utoipa::path(get, path = "/ping", tag = "health",
     responses((status = 200, body = Pong)))]
 pub async fn ping() -> AppJson<Pong> {
@@ -51,7 +51,7 @@ pub struct Health {
     pub sessions: Vec<SessionHealth>,
 }
 
-/// GET /health — the database and each session's status; 503 when the database fails.
+/// Readiness: the database and each session's status; 503 when the database fails.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, AppJson<Health>) {
