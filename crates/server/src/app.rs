@@ -22,6 +22,7 @@ use wacontacts_core::service::{CheckService, ContactService, SessionService};
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
+use crate::api::openapi::Frame;
 use crate::api::{health, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::clock::{TokioClock, TokioSpawner};
@@ -30,30 +31,28 @@ use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 
-/// The OpenAPI document's frame; paths are added from the handlers' annotations.
+/// The OpenAPI document's frame; paths are added from the handlers' annotations, then
+/// `openapi::Frame` adds the security schemes and the statuses every route shares.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
-    modifiers(&ApiKeySecurity),
+    paths(openapi_json, swagger_ui),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"), (name = "docs"))
 )]
 struct ApiDoc;
 
-struct ApiKeySecurity;
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "docs",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+#[allow(dead_code)]
+fn openapi_json() {}
 
-impl utoipa::Modify for ApiKeySecurity {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey as Key, ApiKeyValue, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "api_key",
-                SecurityScheme::ApiKey(Key::Header(ApiKeyValue::new("X-Api-Key"))),
-            );
-    }
-}
+/// Swagger UI over this document.
+#[utoipa::path(get, path = "/docs/", tag = "docs",
+    responses((status = 200, description = "The Swagger UI page", content_type = "text/html", body = String)))]
+#[allow(dead_code)]
+fn swagger_ui() {}
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +64,7 @@ pub struct Limits {
 /// The whole HTTP surface, ready for `oneshot` in tests or `axum::serve`. `extra`
 /// routes (the sandbox's admin API) sit behind the same key and limits.
 pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::ping))
         .routes(routes!(health::health))
         .routes(routes!(sessions::create_session, sessions::list_sessions))
@@ -89,6 +88,8 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .split_for_parts();
+
+    utoipa::Modify::modify(&Frame, &mut openapi);
     let (api_key, metrics) = (state.api_key.clone(), state.metrics.clone());
     let mut app = api
         .route("/metrics", get(metrics::serve_metrics))

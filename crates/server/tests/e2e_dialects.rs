@@ -369,3 +369,79 @@ async fn openapi_lists_every_route_with_schemas() {
     }
     app.stop().await;
 }
+
+/// What openapi-spec-validator, client generators and schemathesis rely on (the full
+/// check with those tools is `scripts/api-contract.sh`): path parameters match the
+/// path, operation ids are unique, public routes need no key, Wawp's routes take
+/// `access_token`, and the statuses of the layers (401, 413, 415, 504) are documented.
+#[tokio::test]
+async fn openapi_parameters_security_and_layer_statuses_are_right() {
+    let (_dir, app) = common::TestApp::spawn().await;
+    let (_, doc) = app.get_json("/openapi.json").await;
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            assert!(
+                ids.insert(id.clone()),
+                "{at}: operationId {id} is not unique"
+            );
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut seen = std::collections::HashSet::new();
+            for p in &params {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                assert!(seen.insert((name, place)), "{at}: {place} {name} twice");
+                if place == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{at}: path parameter {name} is not in the path"
+                    );
+                    assert_eq!(
+                        p["required"], true,
+                        "{at}: path parameter {name} not required"
+                    );
+                }
+            }
+            for segment in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = segment.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    seen.contains(&(name, "path")),
+                    "{at}: {{{name}}} is not declared"
+                );
+            }
+            let summary = op["summary"].as_str().unwrap_or_default();
+            assert!(
+                !summary.contains(path.as_str()),
+                "{at}: the summary repeats the path"
+            );
+            let statuses = op["responses"].as_object().unwrap();
+            let public = ["/health", "/ping", "/openapi.json", "/docs/"].contains(&path.as_str());
+            if public {
+                assert_eq!(op["security"], serde_json::json!([]), "{at} is public");
+            } else {
+                assert!(statuses.contains_key("401"), "{at}: 401 undocumented");
+            }
+            if path.starts_with("/v2/") {
+                assert!(
+                    op["security"].to_string().contains("access_token"),
+                    "{at}: Wawp's access_token is not a security scheme"
+                );
+                assert!(
+                    params.iter().all(|p| p["name"] != "session"),
+                    "{at}: a WAHA parameter"
+                );
+            }
+            if op["requestBody"].is_object() {
+                for status in ["400", "413", "415"] {
+                    assert!(statuses.contains_key(status), "{at}: {status} undocumented");
+                }
+            }
+            assert!(statuses.contains_key("504"), "{at}: 504 undocumented");
+        }
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["access_token"]["in"], "query");
+    assert_eq!(schemes["api_key"]["name"], "X-Api-Key");
+    app.stop().await;
+}

@@ -58,13 +58,16 @@ pub fn parse_phone(input: &str) -> Result<PhoneNumber, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `id` (default) or `name`.
+    #[param(inline, value_type = Option<crate::api::openapi::SortBy>, example = "name")]
     pub sort_by: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(inline, value_type = Option<crate::api::openapi::SortOrder>, example = "asc")]
     pub sort_order: Option<String>,
     /// Page size, 1–10000. Without it the whole list is streamed.
-    #[param(minimum = 1, maximum = 10000)]
+    #[param(minimum = 1, maximum = 10000, example = 100)]
     pub limit: Option<u32>,
     /// Rows to skip (default 0).
+    #[param(minimum = 0, example = 0)]
     pub offset: Option<u64>,
 }
 
@@ -230,7 +233,13 @@ pub async fn get_contact<D: Dialect>(
 #[into_params(parameter_in = Query)]
 pub struct PhoneParam {
     /// The number, any dialable format with country code (`15551234567`,
-    /// `+1 (555) 123-4567`, `15551234567@c.us`).
+    /// `+1 (555) 123-4567`, `15551234567@c.us`); it must be valid for its country
+    /// (400 otherwise).
+    #[param(
+        required = true,
+        pattern = r"^\+?[1-9][0-9]{6,14}(@c\.us|@s\.whatsapp\.net)?$",
+        example = "15550100001"
+    )]
     pub phone: Option<String>,
     /// Ask WhatsApp even when cached (still answered from the cache within an hour
     /// of the last check: the ban guard's cooldown).
@@ -368,7 +377,8 @@ pub async fn check_budget<D: Dialect>(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RefreshParam {
-    /// Skip the 24 h cache and ask WhatsApp.
+    /// Skip the 24 h cache and ask WhatsApp (default false).
+    #[param(example = false)]
     pub refresh: Option<bool>,
 }
 
@@ -443,8 +453,12 @@ pub async fn blocked<D: Dialect>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactUpdateBody {
+    /// Up to 256 characters; `firstName` or `lastName` must hold more than spaces.
+    #[schema(max_length = 256, pattern = r"\S", example = "Ada")]
     pub first_name: String,
+    /// Up to 256 characters (default "").
     #[serde(default)]
+    #[schema(max_length = 256, example = "Lovelace")]
     pub last_name: String,
 }
 

@@ -16,7 +16,7 @@ pub struct Pong {
     pub message: String,
 }
 
-/// GET /ping — the process answers.
+/// Liveness: the process answers.
 #[utoipa::path(get, path = "/ping", tag = "health",
     responses((status = 200, body = Pong)))]
 pub async fn ping() -> AppJson<Pong> {
@@ -86,7 +86,7 @@ pub struct Health {
     pub sessions: Option<Vec<SessionHealth>>,
 }
 
-/// GET /health — the database and how many sessions are in each status; with a valid
+/// Readiness: the database and how many sessions are in each status; with a valid
 /// `X-Api-Key`, each session's name and status too. 503 when the database fails.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]

@@ -37,9 +37,10 @@ pub struct CountResponse {
 #[into_params(parameter_in = Query)]
 pub struct LidPage {
     /// Page size, 1–10000 (default 100).
-    #[param(minimum = 1, maximum = 10000)]
+    #[param(minimum = 1, maximum = 10000, example = 100)]
     pub limit: Option<u32>,
     /// Rows to skip (default 0).
+    #[param(minimum = 0, example = 0)]
     pub offset: Option<u64>,
 }
 
@@ -147,8 +148,20 @@ pub async fn lid_by_pn<D: Dialect>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumbersBody {
-    /// Up to 1000 numbers, any dialable format with country code.
+    /// 1 to 1000 numbers with country code (`15551234567`, `15551234567@c.us`), each
+    /// valid for its country (400 otherwise).
+    #[schema(schema_with = phone_numbers)]
     pub phone_numbers: Vec<String>,
+}
+
+/// `phoneNumbers`: 1 to 1000 numbers, each with the pattern of a number.
+fn phone_numbers() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::api::openapi::phone_number())
+        .min_items(Some(1))
+        .max_items(Some(MAX_BATCH))
+        .examples([serde_json::json!(["15550100001", "15550100003"])])
+        .build()
 }
 
 /// LIDs of many numbers at once, in input order.

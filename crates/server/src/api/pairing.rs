@@ -8,16 +8,28 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::openapi::{SessionErrors, SessionPath};
 use crate::api::sessions::parse_session_name;
 use crate::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::state::AppState;
 
 /// Query of the QR route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `image` (PNG, default) or `raw` (`{value}`).
     #[serde(default)]
+    #[param(inline, value_type = Option<QrFormat>, example = "raw")]
     pub format: Option<String>,
+}
+
+/// `format` of the QR route (documentation only; the handler answers 400 to others).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum QrFormat {
+    Image,
+    Raw,
 }
 
 /// The raw QR string (WAHA's `QRCodeValue`).
@@ -30,7 +42,12 @@ pub struct QrCodeValue {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestCodeRequest {
-    /// The account's number with country code, e.g. `12132132130`.
+    /// The account's number with country code, 7 to 15 digits; `+`, spaces, `-`, `(`,
+    /// `)` and `.` are allowed between them.
+    #[schema(
+        pattern = r"^[+ ().-]*([0-9][+ ().-]*){7,15}$",
+        example = "12132132130"
+    )]
     pub phone_number: String,
     /// WAHA's registration method; ignored (web pairing only).
     #[serde(default)]
@@ -44,12 +61,15 @@ pub struct PairCode {
     pub code: String,
 }
 
-/// GET /api/{session}/auth/qr — the current QR (rotates as WhatsApp refreshes it).
+/// The current QR code to scan (it rotates as WhatsApp refreshes it).
 #[utoipa::path(get, path = "/api/{session}/auth/qr", tag = "pairing",
-    params(("session" = String, Path, description = "Session name"), QrQuery),
+    params(SessionPath, QrQuery),
     responses(
-        (status = 200, description = "PNG image (format=image) or {value} (format=raw)", body = QrCodeValue),
-        (status = 422, description = "The session is not waiting for a scan", body = crate::error::ErrorBody)))]
+        (status = 200, description = "A PNG image (format=image) or `{value}` (format=raw)",
+            content((QrCodeValue = "application/json"), (Vec<u8> = "image/png"))),
+        SessionErrors,
+        (status = 422, description = "The session is not waiting for a scan (`session_not_ready`)", body = crate::error::ErrorBody),
+        (status = 503, description = "No QR code yet (`qr_not_ready`); retry in a moment", body = crate::error::ErrorBody)))]
 pub async fn get_qr(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -92,11 +112,16 @@ fn qr_png(text: &str) -> Result<Vec<u8>, ApiError> {
     Ok(out.into_inner())
 }
 
-/// POST /api/{session}/auth/request-code — link by pair code instead of QR.
+/// Links by pair code instead of QR: the code to type on the phone.
 #[utoipa::path(post, path = "/api/{session}/auth/request-code", tag = "pairing",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     request_body = RequestCodeRequest,
-    responses((status = 201, body = PairCode), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = PairCode), SessionErrors,
+        (status = 409, description = "The session is already linked (`session_already_linked`)", body = crate::error::ErrorBody),
+        (status = 422, description = "The session is not waiting for a link (`session_not_ready`, `session_not_running`)", body = crate::error::ErrorBody),
+        (status = 429, description = "WhatsApp refused more codes for now (`rate_limited`)", body = crate::error::ErrorBody),
+        (status = 502, description = "WhatsApp failed the request (`whatsapp_error`)", body = crate::error::ErrorBody),
+        (status = 503, description = "The server is shutting down (`shutting_down`)", body = crate::error::ErrorBody)))]
 pub async fn request_code(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,

@@ -11,6 +11,7 @@ use wacontacts_core::service::{Lifecycle, SessionError, SessionView};
 use wacontacts_core::session::{EngineError, Me};
 use wacontacts_core::session::{SessionName, SessionNameError};
 
+use crate::api::openapi::{LifecycleErrors, SessionErrors, SessionPath};
 use crate::error::{ApiError, AppJson, AppPath, AppQuery};
 use crate::state::AppState;
 
@@ -18,7 +19,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookConfig {
-    /// Where events are POSTed; http or https.
+    /// Where events are POSTed: an absolute http:// or https:// URL (400 otherwise).
+    #[schema(
+        pattern = r"^https?://\S{2,2000}$",
+        example = "https://example.com/hooks/wacontacts"
+    )]
     pub url: String,
     /// Event names to send, e.g. "session.status".
     #[serde(default)]
@@ -65,6 +70,7 @@ pub struct SessionConfig {
 pub struct SessionCreateRequest {
     /// 1–64 of `[A-Za-z0-9_-]`; "default" when omitted.
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::session_name)]
     pub name: Option<String>,
     /// Start the session after creating it (default true).
     #[serde(default)]
@@ -126,9 +132,11 @@ pub struct SessionInfo {
 
 /// Query of `GET /api/sessions`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Include STOPPED sessions.
+    /// Include STOPPED sessions (default false).
     #[serde(default)]
+    #[param(example = true)]
     pub all: Option<bool>,
     /// WAHA's `expand=apps`; accepted and ignored.
     #[serde(default)]
@@ -276,13 +284,14 @@ fn validated_config(config: Option<SessionConfig>) -> Result<serde_json::Value, 
     serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))
 }
 
-/// POST /api/sessions — create a session (201).
+/// Creates a session, and starts it unless `start` is false (201).
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions",
     request_body = SessionCreateRequest,
     responses(
         (status = 201, body = SessionDto),
-        (status = 400, body = crate::error::ErrorBody),
-        (status = 422, description = "The name is taken", body = crate::error::ErrorBody)))]
+        (status = 400, description = "An invalid name, config or body", body = crate::error::ErrorBody),
+        (status = 422, description = "The name is taken (`session_exists`)", body = crate::error::ErrorBody),
+        (status = 503, description = "The server is shutting down (`shutting_down`)", body = crate::error::ErrorBody)))]
 pub async fn create_session(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionCreateRequest>,
@@ -299,9 +308,10 @@ pub async fn create_session(
     Ok((StatusCode::CREATED, AppJson(record.into())))
 }
 
-/// GET /api/sessions — list sessions; `all=true` includes STOPPED ones.
+/// Lists sessions; `all=true` includes STOPPED ones.
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions", params(ListQuery),
-    responses((status = 200, body = Vec<SessionInfo>)))]
+    responses((status = 200, body = Vec<SessionInfo>),
+        (status = 400, description = "An invalid query parameter", body = crate::error::ErrorBody)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     AppQuery(query): AppQuery<ListQuery>,
@@ -310,10 +320,10 @@ pub async fn list_sessions(
     Ok(AppJson(list.into_iter().map(Into::into).collect()))
 }
 
-/// GET /api/sessions/{session} — one session.
+/// One session.
 #[utoipa::path(get, path = "/api/sessions/{session}", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 200, body = SessionInfo), (status = 404, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 200, body = SessionInfo), SessionErrors))]
 pub async fn get_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -322,11 +332,11 @@ pub async fn get_session(
     Ok(AppJson(state.sessions.get(&name).await?.into()))
 }
 
-/// PUT /api/sessions/{session} — replace a session's config.
+/// Replaces a session's config.
 #[utoipa::path(put, path = "/api/sessions/{session}", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
+    params(SessionPath),
     request_body = SessionUpdateRequest,
-    responses((status = 200, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = SessionDto), SessionErrors))]
 pub async fn update_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -337,10 +347,11 @@ pub async fn update_session(
     Ok(AppJson(state.sessions.update(&name, config).await?.into()))
 }
 
-/// DELETE /api/sessions/{session} — delete a session (idempotent, as in WAHA).
+/// Deletes a session (idempotent, as in WAHA).
 #[utoipa::path(delete, path = "/api/sessions/{session}", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 200, description = "Deleted, or there was nothing to delete")))]
+    params(SessionPath),
+    responses((status = 200, description = "Deleted, or there was nothing to delete: `{}`", body = Object),
+        (status = 400, description = "An invalid session name", body = crate::error::ErrorBody)))]
 pub async fn delete_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -355,6 +366,7 @@ pub async fn delete_session(
 pub struct SessionNameBody {
     /// The session; "default" when omitted.
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::session_name)]
     pub name: Option<String>,
 }
 
@@ -375,10 +387,10 @@ async fn lifecycle(
     Ok((StatusCode::CREATED, AppJson(view.into())))
 }
 
-/// POST /api/sessions/{session}/start — start (idempotent).
+/// Starts a session (idempotent).
 #[utoipa::path(post, path = "/api/sessions/{session}/start", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn start_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -386,10 +398,10 @@ pub async fn start_session(
     lifecycle(&state, parse_session_name(&session), Lifecycle::Start).await
 }
 
-/// POST /api/sessions/{session}/stop — stop, keeping the link.
+/// Stops a session, keeping the link.
 #[utoipa::path(post, path = "/api/sessions/{session}/stop", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn stop_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -397,10 +409,10 @@ pub async fn stop_session(
     lifecycle(&state, parse_session_name(&session), Lifecycle::Stop).await
 }
 
-/// POST /api/sessions/{session}/logout — unlink the device and wipe its keys.
+/// Logs a session out: unlinks the device and wipes its keys.
 #[utoipa::path(post, path = "/api/sessions/{session}/logout", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn logout_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -408,10 +420,10 @@ pub async fn logout_session(
     lifecycle(&state, parse_session_name(&session), Lifecycle::Logout).await
 }
 
-/// POST /api/sessions/{session}/restart — stop and start.
+/// Restarts a session: stops and starts it.
 #[utoipa::path(post, path = "/api/sessions/{session}/restart", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn restart_session(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,
@@ -419,9 +431,9 @@ pub async fn restart_session(
     lifecycle(&state, parse_session_name(&session), Lifecycle::Restart).await
 }
 
-/// POST /api/sessions/start — WAHA's deprecated form: `{name}` in the body.
+/// Starts the session named in the body (WAHA's deprecated form).
 #[utoipa::path(post, path = "/api/sessions/start", tag = "sessions", request_body = SessionNameBody,
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn start_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
@@ -434,9 +446,9 @@ pub async fn start_session_by_body(
     .await
 }
 
-/// POST /api/sessions/stop — WAHA's deprecated form: `{name}` in the body.
+/// Stops the session named in the body (WAHA's deprecated form).
 #[utoipa::path(post, path = "/api/sessions/stop", tag = "sessions", request_body = SessionNameBody,
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn stop_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
@@ -449,9 +461,9 @@ pub async fn stop_session_by_body(
     .await
 }
 
-/// POST /api/sessions/logout — WAHA's deprecated form: `{name}` in the body.
+/// Logs out the session named in the body (WAHA's deprecated form).
 #[utoipa::path(post, path = "/api/sessions/logout", tag = "sessions", request_body = SessionNameBody,
-    responses((status = 201, body = SessionDto), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn logout_session_by_body(
     State(state): State<AppState>,
     AppJson(body): AppJson<SessionNameBody>,
@@ -464,11 +476,11 @@ pub async fn logout_session_by_body(
     .await
 }
 
-/// GET /api/sessions/{session}/me — the linked account; 422 until it is known.
+/// The linked account; 422 until it is known.
 #[utoipa::path(get, path = "/api/sessions/{session}/me", tag = "sessions",
-    params(("session" = String, Path, description = "Session name")),
-    responses((status = 200, body = MeInfo), (status = 404, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+    params(SessionPath),
+    responses((status = 200, body = MeInfo), SessionErrors,
+        (status = 422, description = "The account is not known yet: the session is not WORKING (`session_not_ready`)", body = crate::error::ErrorBody)))]
 pub async fn get_me(
     State(state): State<AppState>,
     AppPath(session): AppPath<String>,

@@ -206,13 +206,18 @@ pub struct Success {
 }
 
 /// Body of block/unblock (WAHA's `ContactRequest`; `chatId` accepted as an alias).
+/// Documentation only: the shared handlers read it through `dialect::BodyScope`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactRequest {
-    pub contact_id: Option<String>,
-    /// Alias of `contactId` sent by some WAHA clients.
+    /// The contact: `15551234567@c.us`, `15551234567` or `…@lid`. A number must be
+    /// valid for its country (400 otherwise).
+    #[schema(schema_with = crate::api::openapi::contact_id)]
+    pub contact_id: String,
+    /// Alias of `contactId` sent by some WAHA clients (used when `contactId` is absent).
     pub chat_id: Option<String>,
     /// Session name (default "default").
+    #[schema(schema_with = crate::api::openapi::session_name)]
     pub session: Option<String>,
 }
 
@@ -364,53 +369,36 @@ mod docs {
         RefreshParam,
     };
     use crate::api::lids::{LidPage, PhoneNumbersBody};
-    use crate::error::ErrorBody;
-
-    /// Query naming the session (default "default").
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct SessionParam {
-        /// Session name (default "default").
-        session: Option<String>,
-    }
-
-    /// Query naming one contact.
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct ContactParam {
-        /// `15551234567@c.us`, `15551234567`, `+1 555…`, `…@s.whatsapp.net` or `…@lid`.
-        contactId: String,
-    }
+    use crate::api::openapi::{
+        ContactPath, ContactQuery, LidPath, PhonePath, SessionPath, SessionQuery, StoreErrors,
+        WhatsAppErrors,
+    };
 
     /// The session's contacts, paged and sorted, from the store.
-    #[utoipa::path(get, path = "/api/contacts/all", tag = "contacts", params(SessionParam, ListParams),
-        responses((status = 200, body = Vec<WahaContact>), (status = 400, body = ErrorBody),
-            (status = 422, description = "Session not WORKING", body = ErrorBody)))]
+    #[utoipa::path(get, path = "/api/contacts/all", tag = "contacts", params(SessionQuery, ListParams),
+        responses((status = 200, body = Vec<WahaContact>), StoreErrors))]
     pub fn list_contacts() {}
 
-    /// One contact.
-    #[utoipa::path(get, path = "/api/contacts", tag = "contacts", params(ContactParam, SessionParam),
-        responses((status = 200, body = WahaContact), (status = 404, body = ErrorBody)))]
+    /// One contact, with the numbers it had before.
+    #[utoipa::path(get, path = "/api/contacts", tag = "contacts", params(ContactQuery, SessionQuery),
+        responses((status = 200, body = WahaContact), StoreErrors))]
     pub fn get_contact() {}
 
-    /// One contact.
+    /// One contact, named in the path.
     #[utoipa::path(get, path = "/api/{session}/contacts/{id}", tag = "contacts",
-        params(("session" = String, Path), ("id" = String, Path, description = "Contact id or number")),
-        responses((status = 200, body = WahaContact), (status = 404, body = ErrorBody)))]
+        params(SessionPath, ContactPath),
+        responses((status = 200, body = WahaContact), StoreErrors))]
     pub fn get_session_contact() {}
 
     /// Saves the contact in the phone's address book.
     #[utoipa::path(put, path = "/api/{session}/contacts/{id}", tag = "contacts",
-        params(("session" = String, Path), ("id" = String, Path, description = "WAHA's chatId: the contact's id or number")),
-        request_body = ContactUpdateBody,
-        responses((status = 200, body = Success)))]
+        params(SessionPath, ContactPath), request_body = ContactUpdateBody,
+        responses((status = 200, body = Success), WhatsAppErrors))]
     pub fn save_contact() {}
 
     /// Whether the number is on WhatsApp, and under which id.
-    #[utoipa::path(get, path = "/api/contacts/check-exists", tag = "contacts", params(PhoneParam, SessionParam),
-        responses((status = 200, body = NumberExists), (status = 400, body = ErrorBody),
-            (status = 429, body = ErrorBody)))]
+    #[utoipa::path(get, path = "/api/contacts/check-exists", tag = "contacts", params(PhoneParam, SessionQuery),
+        responses((status = 200, body = NumberExists), WhatsAppErrors))]
     pub fn check_exists() {}
 
     /// Whether many numbers are on WhatsApp, one answer per input in order.
@@ -418,69 +406,66 @@ mod docs {
     /// Cached numbers cost nothing; the uncached ones must fit in the session's lookup
     /// budget (429 `check_budget_exceeded` with `Retry-After` otherwise).
     #[utoipa::path(post, path = "/api/{session}/contacts/check-exists", tag = "contacts",
-        params(("session" = String, Path)), request_body = BulkCheckBody,
-        responses((status = 200, body = Vec<BulkCheckItem>), (status = 400, body = ErrorBody),
-            (status = 429, body = ErrorBody)))]
+        params(SessionPath), request_body = BulkCheckBody,
+        responses((status = 200, body = Vec<BulkCheckItem>), WhatsAppErrors))]
     pub fn check_exists_bulk() {}
 
     /// What is left of the session's lookup budget, with its counters.
     #[utoipa::path(get, path = "/api/{session}/contacts/check-exists/budget", tag = "contacts",
-        params(("session" = String, Path)),
-        responses((status = 200, body = CheckBudget)))]
+        params(SessionPath),
+        responses((status = 200, body = CheckBudget), StoreErrors))]
     pub fn check_budget() {}
 
     /// The contact's "about" text (cached 24 h); null when unset or hidden.
-    #[utoipa::path(get, path = "/api/contacts/about", tag = "contacts", params(ContactParam, SessionParam, RefreshParam),
-        responses((status = 200, body = About)))]
+    #[utoipa::path(get, path = "/api/contacts/about", tag = "contacts", params(ContactQuery, SessionQuery, RefreshParam),
+        responses((status = 200, body = About), WhatsAppErrors))]
     pub fn get_about() {}
 
     /// The profile picture URL (cached 24 h); null when none or hidden.
-    #[utoipa::path(get, path = "/api/contacts/profile-picture", tag = "contacts", params(ContactParam, SessionParam, RefreshParam),
-        responses((status = 200, body = ProfilePictureUrl)))]
+    #[utoipa::path(get, path = "/api/contacts/profile-picture", tag = "contacts", params(ContactQuery, SessionQuery, RefreshParam),
+        responses((status = 200, body = ProfilePictureUrl), WhatsAppErrors))]
     pub fn get_profile_picture() {}
 
     /// Blocks a contact.
     #[utoipa::path(post, path = "/api/contacts/block", tag = "contacts", request_body = ContactRequest,
-        responses((status = 201, body = Success)))]
+        responses((status = 201, body = Success), WhatsAppErrors))]
     pub fn block() {}
 
     /// Unblocks a contact.
     #[utoipa::path(post, path = "/api/contacts/unblock", tag = "contacts", request_body = ContactRequest,
-        responses((status = 201, body = Success)))]
+        responses((status = 201, body = Success), WhatsAppErrors))]
     pub fn unblock() {}
 
-    /// The blocklist.
+    /// The blocklist, as last synced from WhatsApp.
     #[utoipa::path(get, path = "/api/{session}/contacts/blocked", tag = "contacts",
-        params(("session" = String, Path)),
-        responses((status = 200, body = Vec<BlockedContact>)))]
+        params(SessionPath), responses((status = 200, body = Vec<BlockedContact>), StoreErrors))]
     pub fn blocked() {}
 
     /// Known LID mappings, ordered by LID.
     #[utoipa::path(get, path = "/api/{session}/lids", tag = "lids",
-        params(("session" = String, Path), LidPage),
-        responses((status = 200, body = Vec<LidToPhoneNumber>)))]
+        params(SessionPath, LidPage), responses((status = 200, body = Vec<LidToPhoneNumber>), StoreErrors))]
     pub fn list_lids() {}
 
     /// How many mappings are known.
     #[utoipa::path(get, path = "/api/{session}/lids/count", tag = "lids",
-        params(("session" = String, Path)), responses((status = 200, body = CountResponse)))]
+        params(SessionPath), responses((status = 200, body = CountResponse), StoreErrors))]
     pub fn count_lids() {}
 
     /// The phone number of a LID (`pn` null when unknown).
     #[utoipa::path(get, path = "/api/{session}/lids/{lid}", tag = "lids",
-        params(("session" = String, Path), ("lid" = String, Path, description = "`123@lid` or bare digits")),
-        responses((status = 200, body = LidToPhoneNumber), (status = 422, body = ErrorBody)))]
+        params(SessionPath, LidPath),
+        responses((status = 200, body = LidToPhoneNumber), WhatsAppErrors))]
     pub fn pn_by_lid() {}
 
     /// The LID of a number (`lid` null when unknown).
     #[utoipa::path(get, path = "/api/{session}/lids/pn/{phoneNumber}", tag = "lids",
-        params(("session" = String, Path), ("phoneNumber" = String, Path)),
-        responses((status = 200, body = LidToPhoneNumber), (status = 400, body = ErrorBody)))]
+        params(SessionPath, PhonePath),
+        responses((status = 200, body = LidToPhoneNumber), WhatsAppErrors))]
     pub fn lid_by_pn() {}
 
     /// LIDs of many numbers at once, in input order.
     #[utoipa::path(post, path = "/api/{session}/lids/pn", tag = "lids",
-        params(("session" = String, Path)), request_body = PhoneNumbersBody,
-        responses((status = 200, body = Vec<LidToPhoneNumber>), (status = 400, body = ErrorBody)))]
+        params(SessionPath), request_body = PhoneNumbersBody,
+        responses((status = 200, body = Vec<LidToPhoneNumber>), WhatsAppErrors))]
     pub fn lids_by_pns() {}
 }

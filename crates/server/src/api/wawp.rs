@@ -265,113 +265,100 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI description of Wawp's routes (the stubs only carry the attributes).
+/// Operation ids carry a `wawp_` prefix: they are unique in the document.
 #[allow(dead_code)]
 mod docs {
     use super::*;
     use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
     use crate::api::lids::{LidPage, PhoneNumbersBody};
+    use crate::api::openapi::{
+        ContactPath, ContactQuery, InstanceQuery, LidPath, PhonePath, StoreErrors, WhatsAppErrors,
+    };
     use crate::api::waha::{About, ContactRequest, NumberExists, Success};
-    use crate::error::ErrorBody;
-
-    /// Wawp's instance, in the query.
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct Instance {
-        /// The session (Wawp's instance).
-        instance_id: String,
-    }
-
-    /// The contact, in the query.
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct ContactParam {
-        /// The contact's id or number (`chatId` is accepted too).
-        contactId: String,
-    }
-
-    /// The contact, in the query or the body.
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct OptionalContactParam {
-        /// The contact's id or number; else `contactId` in the JSON body.
-        contactId: Option<String>,
-    }
 
     /// WAHA's listing, session from `instance_id`.
-    #[utoipa::path(get, path = "/v2/contacts/all", tag = "wawp", params(Instance, ListParams),
-        responses((status = 200, body = Vec<WawpContact>), (status = 400, body = ErrorBody)))]
+    #[utoipa::path(get, path = "/v2/contacts/all", tag = "wawp", operation_id = "wawp_list_contacts",
+        params(InstanceQuery, ListParams),
+        responses((status = 200, body = Vec<WawpContact>), StoreErrors))]
     pub fn list_contacts() {}
 
     /// One contact by `contactId`.
-    #[utoipa::path(get, path = "/v2/contacts", tag = "wawp", params(Instance, ContactParam),
-        responses((status = 200, body = WawpContact), (status = 404, body = ErrorBody)))]
+    #[utoipa::path(get, path = "/v2/contacts", tag = "wawp", operation_id = "wawp_get_contact",
+        params(InstanceQuery, ContactQuery),
+        responses((status = 200, body = WawpContact), StoreErrors))]
     pub fn get_contact() {}
 
     /// One contact by path.
-    #[utoipa::path(get, path = "/v2/contacts/{id}", tag = "wawp",
-        params(("id" = String, Path), Instance),
-        responses((status = 200, body = WawpContact), (status = 404, body = ErrorBody)))]
+    #[utoipa::path(get, path = "/v2/contacts/{id}", tag = "wawp", operation_id = "wawp_get_contact_by_path",
+        params(ContactPath, InstanceQuery),
+        responses((status = 200, body = WawpContact), StoreErrors))]
     pub fn get_contact_by_path() {}
 
     /// Saves the contact in the phone's address book.
-    #[utoipa::path(put, path = "/v2/contacts/{id}", tag = "wawp",
-        params(("id" = String, Path, description = "The chat id"), Instance),
-        request_body = ContactUpdateBody, responses((status = 200, body = Success)))]
+    #[utoipa::path(put, path = "/v2/contacts/{id}", tag = "wawp", operation_id = "wawp_save_contact",
+        params(ContactPath, InstanceQuery), request_body = ContactUpdateBody,
+        responses((status = 200, body = Success), WhatsAppErrors))]
     pub fn save_contact() {}
 
     /// Whether `phone` is on WhatsApp.
-    #[utoipa::path(get, path = "/v2/contacts/check-exists", tag = "wawp", params(Instance, PhoneParam),
-        responses((status = 200, body = NumberExists)))]
+    #[utoipa::path(get, path = "/v2/contacts/check-exists", tag = "wawp", operation_id = "wawp_check_exists",
+        params(InstanceQuery, PhoneParam),
+        responses((status = 200, body = NumberExists), WhatsAppErrors))]
     pub fn check_exists() {}
 
     /// The contact's "about" text.
-    #[utoipa::path(get, path = "/v2/contacts/about", tag = "wawp", params(Instance, ContactParam, RefreshParam),
-        responses((status = 200, body = About)))]
+    #[utoipa::path(get, path = "/v2/contacts/about", tag = "wawp", operation_id = "wawp_get_about",
+        params(InstanceQuery, ContactQuery, RefreshParam),
+        responses((status = 200, body = About), WhatsAppErrors))]
     pub fn get_about() {}
 
     /// The picture URL.
-    #[utoipa::path(get, path = "/v2/contacts/profile-picture", tag = "wawp", params(Instance, ContactParam, RefreshParam),
-        responses((status = 200, body = WawpPicture)))]
+    #[utoipa::path(get, path = "/v2/contacts/profile-picture", tag = "wawp",
+        operation_id = "wawp_get_profile_picture", params(InstanceQuery, ContactQuery, RefreshParam),
+        responses((status = 200, body = WawpPicture), WhatsAppErrors))]
     pub fn get_profile_picture() {}
 
-    /// Blocks (`contactId` in the query or a JSON body).
-    #[utoipa::path(post, path = "/v2/contacts/block", tag = "wawp", params(Instance, OptionalContactParam),
-        request_body(content = ContactRequest, description = "Optional when contactId is in the query"),
-        responses((status = 201, body = Success)))]
+    /// Blocks (`contactId` in the query; a JSON body may repeat it).
+    #[utoipa::path(post, path = "/v2/contacts/block", tag = "wawp", operation_id = "wawp_block",
+        params(InstanceQuery, ContactQuery),
+        request_body(content = Option<ContactRequest>, description = "Optional: `contactId` may come here instead of the query"),
+        responses((status = 201, body = Success), WhatsAppErrors))]
     pub fn block() {}
 
-    /// Unblocks (`contactId` in the query or a JSON body).
-    #[utoipa::path(post, path = "/v2/contacts/unblock", tag = "wawp", params(Instance, OptionalContactParam),
-        request_body(content = ContactRequest, description = "Optional when contactId is in the query"),
-        responses((status = 201, body = Success)))]
+    /// Unblocks (`contactId` in the query; a JSON body may repeat it).
+    #[utoipa::path(post, path = "/v2/contacts/unblock", tag = "wawp", operation_id = "wawp_unblock",
+        params(InstanceQuery, ContactQuery),
+        request_body(content = Option<ContactRequest>, description = "Optional: `contactId` may come here instead of the query"),
+        responses((status = 201, body = Success), WhatsAppErrors))]
     pub fn unblock() {}
 
     /// Known LID mappings.
-    #[utoipa::path(get, path = "/v2/lids", tag = "wawp", params(Instance, LidPage),
-        responses((status = 200, body = Vec<WawpLid>)))]
+    #[utoipa::path(get, path = "/v2/lids", tag = "wawp", operation_id = "wawp_list_lids",
+        params(InstanceQuery, LidPage),
+        responses((status = 200, body = Vec<WawpLid>), StoreErrors))]
     pub fn list_lids() {}
 
     /// How many mappings are known.
-    #[utoipa::path(get, path = "/v2/lids/count", tag = "wawp", params(Instance),
-        responses((status = 200, body = u64, content_type = "application/json", description = "The number of known mappings")))]
+    #[utoipa::path(get, path = "/v2/lids/count", tag = "wawp", operation_id = "wawp_count_lids",
+        params(InstanceQuery), responses((status = 200, body = u64, content_type = "application/json",
+            description = "The number of known mappings"), StoreErrors))]
     pub fn count_lids() {}
 
     /// The number of a LID.
-    #[utoipa::path(get, path = "/v2/lids/{lid}", tag = "wawp",
-        params(("lid" = String, Path), Instance),
-        responses((status = 200, body = WawpLid), (status = 422, body = ErrorBody)))]
+    #[utoipa::path(get, path = "/v2/lids/{lid}", tag = "wawp", operation_id = "wawp_pn_by_lid",
+        params(LidPath, InstanceQuery),
+        responses((status = 200, body = WawpLid), WhatsAppErrors))]
     pub fn pn_by_lid() {}
 
     /// The LID of a number.
-    #[utoipa::path(get, path = "/v2/lids/pn/{phoneNumber}", tag = "wawp",
-        params(("phoneNumber" = String, Path), Instance),
-        responses((status = 200, body = WawpLid)))]
+    #[utoipa::path(get, path = "/v2/lids/pn/{phoneNumber}", tag = "wawp", operation_id = "wawp_lid_by_pn",
+        params(PhonePath, InstanceQuery),
+        responses((status = 200, body = WawpLid), WhatsAppErrors))]
     pub fn lid_by_pn() {}
 
     /// The LIDs of many numbers.
-    #[utoipa::path(post, path = "/v2/lids/pn", tag = "wawp", params(Instance),
-        request_body = PhoneNumbersBody, responses((status = 200, body = Vec<WawpLid>)))]
+    #[utoipa::path(post, path = "/v2/lids/pn", tag = "wawp", operation_id = "wawp_lids_by_pns",
+        params(InstanceQuery), request_body = PhoneNumbersBody,
+        responses((status = 200, body = Vec<WawpLid>), WhatsAppErrors))]
     pub fn lids_by_pns() {}
 }

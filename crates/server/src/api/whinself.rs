@@ -11,6 +11,7 @@ use wacontacts_core::contact::ContactDetails;
 use wacontacts_core::session::SessionName;
 
 use crate::api::contacts::{ListParams, list_response, parse_contact, parse_listing};
+use crate::api::openapi::StoreErrors;
 use crate::api::sessions::parse_session_name;
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
@@ -46,9 +47,16 @@ impl From<ContactDetails> for WhinselfContact {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GetContactQuery {
-    /// The number or id, any form.
+    /// The number or id: `15551234567`, `15551234567@s.whatsapp.net`, `…@lid`. A number
+    /// must be valid for its country (400 otherwise).
+    #[param(
+        required = true,
+        pattern = r"^\+?[1-9][0-9]{6,14}(@c\.us|@s\.whatsapp\.net)?$|^[1-9][0-9]{0,23}@lid$",
+        example = "15550100001@c.us"
+    )]
     pub phone: Option<String>,
     /// Session (default "default").
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default")]
     pub session: Option<String>,
 }
 
@@ -57,15 +65,19 @@ pub struct GetContactQuery {
 #[into_params(parameter_in = Query)]
 pub struct GetContactsQuery {
     /// Session (default "default").
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default")]
     pub session: Option<String>,
     /// Page size 1–10000; without it the whole list is streamed.
+    #[param(minimum = 1, maximum = 10000, example = 100)]
     pub limit: Option<u32>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0, example = 0)]
     pub offset: Option<u64>,
 }
 
-/// GET /getcontact — one contact.
-#[utoipa::path(get, path = "/getcontact", tag = "whinself", params(GetContactQuery),
-    responses((status = 200, body = WhinselfContact), (status = 404, body = crate::error::ErrorBody)))]
+/// One contact, in Whinself's shape.
+#[utoipa::path(get, path = "/getcontact", tag = "whinself", operation_id = "whinself_get_contact",
+    params(GetContactQuery), responses((status = 200, body = WhinselfContact), StoreErrors))]
 pub async fn get_contact(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<GetContactQuery>,
@@ -78,9 +90,9 @@ pub async fn get_contact(
     Ok(AppJson(state.contacts.get(&session, &who).await?.into()))
 }
 
-/// GET /getcontacts — every contact, by id.
-#[utoipa::path(get, path = "/getcontacts", tag = "whinself", params(GetContactsQuery),
-    responses((status = 200, body = Vec<WhinselfContact>)))]
+/// Every contact, by id, in Whinself's shape.
+#[utoipa::path(get, path = "/getcontacts", tag = "whinself", operation_id = "whinself_get_contacts",
+    params(GetContactsQuery), responses((status = 200, body = Vec<WhinselfContact>), StoreErrors))]
 pub async fn get_contacts(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<GetContactsQuery>,
