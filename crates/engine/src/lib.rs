@@ -23,6 +23,7 @@ mod convert;
 mod directory;
 mod error;
 mod events;
+mod http;
 mod session;
 
 pub use config::{EngineConfig, parse_client_version};

@@ -244,6 +244,7 @@ impl Session {
         let mut builder = Bot::builder()
             .with_backend(store)
             .with_transport_factory(transport)
+            .with_http_client(crate::http::EngineHttp::new(config.whatsapp_url.as_deref()))
             .with_event_handler(handler);
         if let Some(version) = config.client_version {
             builder = builder.with_version(version);

@@ -33,7 +33,13 @@ impl Sandbox {
                 .with_context(|| format!("Failed to read the sandbox seed {}", path.display()))?,
             None => wasim::parse_seed(DEMO_SEED).context("Failed to parse the demo seed")?,
         };
-        let wasim = Wasim::start("127.0.0.1:0".parse()?, WasimConfig::default())
+        // A first sync gets the address book as a snapshot, as from WhatsApp; the
+        // engine fetches it from wasim's port (a sandbox build routes the media host).
+        let config = WasimConfig {
+            snapshots: true,
+            ..WasimConfig::default()
+        };
+        let wasim = Wasim::start("127.0.0.1:0".parse()?, config)
             .await
             .context("Failed to start the sandbox WhatsApp")?;
         wasim.upsert_users(users.clone()).await?;

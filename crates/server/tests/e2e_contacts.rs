@@ -569,3 +569,34 @@ async fn a_block_reaches_the_other_session_of_the_account() {
         .await;
     linked.stop().await;
 }
+
+/// An address book that exists before the link arrives as WhatsApp sends it on a
+/// first sync: one app-state snapshot, fetched from the media host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_address_book_arrives_as_a_snapshot() {
+    let linked = Linked::start(vec![user("15559990001"), user("15559990002")]).await;
+    for (phone, name) in [("15559990001", "Snap One"), ("15559990002", "Snap Two")] {
+        let contact = AddressBookContact {
+            phone: phone.into(),
+            full_name: Some(name.into()),
+            first_name: None,
+        };
+        linked.wasim.add_contact(ME, contact).await.unwrap();
+    }
+    linked.link("default", ME).await;
+    linked
+        .wait_for("/api/contacts/all?session=default", |v| {
+            let all = v.as_array().unwrap();
+            ["Snap One", "Snap Two"]
+                .iter()
+                .all(|n| all.iter().any(|c| c["name"] == *n))
+        })
+        .await;
+    let stats = linked.wasim.stats().await;
+    assert!(
+        stats.accounts[ME].snapshots >= 1,
+        "the address book came as a snapshot: {:?}",
+        stats.accounts[ME]
+    );
+    linked.stop().await;
+}

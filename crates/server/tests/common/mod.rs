@@ -177,7 +177,11 @@ impl Linked {
     pub async fn start_with(users: Vec<wasim::DirectoryUser>, adjust: fn(&mut Settings)) -> Linked {
         let wasim = wasim::Wasim::start(
             "127.0.0.1:0".parse().unwrap(),
-            wasim::WasimConfig::default(),
+            // First syncs come as snapshots, as from WhatsApp.
+            wasim::WasimConfig {
+                snapshots: true,
+                ..wasim::WasimConfig::default()
+            },
         )
         .await
         .expect("wasim starts");
