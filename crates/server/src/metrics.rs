@@ -167,8 +167,10 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
 }
 
 /// `GET /metrics` — Prometheus text format.
-pub async fn serve_metrics(State(metrics): State<Metrics>) -> Result<Response, ApiError> {
-    let text = metrics.render()?;
+pub async fn serve_metrics(
+    State(state): State<crate::state::AppState>,
+) -> Result<Response, ApiError> {
+    let text = with_check_counters(state.metrics.render()?, &state.checks.stats());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -177,4 +179,66 @@ pub async fn serve_metrics(State(metrics): State<Metrics>) -> Result<Response, A
         text,
     )
         .into_response())
+}
+
+/// Adds the ban guard's counters, summed over sessions (no session label: the series
+/// stay few however many sessions there are; `GET /api/{session}/contacts/check-exists/budget`
+/// has them per session), before OpenMetrics' closing `# EOF`.
+fn with_check_counters(
+    text: String,
+    stats: &[(
+        wacontacts_core::session::SessionName,
+        wacontacts_core::service::CheckStats,
+    )],
+) -> String {
+    use std::fmt::Write;
+    let mut sum = wacontacts_core::service::CheckStats::default();
+    for (_, s) in stats {
+        sum.numbers += s.numbers;
+        sum.cache_hits += s.cache_hits;
+        sum.lookups += s.lookups;
+        sum.queries += s.queries;
+        sum.refusals += s.refusals;
+    }
+    let mut extra = String::new();
+    for (name, help, value) in [
+        (
+            "check_numbers",
+            "Numbers asked about in existence checks",
+            sum.numbers,
+        ),
+        (
+            "check_cache_hits",
+            "Numbers answered from the existence cache",
+            sum.cache_hits,
+        ),
+        (
+            "check_lookups",
+            "Numbers looked up on WhatsApp (each costs budget)",
+            sum.lookups,
+        ),
+        (
+            "check_queries",
+            "usync queries sent for existence checks",
+            sum.queries,
+        ),
+        (
+            "check_refusals",
+            "Check requests refused for the lookup budget",
+            sum.refusals,
+        ),
+    ] {
+        let _ = write!(
+            extra,
+            "# HELP wacontacts_{name} {help}.\n# TYPE wacontacts_{name} counter\nwacontacts_{name}_total {value}\n"
+        );
+    }
+    match text.rfind("# EOF") {
+        Some(at) => {
+            let mut text = text;
+            text.insert_str(at, &extra);
+            text
+        }
+        None => text + &extra,
+    }
 }

@@ -135,6 +135,20 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(assert_error_shape(429, &body), "check_budget_exceeded");
     assert_eq!(usync(&linked).await, before, "refused before asking");
+
+    // The counters, in /metrics too.
+    let metrics = linked.app.get_text("/metrics").await;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("wacontacts_{name}_total ")))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("check_lookups"), 1_001);
+    assert_eq!(value("check_refusals"), 1);
+    assert!(value("check_cache_hits") >= 1_000);
     linked.stop().await;
 }
 

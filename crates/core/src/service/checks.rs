@@ -57,7 +57,27 @@ struct SessionChecks {
     flushing: bool,
     /// WhatsApp's directory, as of the last request (the batch task uses it).
     directory: Option<Arc<dyn Directory>>,
+    /// The latest answers, so that a request that read the cache just before a batch
+    /// finished does not look the same numbers up again (bounded, oldest out first).
+    recent: HashMap<PhoneNumber, CachedExistence>,
+    recent_order: std::collections::VecDeque<PhoneNumber>,
     stats: CheckStats,
+}
+
+/// Most answers kept in [`SessionChecks::recent`].
+const RECENT: usize = 20_000;
+
+impl SessionChecks {
+    fn remember(&mut self, phone: PhoneNumber, answer: CachedExistence) {
+        if self.recent.insert(phone, answer).is_none() {
+            self.recent_order.push_back(phone);
+            if self.recent_order.len() > RECENT
+                && let Some(old) = self.recent_order.pop_front()
+            {
+                self.recent.remove(&old);
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -130,7 +150,17 @@ impl Shared {
                 checks.paused_until_ms = self.now_ms() + pause.as_millis() as i64;
                 tracing::warn!(session = %session, pause_secs = pause.as_secs(), "WhatsApp rate-limits checks: pausing lookups");
             }
+            let now = self.now_ms();
             for phone in &batch {
+                if let Ok(map) = &answers
+                    && let Some(existence) = map.get(phone)
+                {
+                    let cached = CachedExistence {
+                        existence: existence.clone(),
+                        checked_ms: now,
+                    };
+                    checks.remember(*phone, cached);
+                }
                 let answer = match &answers {
                     Ok(map) => Ok(map.get(phone).cloned().unwrap_or(Existence {
                         exists: false,
@@ -265,6 +295,19 @@ impl CheckService {
             let checks = state.entry(session.clone()).or_default();
             checks.stats.numbers += unique.len() as u64;
             checks.stats.cache_hits += known.len() as u64;
+            // Answered by a batch that finished after this request read the cache.
+            let policy = &shared.policy;
+            let todo: Vec<PhoneNumber> = todo
+                .into_iter()
+                .filter(|p| match checks.recent.get(p) {
+                    Some(c) if policy.serves(c.existence.exists, c.checked_ms, now, force) => {
+                        known.insert(*p, c.existence.clone());
+                        checks.stats.cache_hits += 1;
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
             if !todo.is_empty() && checks.paused_until_ms > now {
                 let secs = ((checks.paused_until_ms - now + 999) / 1000) as u32;
                 return Err(DirectoryError::RateLimited {
