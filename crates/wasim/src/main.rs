@@ -22,6 +22,11 @@ struct Args {
     /// JSON file: loaded at start, saved on change; linked clients survive a restart.
     #[arg(long)]
     state: Option<std::path::PathBuf>,
+    /// Answer first app-state syncs with a snapshot, as WhatsApp does. The snapshot is
+    /// downloaded from `https://media.wasim.invalid/…`, which the client must route to
+    /// this port (a sandbox build of wacontacts does; other clients need the same).
+    #[arg(long)]
+    snapshots: bool,
     /// Account used when a QR scan names none.
     #[arg(long, default_value = "15550000001")]
     default_account: String,
@@ -40,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let config = wasim::WasimConfig {
         max_connections: args.max_connections,
         default_account: args.default_account,
+        snapshots: args.snapshots,
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
