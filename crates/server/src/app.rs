@@ -105,14 +105,15 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
             auth::require_api_key,
         ))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
-        .layer(middleware::from_fn_with_state(
-            limits.body_bytes,
-            wawp::credentials_into_query,
-        ))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
             limits.request_timeout,
             request_timeout,
+        ))
+        // Outermost: Wawp's statuses apply to every answer of `/v2`, timeouts included.
+        .layer(middleware::from_fn_with_state(
+            limits.body_bytes,
+            wawp::edge,
         ))
 }
 

@@ -173,6 +173,26 @@ pub enum WhatsAppErrors {
     NotConnected(ErrorBody),
 }
 
+/// The errors of Wawp's routes: only the statuses its documentation names (400, 404,
+/// 500), plus 429 for rate limits and the lookup budget.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WawpErrors {
+    /// Invalid input, or the instance is not WORKING (`session_not_ready`).
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No such instance or contact, not on WhatsApp, or hidden by privacy.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// WhatsApp's rate limit or the lookup budget (with `Retry-After`).
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// WhatsApp failed, was unreachable or too slow (`whatsapp_error`,
+    /// `whatsapp_not_connected`, `request_timeout`).
+    #[response(status = 500)]
+    Failed(ErrorBody),
+}
+
 /// The errors of a route that names a session: an invalid name (400), no such session (404).
 #[derive(IntoResponses)]
 #[allow(dead_code)]
@@ -259,7 +279,7 @@ impl utoipa::Modify for Frame {
                         SecurityRequirement::new("access_token", Vec::<String>::new()),
                     ]);
                 }
-                add_layer_statuses(op, public);
+                add_layer_statuses(op, public, wawp);
             }
         }
     }
@@ -291,7 +311,8 @@ fn error_response(description: &str) -> RefOr<Response> {
 }
 
 /// The statuses a request can get before or around its handler.
-fn add_layer_statuses(op: &mut Operation, public: bool) {
+/// (Wawp's routes answer a timeout as its documented 500.)
+fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool) {
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
@@ -305,10 +326,12 @@ fn add_layer_statuses(op: &mut Operation, public: bool) {
             "An unexpected failure (`internal_error`); the server log has the details.",
         );
     }
-    add(
-        "504",
-        "The request took longer than the server's request timeout (`request_timeout`).",
-    );
+    if !wawp {
+        add(
+            "504",
+            "The request took longer than the server's request timeout (`request_timeout`).",
+        );
+    }
     if op.request_body.is_some() {
         add(
             "400",

@@ -153,18 +153,26 @@ pub struct WawpLid {
     pub pn: Option<String>,
 }
 
-/// Moves Wawp's credentials where the routes read them: an `access-token` header, or
-/// `instance_id`/`access_token` in the JSON body of a POST or PUT (as Wawp's own
-/// client sends them) go into the query, unless the query has them already. Bodies
-/// are read only for `/v2` JSON requests, within the body limit.
-pub async fn credentials_into_query(
-    State(body_limit): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Wawp's edge, around every `/v2` request: its credentials are moved where the routes
+/// read them (an `access-token` header, or `instance_id`/`access_token` in the JSON
+/// body of a POST or PUT, as Wawp's own client sends them, go into the query unless it
+/// has them already; bodies are read within the body limit), and its answers get the
+/// statuses Wawp documents ([`documented_status`]).
+pub async fn edge(State(body_limit): State<usize>, request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/v2/") {
         return next.run(request).await;
     }
+    let request = match credentials_into_query(body_limit, request).await {
+        Ok(request) => request,
+        Err(refusal) => return documented_status(refusal).await,
+    };
+    let response = next.run(request).await;
+    documented_status(response).await
+}
+
+/// The request with Wawp's credentials from the `access-token` header or a JSON body
+/// added to its query; a body over the limit is refused.
+async fn credentials_into_query(body_limit: usize, request: Request) -> Result<Request, Response> {
     let (mut parts, body) = request.into_parts();
     let mut found: Vec<(&'static str, String)> = Vec::new();
     if let Some(token) = parts
@@ -181,12 +189,12 @@ pub async fn credentials_into_query(
         .is_some_and(|v| v.starts_with("application/json"));
     let body = if is_json && matches!(parts.method, Method::POST | Method::PUT) {
         let Ok(bytes) = axum::body::to_bytes(body, body_limit).await else {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "The request body is larger than the server accepts",
             )
-            .into_response();
+            .into_response());
         };
         if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) {
             for key in ["instance_id", "access_token"] {
@@ -217,7 +225,46 @@ pub async fn credentials_into_query(
             parts.uri = uri;
         }
     }
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Wawp documents 400, 401, 404 and 500 for its routes: other refusals are answered
+/// with the nearest of those (a session not WORKING → 400, hidden by privacy → 404,
+/// WhatsApp failing, unreachable or slow → 500), keeping our body and its `code`.
+/// 429 (rate limits, with `Retry-After`), 413 and 415 keep their meaning.
+async fn documented_status(response: Response) -> Response {
+    let status = match response.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        StatusCode::FORBIDDEN => StatusCode::NOT_FOUND,
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => return response,
+    };
+    let (mut parts, body) = response.into_parts();
+    // Error bodies are small; one that is not ours passes unchanged.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (status, "").into_response();
+    };
+    parts.status = status;
+    let Ok(serde_json::Value::Object(mut json)) = serde_json::from_slice(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    json.insert("statusCode".into(), status.as_u16().into());
+    if json
+        .get("error")
+        .is_some_and(|e| e.as_str() != Some("Session status is not as expected"))
+    {
+        json.insert(
+            "error".into(),
+            status.canonical_reason().unwrap_or("Error").into(),
+        );
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::Value::Object(json).to_string()),
+    )
 }
 
 /// Wawp's contact and LID routes.
@@ -272,93 +319,93 @@ mod docs {
     use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
     use crate::api::lids::{LidPage, PhoneNumbersBody};
     use crate::api::openapi::{
-        ContactPath, ContactQuery, InstanceQuery, LidPath, PhonePath, StoreErrors, WhatsAppErrors,
+        ContactPath, ContactQuery, InstanceQuery, LidPath, PhonePath, WawpErrors,
     };
     use crate::api::waha::{About, ContactRequest, NumberExists, Success};
 
     /// WAHA's listing, session from `instance_id`.
     #[utoipa::path(get, path = "/v2/contacts/all", tag = "wawp", operation_id = "wawp_list_contacts",
         params(InstanceQuery, ListParams),
-        responses((status = 200, body = Vec<WawpContact>), StoreErrors))]
+        responses((status = 200, body = Vec<WawpContact>), WawpErrors))]
     pub fn list_contacts() {}
 
     /// One contact by `contactId`.
     #[utoipa::path(get, path = "/v2/contacts", tag = "wawp", operation_id = "wawp_get_contact",
         params(InstanceQuery, ContactQuery),
-        responses((status = 200, body = WawpContact), StoreErrors))]
+        responses((status = 200, body = WawpContact), WawpErrors))]
     pub fn get_contact() {}
 
     /// One contact by path.
     #[utoipa::path(get, path = "/v2/contacts/{id}", tag = "wawp", operation_id = "wawp_get_contact_by_path",
         params(ContactPath, InstanceQuery),
-        responses((status = 200, body = WawpContact), StoreErrors))]
+        responses((status = 200, body = WawpContact), WawpErrors))]
     pub fn get_contact_by_path() {}
 
     /// Saves the contact in the phone's address book.
     #[utoipa::path(put, path = "/v2/contacts/{id}", tag = "wawp", operation_id = "wawp_save_contact",
         params(ContactPath, InstanceQuery), request_body = ContactUpdateBody,
-        responses((status = 200, body = Success), WhatsAppErrors))]
+        responses((status = 200, body = Success), WawpErrors))]
     pub fn save_contact() {}
 
     /// Whether `phone` is on WhatsApp.
     #[utoipa::path(get, path = "/v2/contacts/check-exists", tag = "wawp", operation_id = "wawp_check_exists",
         params(InstanceQuery, PhoneParam),
-        responses((status = 200, body = NumberExists), WhatsAppErrors))]
+        responses((status = 200, body = NumberExists), WawpErrors))]
     pub fn check_exists() {}
 
     /// The contact's "about" text.
     #[utoipa::path(get, path = "/v2/contacts/about", tag = "wawp", operation_id = "wawp_get_about",
         params(InstanceQuery, ContactQuery, RefreshParam),
-        responses((status = 200, body = About), WhatsAppErrors))]
+        responses((status = 200, body = About), WawpErrors))]
     pub fn get_about() {}
 
     /// The picture URL.
     #[utoipa::path(get, path = "/v2/contacts/profile-picture", tag = "wawp",
         operation_id = "wawp_get_profile_picture", params(InstanceQuery, ContactQuery, RefreshParam),
-        responses((status = 200, body = WawpPicture), WhatsAppErrors))]
+        responses((status = 200, body = WawpPicture), WawpErrors))]
     pub fn get_profile_picture() {}
 
     /// Blocks (`contactId` in the query; a JSON body may repeat it).
     #[utoipa::path(post, path = "/v2/contacts/block", tag = "wawp", operation_id = "wawp_block",
         params(InstanceQuery, ContactQuery),
         request_body(content = Option<ContactRequest>, description = "Optional: `contactId` may come here instead of the query"),
-        responses((status = 201, body = Success), WhatsAppErrors))]
+        responses((status = 201, body = Success), WawpErrors))]
     pub fn block() {}
 
     /// Unblocks (`contactId` in the query; a JSON body may repeat it).
     #[utoipa::path(post, path = "/v2/contacts/unblock", tag = "wawp", operation_id = "wawp_unblock",
         params(InstanceQuery, ContactQuery),
         request_body(content = Option<ContactRequest>, description = "Optional: `contactId` may come here instead of the query"),
-        responses((status = 201, body = Success), WhatsAppErrors))]
+        responses((status = 201, body = Success), WawpErrors))]
     pub fn unblock() {}
 
     /// Known LID mappings.
     #[utoipa::path(get, path = "/v2/lids", tag = "wawp", operation_id = "wawp_list_lids",
         params(InstanceQuery, LidPage),
-        responses((status = 200, body = Vec<WawpLid>), StoreErrors))]
+        responses((status = 200, body = Vec<WawpLid>), WawpErrors))]
     pub fn list_lids() {}
 
     /// How many mappings are known.
     #[utoipa::path(get, path = "/v2/lids/count", tag = "wawp", operation_id = "wawp_count_lids",
         params(InstanceQuery), responses((status = 200, body = u64, content_type = "application/json",
-            description = "The number of known mappings"), StoreErrors))]
+            description = "The number of known mappings"), WawpErrors))]
     pub fn count_lids() {}
 
     /// The number of a LID.
     #[utoipa::path(get, path = "/v2/lids/{lid}", tag = "wawp", operation_id = "wawp_pn_by_lid",
         params(LidPath, InstanceQuery),
-        responses((status = 200, body = WawpLid), WhatsAppErrors))]
+        responses((status = 200, body = WawpLid), WawpErrors))]
     pub fn pn_by_lid() {}
 
     /// The LID of a number.
     #[utoipa::path(get, path = "/v2/lids/pn/{phoneNumber}", tag = "wawp", operation_id = "wawp_lid_by_pn",
         params(PhonePath, InstanceQuery),
-        responses((status = 200, body = WawpLid), WhatsAppErrors))]
+        responses((status = 200, body = WawpLid), WawpErrors))]
     pub fn lid_by_pn() {}
 
     /// The LIDs of many numbers.
     #[utoipa::path(post, path = "/v2/lids/pn", tag = "wawp", operation_id = "wawp_lids_by_pns",
         params(InstanceQuery), request_body = PhoneNumbersBody,
-        responses((status = 200, body = Vec<WawpLid>), WhatsAppErrors))]
+        responses((status = 200, body = Vec<WawpLid>), WawpErrors))]
     pub fn lids_by_pns() {}
 }
