@@ -335,13 +335,7 @@ async fn block_list_unblock_and_save_contact() {
         blocked[0]["lid"].as_str().unwrap().ends_with("@lid"),
         "{blocked}"
     );
-    let accounts = serde_json::to_value(linked.wasim.accounts().await).unwrap();
-    let me = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["phone"] == ME)
-        .unwrap();
+    let me = linked.account(ME).await;
     assert_eq!(
         me["blocklist"].as_array().unwrap().len(),
         1,
@@ -379,13 +373,7 @@ async fn block_list_unblock_and_save_contact() {
         .await;
     assert_eq!(c["name"], "Eve Saved");
     assert_eq!(c["shortName"], "Eve");
-    let accounts = serde_json::to_value(linked.wasim.accounts().await).unwrap();
-    let me = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["phone"] == ME)
-        .unwrap();
+    let me = linked.account(ME).await;
     assert!(
         me["contacts"]
             .as_array()
@@ -496,13 +484,7 @@ async fn block_works_without_a_lookup_first() {
             .await;
         assert_eq!(status, 201, "{id}: {body}");
     }
-    let accounts = serde_json::to_value(linked.wasim.accounts().await).unwrap();
-    let me = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["phone"] == ME)
-        .unwrap();
+    let me = linked.account(ME).await;
     assert_eq!(
         me["blocklist"].as_array().unwrap().len(),
         2,

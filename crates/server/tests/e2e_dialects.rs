@@ -457,8 +457,10 @@ async fn openapi_parameters_security_and_layer_statuses_are_right() {
                 // Wawp documents 400/401/404/500: a timeout is its 500.
                 for status in statuses.keys() {
                     assert!(
-                        ["200", "201", "400", "401", "404", "413", "415", "429", "500"]
-                            .contains(&status.as_str()),
+                        [
+                            "200", "201", "400", "401", "404", "413", "415", "429", "500"
+                        ]
+                        .contains(&status.as_str()),
                         "{at}: {status} is not one of Wawp's"
                     );
                 }

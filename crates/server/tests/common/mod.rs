@@ -267,6 +267,18 @@ impl Linked {
         body["code"].as_str().expect("a code").to_owned()
     }
 
+    /// What wasim holds for `account` (devices, address book, blocklist) as JSON.
+    pub async fn account(&self, account: &str) -> serde_json::Value {
+        let accounts = serde_json::to_value(self.wasim.accounts().await).unwrap();
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["phone"] == account)
+            .cloned()
+            .unwrap_or_else(|| panic!("wasim has no account {account}"))
+    }
+
     /// Polls the session until it has `status`; returns its info.
     pub async fn wait_status(&self, session: &str, status: &str) -> serde_json::Value {
         self.wait_for(&format!("/api/sessions/{session}"), |v| {
