@@ -305,13 +305,6 @@ async fn picture_iqs(linked: &Linked) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_list_unblock_and_save_contact() {
     let linked = linked_with(vec![user("15556660001"), user("15556660002")]).await;
-    // WhatsApp blocks by LID: learn the mapping first, as a client would.
-    let (_, body) = linked
-        .app
-        .get_json("/api/contacts/check-exists?session=default&phone=15556660001")
-        .await;
-    assert_eq!(body["numberExists"], true);
-
     let (status, body) = linked
         .app
         .post_json(
