@@ -267,7 +267,8 @@ pub const MAX_BULK_CHECK: usize = 10_000;
 /// Body of the bulk check.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BulkCheckBody {
-    /// Up to 10,000 numbers, any dialable format with country code.
+    /// 1 to 10,000 numbers, any dialable format with country code.
+    #[schema(min_items = 1, max_items = 10000, example = json!(["15551234567", "+55 11 98765-4321"]))]
     pub phones: Vec<String>,
     /// Ask WhatsApp even when cached (the cooldown still applies).
     #[serde(default)]
@@ -281,8 +282,15 @@ pub struct BulkCheckBody {
 pub struct BulkCheckItem {
     /// The input as sent.
     pub phone: String,
-    #[serde(flatten)]
-    pub result: Option<NumberExists>,
+    /// WAHA's answer, for an input that is a number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_exists: Option<bool>,
+    /// The chat id WhatsApp knows the number under, when on WhatsApp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// Its LID, when WhatsApp told it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
     /// Set for an input that does not parse; nothing was looked up for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<crate::error::ErrorBody>,
@@ -319,14 +327,21 @@ pub async fn check_exists_bulk<D: Dialect>(
         .into_iter()
         .zip(parsed)
         .map(|(phone, parsed)| match parsed {
-            Ok(_) => BulkCheckItem {
-                phone,
-                result: answers.next().map(NumberExists::from),
-                error: None,
-            },
+            Ok(_) => {
+                let found = answers.next().map(NumberExists::from);
+                BulkCheckItem {
+                    phone,
+                    number_exists: found.as_ref().map(|f| f.number_exists),
+                    chat_id: found.as_ref().and_then(|f| f.chat_id.clone()),
+                    lid: found.and_then(|f| f.lid),
+                    error: None,
+                }
+            }
             Err(e) => BulkCheckItem {
                 phone,
-                result: None,
+                number_exists: None,
+                chat_id: None,
+                lid: None,
                 error: Some(e.body()),
             },
         })

@@ -316,16 +316,47 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[allow(dead_code)]
 mod docs {
     use super::*;
-    use crate::api::contacts::{ContactUpdateBody, ListParams, PhoneParam, RefreshParam};
-    use crate::api::lids::{LidPage, PhoneNumbersBody};
+    use crate::api::contacts::{ContactUpdateBody, PhoneParam, RefreshParam};
+    use crate::api::lids::PhoneNumbersBody;
     use crate::api::openapi::{
         ContactPath, ContactQuery, InstanceQuery, LidPath, PhonePath, WawpErrors,
     };
     use crate::api::waha::{About, ContactRequest, NumberExists, Success};
 
+    /// Listing parameters of Wawp's `/v2/contacts/all`.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    #[allow(non_snake_case)]
+    pub struct WawpListParams {
+        /// `id` (default) or `name`.
+        #[param(inline, value_type = Option<crate::api::openapi::SortBy>, example = "name")]
+        sortBy: Option<String>,
+        /// `ASC` (Wawp's spelling) or `DESC`, in any case.
+        #[param(pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$", example = "ASC")]
+        sortOrder: Option<String>,
+        /// Page size, 1–1000 (Wawp's cap). Without it the whole list is streamed.
+        #[param(minimum = 1, maximum = 1000, example = 50)]
+        limit: Option<u32>,
+        /// Rows to skip (default 0).
+        #[param(minimum = 0, example = 0)]
+        offset: Option<u64>,
+    }
+
+    /// Paging of Wawp's LID list.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct WawpLidPage {
+        /// Page size, 1–1000 (default 100).
+        #[param(minimum = 1, maximum = 1000, example = 100)]
+        limit: Option<u32>,
+        /// Rows to skip (default 0).
+        #[param(minimum = 0, example = 0)]
+        offset: Option<u64>,
+    }
+
     /// WAHA's listing, session from `instance_id`.
     #[utoipa::path(get, path = "/v2/contacts/all", tag = "wawp", operation_id = "wawp_list_contacts",
-        params(InstanceQuery, ListParams),
+        params(InstanceQuery, WawpListParams),
         responses((status = 200, body = Vec<WawpContact>), WawpErrors))]
     pub fn list_contacts() {}
 
@@ -381,7 +412,7 @@ mod docs {
 
     /// Known LID mappings.
     #[utoipa::path(get, path = "/v2/lids", tag = "wawp", operation_id = "wawp_list_lids",
-        params(InstanceQuery, LidPage),
+        params(InstanceQuery, WawpLidPage),
         responses((status = 200, body = Vec<WawpLid>), WawpErrors))]
     pub fn list_lids() {}
 
