@@ -199,3 +199,37 @@ async fn whatsapps_429_pauses_lookups() {
     assert!(budget["pausedForSecs"].as_u64().unwrap() > 0, "{budget}");
     linked.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_numbers_twice_cost_one_lookup_each() {
+    let users = (0..500)
+        .map(|i| DirectoryUser::new(number(i * 20)))
+        .collect();
+    let linked = Linked::start(users).await;
+    linked.link("default", ME).await;
+    set_budget(&linked, 20_000).await;
+    let phones: Vec<String> = (0..10_000).map(number).collect();
+    let before = usync(&linked).await;
+    for pass in 0..2 {
+        let (status, answers) = linked
+            .app
+            .post_json(
+                "/api/default/contacts/check-exists",
+                json!({"phones": phones}),
+            )
+            .await;
+        assert_eq!(status, 200, "pass {pass}: {answers}");
+        let answers = answers.as_array().unwrap();
+        assert_eq!(answers.len(), 10_000);
+        let found = answers.iter().filter(|a| a["numberExists"] == true).count();
+        assert_eq!(found, 500, "pass {pass}");
+    }
+    let after = usync(&linked).await;
+    assert!(
+        after.1 - before.1 <= 10_000,
+        "at most one usync user per number over both passes: {}",
+        after.1 - before.1
+    );
+    assert!(after.0 - before.0 <= 20, "{} queries", after.0 - before.0);
+    linked.stop().await;
+}
