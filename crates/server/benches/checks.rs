@@ -26,12 +26,7 @@ fn number(i: u64) -> String {
 }
 
 async fn usync(linked: &Linked) -> (u64, u64) {
-    let stats = linked.wasim.stats().await;
-    let account = stats.accounts.get(ME).cloned().unwrap_or_default();
-    (
-        account.iq.get("usync").copied().unwrap_or(0),
-        account.usync_users,
-    )
+    linked.usync_counts(ME).await
 }
 
 async fn post(linked: &Linked, phones: &[String]) -> Duration {

@@ -13,14 +13,8 @@ fn number(i: u64) -> String {
     format!("1555{:07}", 4_000_000 + i)
 }
 
-/// usync IQs and users WhatsApp has seen from the account so far.
 async fn usync(linked: &Linked) -> (u64, u64) {
-    let stats = linked.wasim.stats().await;
-    let account = stats.accounts.get(ME).cloned().unwrap_or_default();
-    (
-        account.iq.get("usync").copied().unwrap_or(0),
-        account.usync_users,
-    )
+    linked.usync_counts(ME).await
 }
 
 async fn set_budget(linked: &Linked, budget: u32) {
@@ -164,32 +158,18 @@ async fn whatsapps_429_pauses_lookups() {
         })
         .await
         .unwrap();
-    let response = linked
-        .app
-        .client
-        .get(
-            linked
-                .app
-                .url(&format!("/api/contacts/check-exists?phone={}", number(0))),
-        )
-        .send()
-        .await
-        .unwrap();
+    let check = |i: u64| {
+        let url = linked
+            .app
+            .url(&format!("/api/contacts/check-exists?phone={}", number(i)));
+        linked.app.client.get(url).send()
+    };
+    let response = check(0).await.unwrap();
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     // The fault is used up, but the session waits out the pause: WhatsApp is not asked.
     let before = usync(&linked).await;
-    let response = linked
-        .app
-        .client
-        .get(
-            linked
-                .app
-                .url(&format!("/api/contacts/check-exists?phone={}", number(1))),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = check(1).await.unwrap();
     assert_eq!(response.status(), 429);
     assert_eq!(usync(&linked).await, before);
     let (_, budget) = linked

@@ -267,6 +267,13 @@ impl Linked {
         body["code"].as_str().expect("a code").to_owned()
     }
 
+    /// usync IQs and usync users wasim has seen from `account` so far.
+    pub async fn usync_counts(&self, account: &str) -> (u64, u64) {
+        let stats = self.wasim.stats().await;
+        let seen = stats.accounts.get(account).cloned().unwrap_or_default();
+        (seen.iq.get("usync").copied().unwrap_or(0), seen.usync_users)
+    }
+
     /// What wasim holds for `account` (devices, address book, blocklist) as JSON.
     pub async fn account(&self, account: &str) -> serde_json::Value {
         let accounts = serde_json::to_value(self.wasim.accounts().await).unwrap();
