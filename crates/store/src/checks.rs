@@ -11,6 +11,7 @@ use wacontacts_core::ports::{CheckStore, StoreResult};
 use wacontacts_core::session::SessionName;
 
 use crate::Store;
+use crate::contacts::{merge_lid_row, put_mapping};
 
 /// Most numbers read per statement (SQLite's variable limit is not the issue with
 /// `json_each`, but one statement per 10,000 keeps each read short).
@@ -102,14 +103,14 @@ impl CheckStore for Store {
             .execute(&mut *tx)
             .await
             .context("Failed to cache a check")?;
-        }
-        tx.commit().await.context("Failed to cache checks")?;
-        // The LIDs learned with the answers feed the LID map and the contacts.
-        for (_, answer) in answers {
-            if let (Some(lid), Some(phone)) = (&answer.existence.lid, &answer.existence.phone) {
-                self.add_lid_mapping(session, lid, phone).await?;
+            // The LID learned with the answer feeds the LID map and the contacts.
+            if let (Some(lid), Some(phone)) = (&e.lid, &e.phone) {
+                let (lid, pn) = (lid.user(), phone.wa_id());
+                put_mapping(&mut tx, session.as_str(), lid, &pn).await?;
+                merge_lid_row(&mut tx, session.as_str(), lid, &pn).await?;
             }
         }
+        tx.commit().await.context("Failed to cache checks")?;
         Ok(())
     }
 }

@@ -158,7 +158,7 @@ async fn ensure_row(
 
 /// Folds a LID-keyed row into the phone row once the mapping is known: phone-row
 /// values win, the LID row fills the gaps, then it goes.
-async fn merge_lid_row(
+pub(crate) async fn merge_lid_row(
     conn: &mut SqliteConnection,
     session: &str,
     lid: &str,
@@ -225,7 +225,7 @@ async fn merge_lid_row(
 }
 
 /// Records `lid -> pn`, replacing any other mapping of either side.
-async fn put_mapping(
+pub(crate) async fn put_mapping(
     conn: &mut SqliteConnection,
     session: &str,
     lid: &str,
