@@ -15,7 +15,7 @@ use crate::phone::candidates;
 use crate::policy::{Budget, CheckPolicy};
 use crate::ports::{CheckStore, Directory, DirectoryError, Spawner};
 use crate::service::contacts::ContactError;
-use crate::service::sessions::SessionService;
+use crate::service::sessions::{SessionService, SessionView};
 use crate::session::SessionName;
 
 type Answer = Result<Existence, DirectoryError>;
@@ -112,13 +112,12 @@ impl Shared {
     }
 
     /// The session's budget: `config.checks.budgetPerHour` when set, else the policy's.
-    async fn budget_of(&self, session: &SessionName) -> Result<u32, ContactError> {
-        let view = self.sessions.get(session).await?;
-        Ok(view.record.config["checks"]["budgetPerHour"]
+    fn budget_of(&self, session: &SessionView) -> u32 {
+        session.record.config["checks"]["budgetPerHour"]
             .as_u64()
             .map_or(self.policy.budget_per_hour, |n| {
                 n.min(u32::MAX as u64) as u32
-            }))
+            })
     }
 
     /// Sends queued numbers in batches until the queue is empty.
@@ -254,7 +253,7 @@ impl CheckService {
         force: bool,
     ) -> Result<Vec<Existence>, ContactError> {
         let shared = &self.shared;
-        shared.sessions.require_working(session).await?;
+        let view = shared.sessions.require_working(session).await?;
         let directory = shared
             .sessions
             .directory(session)
@@ -284,11 +283,7 @@ impl CheckService {
             .filter(|p| !known.contains_key(p))
             .copied()
             .collect();
-        let budget = if todo.is_empty() {
-            0
-        } else {
-            shared.budget_of(session).await?
-        };
+        let budget = shared.budget_of(&view);
         let mut waiting = Vec::with_capacity(todo.len());
         let start_flush = {
             let mut state = lock(&shared.state);
@@ -359,7 +354,7 @@ impl CheckService {
     /// What is left of the session's budget, and its counters.
     pub async fn budget(&self, session: &SessionName) -> Result<BudgetStatus, ContactError> {
         let shared = &self.shared;
-        let budget = shared.budget_of(session).await?;
+        let budget = shared.budget_of(&shared.sessions.get(session).await?);
         let now = shared.now_ms();
         let mut state = lock(&shared.state);
         let checks = state.entry(session.clone()).or_default();
