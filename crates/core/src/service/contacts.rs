@@ -153,22 +153,38 @@ impl ContactService {
         who: &ContactRef,
     ) -> Result<ContactDetails> {
         let mut details = self.get(session, who).await?;
+        let directory = self
+            .sessions
+            .directory(session)
+            .ok_or(ContactError::Directory(DirectoryError::NotConnected))?;
         let id = details.contact.id().unwrap_or_else(|| who.clone());
-        match self.about(session, &id, false).await {
-            Ok(about) => details.contact.about = about,
-            Err(ContactError::Directory(e)) => {
-                tracing::warn!(session = %session, error = %e, "about not refreshed for a contact answer");
+        let contact = &mut details.contact;
+        if !self.fresh(contact.about_fetched_ms) {
+            match self.fetch_about(session, directory.as_ref(), &id).await {
+                Ok(about) => contact.about = about,
+                Err(ContactError::Directory(e)) => {
+                    tracing::warn!(session = %session, error = %e, "about not refreshed for a contact answer");
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-        match self.picture_url(session, &id, false).await {
-            Ok(url) => details.contact.picture_url = url,
-            Err(ContactError::Directory(e)) => {
-                tracing::warn!(session = %session, error = %e, "picture not refreshed for a contact answer");
+        if !self.fresh(contact.picture_fetched_ms) {
+            match self.fetch_picture(session, directory.as_ref(), &id).await {
+                Ok(url) => contact.picture_url = url,
+                Err(ContactError::Directory(e)) => {
+                    tracing::warn!(session = %session, error = %e, "picture not refreshed for a contact answer");
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         Ok(details)
+    }
+
+    /// Whether something fetched at `fetched_ms` may still be served now.
+    fn fresh(&self, fetched_ms: Option<i64>) -> bool {
+        self.sessions
+            .policy()
+            .profile_fresh(fetched_ms, self.now_ms())
     }
 
     /// Whether `phone` is on WhatsApp, asking for every form WhatsApp may know it
@@ -234,13 +250,21 @@ impl ContactService {
         let directory = self.directory(session).await?;
         if !refresh
             && let Some(c) = self.store.get_contact(session, who).await?
-            && self
-                .sessions
-                .policy()
-                .profile_fresh(c.about_fetched_ms, self.now_ms())
+            && self.fresh(c.about_fetched_ms)
         {
             return Ok(c.about);
         }
+        self.fetch_about(session, directory.as_ref(), who).await
+    }
+
+    /// Asks WhatsApp for `who`'s about text (hidden or missing: `None`) and writes
+    /// back what the answer tells: the about with its time, the LID, business facts.
+    async fn fetch_about(
+        &self,
+        session: &SessionName,
+        directory: &dyn Directory,
+        who: &ContactRef,
+    ) -> Result<Option<String>> {
         let info = match directory.user_info(std::slice::from_ref(who)).await {
             Ok(mut info) => info.remove(who),
             Err(DirectoryError::HiddenByPrivacy | DirectoryError::NotFound) => None,
@@ -274,13 +298,20 @@ impl ContactService {
         let directory = self.directory(session).await?;
         if !refresh
             && let Some(c) = self.store.get_contact(session, who).await?
-            && self
-                .sessions
-                .policy()
-                .profile_fresh(c.picture_fetched_ms, self.now_ms())
+            && self.fresh(c.picture_fetched_ms)
         {
             return Ok(c.picture_url);
         }
+        self.fetch_picture(session, directory.as_ref(), who).await
+    }
+
+    /// Asks WhatsApp for `who`'s picture URL (hidden or none: `None`) and caches it.
+    async fn fetch_picture(
+        &self,
+        session: &SessionName,
+        directory: &dyn Directory,
+        who: &ContactRef,
+    ) -> Result<Option<String>> {
         let picture = match directory.profile_picture(who, false).await {
             Ok(p) => p,
             Err(DirectoryError::HiddenByPrivacy | DirectoryError::NotFound) => None,
