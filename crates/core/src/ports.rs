@@ -212,6 +212,16 @@ pub trait ContactStore: Send + Sync {
         page: Page,
     ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)>;
 
+    /// A page of the contacts whose name, push name, verified or business name holds
+    /// the search's text, or whose number or LID holds its digits, in the listing's order.
+    async fn search_contacts(
+        &self,
+        session: &SessionName,
+        search: &crate::search::ContactSearch,
+        listing: Listing,
+        page: Page,
+    ) -> StoreResult<Vec<Contact>>;
+
     /// One contact by phone or LID (a LID finds the phone's row once mapped).
     async fn get_contact(
         &self,

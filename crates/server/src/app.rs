@@ -23,7 +23,7 @@ use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::openapi::Frame;
-use crate::api::{health, pairing, sessions, waha, wawp, whinself};
+use crate::api::{dashboard, health, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::clock::{TokioClock, TokioSpawner};
 use crate::config::Settings;
@@ -38,7 +38,7 @@ use crate::state::AppState;
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
     paths(openapi_json, swagger_ui),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"), (name = "docs"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"), (name = "docs"), (name = "dashboard"))
 )]
 struct ApiDoc;
 
@@ -87,6 +87,7 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .merge(wawp::routes())
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
+        .merge(dashboard::routes())
         .split_for_parts();
 
     utoipa::Modify::modify(&Frame, &mut openapi);
@@ -104,6 +105,7 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
             api_key,
             auth::require_api_key,
         ))
+        .layer(middleware::from_fn(dashboard::redirect_browsers))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(

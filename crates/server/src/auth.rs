@@ -101,7 +101,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
+    PUBLIC_PATHS.contains(&path)
+        || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
+        || crate::api::dashboard::PUBLIC_PATHS.contains(&path)
 }
 
 /// Middleware: lets public routes through; everything else needs the key.
@@ -189,5 +191,8 @@ mod tests {
         assert!(!is_public("/api/sessions"));
         assert!(!is_public("/metrics"));
         assert!(!is_public("/healthz"));
+        assert!(is_public("/dashboard"));
+        assert!(is_public("/dashboard/app.js"));
+        assert!(!is_public("/dashboard/other"));
     }
 }

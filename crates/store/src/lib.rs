@@ -6,6 +6,7 @@ mod checks;
 mod contacts;
 mod page_index;
 mod ports;
+mod search;
 mod sessions;
 mod sink;
 

@@ -125,6 +125,26 @@ impl ContactStore for Store {
         Ok(contacts(session, rows)?)
     }
 
+    async fn search_contacts(
+        &self,
+        session: &SessionName,
+        search: &wacontacts_core::search::ContactSearch,
+        listing: Listing,
+        page: Page,
+    ) -> StoreResult<Vec<Contact>> {
+        let rows = Store::search_contacts(
+            self,
+            session,
+            search,
+            listing.sort,
+            listing.descending,
+            page.limit,
+            page.offset,
+        )
+        .await?;
+        Ok(contacts(session, rows)?)
+    }
+
     async fn list_contacts_chunk(
         &self,
         session: &SessionName,

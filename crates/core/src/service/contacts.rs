@@ -108,6 +108,22 @@ impl ContactService {
         Ok(listed(me.as_ref(), rows))
     }
 
+    /// A page of the contacts matching `search`, in the listing's order.
+    pub async fn search(
+        &self,
+        session: &SessionName,
+        search: &crate::search::ContactSearch,
+        listing: Listing,
+        page: Page,
+    ) -> Result<Vec<ContactDetails>> {
+        let me = self.working(session).await?;
+        let rows = self
+            .store
+            .search_contacts(session, search, listing, page)
+            .await?;
+        Ok(listed(me.as_ref(), rows))
+    }
+
     /// A chunk of a listing read by key: from `page.offset` without a cursor, else
     /// right after it; also the cursor of the next chunk (`None` at the end).
     pub async fn list_chunk(

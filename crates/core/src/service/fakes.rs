@@ -115,6 +115,32 @@ impl ContactStore for FakeStore {
             .take(page.limit as usize)
             .collect())
     }
+    async fn search_contacts(
+        &self,
+        _: &SessionName,
+        search: &crate::search::ContactSearch,
+        _: Listing,
+        page: Page,
+    ) -> StoreResult<Vec<Contact>> {
+        let all = lock(&self.contacts).clone();
+        let hit = |c: &Contact| {
+            let name = [&c.name, &c.push_name, &c.verified_name, &c.business_name]
+                .into_iter()
+                .flatten()
+                .any(|n| n.to_lowercase().contains(search.text()));
+            let number = search.digits().is_some_and(|d| {
+                c.phone.is_some_and(|p| p.wa_id().contains(d))
+                    || c.lid.as_ref().is_some_and(|l| l.user().contains(d))
+            });
+            name || number
+        };
+        Ok(all
+            .into_iter()
+            .filter(hit)
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect())
+    }
     async fn list_contacts_chunk(
         &self,
         s: &SessionName,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use wacontacts_core::contact::{ContactDetails, ContactSort, Listing, Page};
 use wacontacts_core::ids::{ContactRef, IdError};
 use wacontacts_core::phone::{Convention, PhoneNumber, normalize};
+use wacontacts_core::search::ContactSearch;
 use wacontacts_core::service::ContactService;
 use wacontacts_core::session::SessionName;
 
@@ -52,6 +53,12 @@ pub fn parse_phone(input: &str) -> Result<PhoneNumber, ApiError> {
     })
 }
 
+/// Parses the listing's `search` term, answering 400 with the input.
+fn parse_search(input: &str) -> Result<ContactSearch, ApiError> {
+    ContactSearch::parse(input)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()).with_value(input.to_owned()))
+}
+
 /// Listing parameters of `GET …/contacts/all`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -69,11 +76,19 @@ pub struct ListParams {
     /// Rows to skip (default 0).
     #[param(minimum = 0, example = 0)]
     pub offset: Option<u64>,
+    /// Only contacts whose name, push name, verified or business name holds this text
+    /// (ASCII case-insensitive), or, for a term of 3+ digits written as a number
+    /// (`+1 555-0100`), whose number or LID holds those digits. 1–100 characters;
+    /// needs `limit`.
+    #[param(min_length = 1, max_length = 100, example = "ada")]
+    pub search: Option<String>,
 }
 
 /// A validated listing: order, and a page (`None` = stream everything from `offset`).
 pub struct ListRequest {
     pub listing: Listing,
+    /// Only the contacts matching this (always with a `limit`).
+    pub search: Option<ContactSearch>,
     pub limit: Option<u32>,
     pub offset: u64,
 }
@@ -116,7 +131,16 @@ pub fn parse_listing(q: &ListParams, max_page: u32) -> Result<ListRequest, ApiEr
         )
         .with_value(l));
     }
+    let search = q.search.as_deref().map(parse_search).transpose()?;
+    if search.is_some() && q.limit.is_none() {
+        return Err(ApiError::bad_request(
+            "search_needs_limit",
+            "search pages its results: give a limit",
+        )
+        .with_value(q.search.clone().unwrap_or_default()));
+    }
     Ok(ListRequest {
+        search,
         listing: Listing { sort, descending },
         limit: q.limit,
         offset: q.offset.unwrap_or(0),
@@ -143,7 +167,10 @@ where
             limit,
             offset: request.offset,
         };
-        let rows = contacts.list(&session, listing, page).await?;
+        let rows = match &request.search {
+            Some(search) => contacts.search(&session, search, listing, page).await?,
+            None => contacts.list(&session, listing, page).await?,
+        };
         let body: Vec<T> = rows.into_iter().map(shape).collect();
         return Ok(AppJson(body).into_response());
     }
@@ -282,6 +309,9 @@ pub struct BulkCheckBody {
 pub struct BulkCheckItem {
     /// The input as sent.
     pub phone: String,
+    /// The input normalized to E.164 (`+15551234567`), for an input that is a number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e164: Option<String>,
     /// WAHA's answer, for an input that is a number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number_exists: Option<bool>,
@@ -327,10 +357,11 @@ pub async fn check_exists_bulk<D: Dialect>(
         .into_iter()
         .zip(parsed)
         .map(|(phone, parsed)| match parsed {
-            Ok(_) => {
+            Ok(number) => {
                 let found = answers.next().map(NumberExists::from);
                 BulkCheckItem {
                     phone,
+                    e164: Some(number.e164()),
                     number_exists: found.as_ref().map(|f| f.number_exists),
                     chat_id: found.as_ref().and_then(|f| f.chat_id.clone()),
                     lid: found.and_then(|f| f.lid),
@@ -339,6 +370,7 @@ pub async fn check_exists_bulk<D: Dialect>(
             }
             Err(e) => BulkCheckItem {
                 phone,
+                e164: None,
                 number_exists: None,
                 chat_id: None,
                 lid: None,

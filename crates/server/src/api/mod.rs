@@ -1,6 +1,7 @@
 //! HTTP routes. One file per feature; each dialect is a thin adapter over the services.
 
 pub mod contacts;
+pub mod dashboard;
 pub mod dialect;
 pub mod health;
 pub mod lids;

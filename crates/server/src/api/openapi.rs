@@ -268,7 +268,8 @@ impl utoipa::Modify for Frame {
                 ErrorBody::schema()
             });
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let public = PUBLIC.contains(&path.as_str());
+            let public = PUBLIC.contains(&path.as_str())
+                || crate::api::dashboard::PUBLIC_PATHS.contains(&path.as_str());
             let wawp = path.starts_with("/v2/");
             for op in operations(item) {
                 if public {

@@ -1,0 +1,613 @@
+// The wacontacts dashboard: plain modern JavaScript, no build step. It talks only to
+// this server's own API (WAHA's routes) with the API key kept in sessionStorage, and
+// never loads a whole contact list: the table asks the server for one page at a time
+// (limit/offset, sortBy/sortOrder, search), and pictures are asked for only when their
+// row scrolls into view.
+
+const KEY_STORAGE = "wacontacts.apiKey";
+const PAGE_SIZE = 50;
+const SESSION_POLL_MS = 2000;
+const QR_POLL_MS = 2000;
+const SEARCH_DEBOUNCE_MS = 300;
+
+const $ = (id) => document.getElementById(id);
+
+/** An API answer that was not 2xx: the server's `{code, message, value}` body. */
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.value = body?.value;
+  }
+}
+
+const state = {
+  sessions: [],
+  pairing: null, // name of the session whose QR is shown
+  qrValue: null,
+  qrUrl: null,
+  contacts: { session: null, offset: 0, sortBy: "name", sortOrder: "asc", search: "", rows: [], seq: 0 },
+  detail: null,
+  checks: [],
+};
+
+// ---- API ----------------------------------------------------------------------
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+/** Calls the API with the key; JSON in and out. 401 forgets the key and asks again. */
+async function api(path, { method = "GET", body, raw = false } = {}) {
+  const headers = { "X-Api-Key": apiKey() ?? "" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    showLogin("The API key was refused.");
+    throw new ApiError(401, await response.json().catch(() => null));
+  }
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  if (raw) return response;
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+const enc = encodeURIComponent;
+
+function notice(message, kind = "error") {
+  const el = $("notice");
+  el.textContent = message;
+  el.className = kind;
+  el.hidden = !message;
+}
+
+function failed(error) {
+  if (error instanceof ApiError && error.status === 401) return;
+  const detail = error instanceof ApiError && error.code ? ` (${error.code})` : "";
+  notice(`${error.message}${detail}`);
+}
+
+/** Runs an action from a button, showing its error; the button is disabled meanwhile. */
+async function act(button, fn) {
+  if (button) button.disabled = true;
+  try {
+    notice("");
+    await fn();
+  } catch (e) {
+    failed(e);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "class") node.className = v;
+    else node[k] = v;
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+// ---- Key and navigation ---------------------------------------------------------
+
+function showLogin(message) {
+  stopPolling();
+  $("login").hidden = false;
+  $("tabs").hidden = true;
+  $("sign-out").hidden = true;
+  for (const view of document.querySelectorAll("[data-view]")) view.hidden = true;
+  if (message) notice(message);
+  $("api-key").focus();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $("api-key").value = "";
+  await start();
+}
+
+async function start() {
+  if (!apiKey()) return showLogin();
+  try {
+    await refreshSessions();
+  } catch (e) {
+    return failed(e);
+  }
+  notice("");
+  $("login").hidden = true;
+  $("tabs").hidden = false;
+  $("sign-out").hidden = false;
+  route();
+  startPolling();
+}
+
+function route() {
+  if (!apiKey()) return;
+  const tab = (location.hash || "#sessions").slice(1);
+  const known = ["sessions", "contacts", "checks"].includes(tab) ? tab : "sessions";
+  for (const view of document.querySelectorAll("[data-view]")) view.hidden = view.dataset.view !== known;
+  for (const link of document.querySelectorAll("[data-tab]")) {
+    link.setAttribute("aria-current", link.dataset.tab === known ? "page" : "false");
+  }
+  if (known === "contacts") openContacts();
+  if (known === "checks") openChecks();
+}
+
+// ---- Sessions ---------------------------------------------------------------------
+
+let sessionTimer = null;
+let qrTimer = null;
+
+function startPolling() {
+  stopPolling();
+  sessionTimer = setInterval(() => refreshSessions().catch(failed), SESSION_POLL_MS);
+}
+
+function stopPolling() {
+  clearInterval(sessionTimer);
+  clearInterval(qrTimer);
+  sessionTimer = qrTimer = null;
+}
+
+async function refreshSessions() {
+  state.sessions = await api("/api/sessions?all=true");
+  renderSessions();
+  fillSessionSelects();
+  followPairing();
+}
+
+function meLine(session) {
+  const me = session.me;
+  if (!me) return null;
+  const number = me.id ? `+${me.id.split("@")[0]}` : "";
+  return el("p", { class: "me", dataset: { testid: "me" } }, `${me.pushName || "(no name)"} · ${number}`);
+}
+
+function renderSessions() {
+  const list = $("session-list");
+  const items = state.sessions.map((s) => {
+    const buttons = el("div", { class: "actions" });
+    const add = (label, fn, cls) => {
+      const b = el("button", { type: "button", textContent: label, class: cls || "" });
+      b.addEventListener("click", () => act(b, fn));
+      buttons.append(b);
+    };
+    const name = enc(s.name);
+    if (s.status === "STOPPED" || s.status === "FAILED") add("Start", () => sessionAction(`/api/sessions/${name}/start`));
+    else add("Stop", () => sessionAction(`/api/sessions/${name}/stop`));
+    if (s.status === "SCAN_QR_CODE") add("Show QR", () => showPairing(s.name));
+    add("Log out", () => sessionAction(`/api/sessions/${name}/logout`));
+    add("Delete", () => confirmDelete(buttons, s.name), "danger");
+    return el(
+      "li",
+      { class: "card", dataset: { session: s.name } },
+      el("div", { class: "row" },
+        el("strong", { textContent: s.name }),
+        el("span", { class: `status ${s.status}`, textContent: s.status, dataset: { testid: "status" } })),
+      s.failureReason ? el("p", { class: "muted", textContent: s.failureReason }) : null,
+      s.status === "WORKING" ? meLine(s) : null,
+      buttons,
+    );
+  });
+  list.replaceChildren(...items);
+  $("no-sessions").hidden = state.sessions.length > 0;
+}
+
+async function sessionAction(path, method = "POST") {
+  await api(path, { method });
+  await refreshSessions();
+}
+
+/** Delete asks once more in place (no modal dialogs). */
+function confirmDelete(buttons, name) {
+  const sure = el("button", { type: "button", class: "danger", textContent: `Delete ${name} for good` });
+  sure.addEventListener("click", () =>
+    act(sure, async () => {
+      await sessionAction(`/api/sessions/${enc(name)}`, "DELETE");
+      if (state.pairing === name) hidePairing();
+    }),
+  );
+  buttons.replaceChildren(sure);
+}
+
+async function createSession(event) {
+  event.preventDefault();
+  const input = $("new-session");
+  const name = input.value.trim();
+  await act(event.submitter, async () => {
+    await api("/api/sessions", { method: "POST", body: { name, start: true } });
+    input.value = "";
+    state.pairing = name;
+    await refreshSessions();
+  });
+}
+
+// ---- Pairing (QR and pair code) ---------------------------------------------------------
+
+function showPairing(name) {
+  clearInterval(qrTimer);
+  qrTimer = null;
+  state.pairing = name;
+  state.qrValue = null;
+  $("pair-code").hidden = true;
+  followPairing();
+}
+
+function hidePairing() {
+  state.pairing = null;
+  state.qrValue = null;
+  clearInterval(qrTimer);
+  qrTimer = null;
+  $("pairing").hidden = true;
+}
+
+/** Shows the QR while the chosen session waits for a scan; hides it once linked. */
+function followPairing() {
+  const session = state.sessions.find((s) => s.name === state.pairing);
+  if (!session || !["SCAN_QR_CODE", "STARTING"].includes(session.status)) {
+    if (state.pairing) hidePairing();
+    return;
+  }
+  $("pairing").hidden = false;
+  $("pairing-name").textContent = session.name;
+  if (session.status === "SCAN_QR_CODE" && !qrTimer) {
+    refreshQr().catch(failed);
+    qrTimer = setInterval(() => refreshQr().catch(failed), QR_POLL_MS);
+  }
+}
+
+/** Fetches the raw QR; when it rotated, fetches the new image too. */
+async function refreshQr() {
+  const session = state.sessions.find((s) => s.name === state.pairing);
+  if (!session || session.status !== "SCAN_QR_CODE") return;
+  const name = enc(session.name);
+  let raw;
+  try {
+    raw = await api(`/api/${name}/auth/qr?format=raw`);
+  } catch (e) {
+    // The QR went away between the status poll and this call: the next poll tells why.
+    if (e instanceof ApiError && [422, 503].includes(e.status)) return;
+    throw e;
+  }
+  if (raw.value === state.qrValue) return;
+  const image = await api(`/api/${name}/auth/qr?format=image`, { raw: true });
+  const url = URL.createObjectURL(await image.blob());
+  if (state.qrUrl) URL.revokeObjectURL(state.qrUrl);
+  state.qrUrl = url;
+  state.qrValue = raw.value;
+  $("qr-image").src = url;
+  $("qr-value").textContent = raw.value;
+}
+
+async function requestPairCode(event) {
+  event.preventDefault();
+  const phoneNumber = $("pair-phone").value.trim();
+  await act(event.submitter, async () => {
+    const answer = await api(`/api/${enc(state.pairing)}/auth/request-code`, {
+      method: "POST",
+      body: { phoneNumber },
+    });
+    const out = $("pair-code");
+    out.textContent = `Type this code on the phone: ${answer.code}`;
+    out.hidden = false;
+  });
+}
+
+function fillSessionSelects() {
+  const working = state.sessions.filter((s) => s.status === "WORKING").map((s) => s.name);
+  for (const id of ["contact-session", "check-session"]) {
+    const select = $(id);
+    const current = select.value;
+    const names = [...select.options].map((o) => o.value);
+    if (names.join() === working.join()) continue;
+    select.replaceChildren(...working.map((n) => el("option", { value: n, textContent: n })));
+    if (working.includes(current)) select.value = current;
+    select.dispatchEvent(new Event("change"));
+  }
+}
+
+// ---- Contacts -------------------------------------------------------------------------
+
+function openContacts() {
+  const session = $("contact-session").value || null;
+  if (session !== state.contacts.session) {
+    state.contacts.session = session;
+    state.contacts.offset = 0;
+    $("detail").hidden = true;
+  }
+  loadContacts().catch(failed);
+}
+
+let searchTimer = null;
+
+function onSearch() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    state.contacts.search = $("search").value.trim();
+    state.contacts.offset = 0;
+    loadContacts().catch(failed);
+  }, SEARCH_DEBOUNCE_MS);
+}
+
+function onSort(event) {
+  const by = event.currentTarget.dataset.sort;
+  const c = state.contacts;
+  c.sortOrder = c.sortBy === by && c.sortOrder === "asc" ? "desc" : "asc";
+  c.sortBy = by;
+  c.offset = 0;
+  loadContacts().catch(failed);
+}
+
+/** Loads one page; an answer that arrives after a newer request is dropped. */
+async function loadContacts() {
+  const c = state.contacts;
+  if (!c.session) {
+    $("contacts-body").replaceChildren();
+    $("contacts-empty").hidden = false;
+    $("page-info").textContent = "";
+    return;
+  }
+  const seq = ++c.seq;
+  const params = new URLSearchParams({
+    session: c.session,
+    limit: String(PAGE_SIZE + 1),
+    offset: String(c.offset),
+    sortBy: c.sortBy,
+    sortOrder: c.sortOrder,
+  });
+  if (c.search) params.set("search", c.search);
+  const rows = await api(`/api/contacts/all?${params}`);
+  if (seq !== c.seq) return;
+  c.more = rows.length > PAGE_SIZE;
+  c.rows = rows.slice(0, PAGE_SIZE);
+  renderContacts();
+}
+
+const pictureObserver = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      pictureObserver.unobserve(entry.target);
+      loadPicture(entry.target).catch(() => {});
+    }
+  },
+  { rootMargin: "200px" },
+);
+
+/** Asks for one contact's picture URL once its row is near the screen. */
+async function loadPicture(img) {
+  const params = new URLSearchParams({ session: img.dataset.session, contactId: img.dataset.contact });
+  const answer = await api(`/api/contacts/profile-picture?${params}`);
+  const url = answer?.profilePictureURL;
+  if (url) {
+    img.src = url;
+    img.closest("td").classList.add("has-picture");
+  }
+}
+
+function badges(contact) {
+  const out = el("span", { class: "badges" });
+  if (contact.isBusiness) out.append(el("span", { class: "badge business", textContent: "business" }));
+  if (contact.isBlocked) out.append(el("span", { class: "badge blocked", textContent: "blocked" }));
+  if (contact.isMe) out.append(el("span", { class: "badge me", textContent: "me" }));
+  return out;
+}
+
+function displayName(c) {
+  return c.name || c.pushname || c.verifiedName || c.businessName || "";
+}
+
+function renderContacts() {
+  const c = state.contacts;
+  const rows = c.rows.map((contact) => {
+    const img = el("img", {
+      alt: "",
+      loading: "lazy",
+      width: 32,
+      height: 32,
+      dataset: { session: c.session, contact: contact.id },
+    });
+    pictureObserver.observe(img);
+    const tr = el(
+      "tr",
+      { tabIndex: 0, dataset: { id: contact.id } },
+      el("td", { class: "pic" }, img),
+      el("td", { textContent: displayName(contact) }),
+      el("td", { class: "opt", textContent: contact.pushname || "" }),
+      el("td", { textContent: contact.number ? `+${contact.number}` : "" }),
+      el("td", { class: "opt", textContent: contact.lid || "" }),
+      el("td", {}, badges(contact)),
+    );
+    tr.addEventListener("click", () => openDetail(contact.id).catch(failed));
+    tr.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") openDetail(contact.id).catch(failed);
+    });
+    return tr;
+  });
+  $("contacts-body").replaceChildren(...rows);
+  $("contacts-empty").hidden = rows.length > 0;
+  $("contacts-empty").textContent = c.search ? `No contact matches “${c.search}”.` : "No contacts.";
+  $("prev-page").disabled = c.offset === 0;
+  $("next-page").disabled = !c.more;
+  $("page-info").textContent = rows.length ? `${c.offset + 1}–${c.offset + rows.length}` : "";
+  for (const button of document.querySelectorAll("button.sort")) {
+    const active = button.dataset.sort === c.sortBy;
+    button.setAttribute("aria-sort", active ? (c.sortOrder === "asc" ? "ascending" : "descending") : "none");
+  }
+}
+
+function page(step) {
+  const c = state.contacts;
+  c.offset = Math.max(0, c.offset + step * PAGE_SIZE);
+  loadContacts().catch(failed);
+}
+
+async function openDetail(id) {
+  const session = state.contacts.session;
+  const contact = await api(`/api/${enc(session)}/contacts/${enc(id)}`);
+  state.detail = { session, contact };
+  renderDetail();
+  $("detail").hidden = false;
+  // The about text may be older than its cache; the route refreshes a stale one.
+  const params = new URLSearchParams({ session, contactId: id });
+  const about = await api(`/api/contacts/about?${params}`).catch(() => null);
+  if (about && state.detail?.contact.id === id) {
+    state.detail.contact.about = about.about;
+    renderDetail();
+  }
+}
+
+function renderDetail() {
+  const c = state.detail.contact;
+  $("detail-name").textContent = displayName(c) || c.id;
+  $("detail-number").textContent = c.number ? `+${c.number}` : "—";
+  $("detail-lid").textContent = c.lid || "—";
+  $("detail-pushname").textContent = c.pushname || "—";
+  $("detail-about").textContent = c.about ?? "—";
+  const previous = c.previousNumbers || [];
+  $("detail-previous").replaceChildren(
+    ...(previous.length
+      ? previous.map((p) => el("div", { textContent: `+${p.id.split("@")[0]} (until ${new Date(p.changedAt).toLocaleDateString()})` }))
+      : ["—"]),
+  );
+  $("detail-block").textContent = c.isBlocked ? "Unblock" : "Block";
+}
+
+async function toggleBlock() {
+  const { session, contact } = state.detail;
+  const route = contact.isBlocked ? "unblock" : "block";
+  await api(`/api/contacts/${route}`, { method: "POST", body: { session, contactId: contact.id } });
+  const fresh = await api(`/api/${enc(session)}/contacts/${enc(contact.id)}`);
+  fresh.about = contact.about;
+  state.detail.contact = fresh;
+  renderDetail();
+  await loadContacts();
+}
+
+// ---- Checks ---------------------------------------------------------------------------
+
+function openChecks() {
+  refreshBudget().catch(failed);
+}
+
+async function refreshBudget() {
+  const session = $("check-session").value;
+  if (!session) {
+    $("budget").textContent = "No WORKING session.";
+    return;
+  }
+  const b = await api(`/api/${enc(session)}/contacts/check-exists/budget`);
+  const paused = b.pausedForSecs ? `; paused ${b.pausedForSecs} s` : "";
+  $("budget").textContent = `Budget: ${b.remaining} of ${b.budgetPerHour} lookups left this hour${paused}`;
+}
+
+/** Splits a pasted list on lines, commas and semicolons; drops blanks. */
+function pastedNumbers(text) {
+  return text
+    .split(/[\n\r,;]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+async function runChecks() {
+  const session = $("check-session").value;
+  const phones = pastedNumbers($("check-input").value);
+  if (!session) return notice("No WORKING session to check with.");
+  if (!phones.length) return notice("Paste some numbers first.");
+  await act($("check-run"), async () => {
+    state.checks = await api(`/api/${enc(session)}/contacts/check-exists`, {
+      method: "POST",
+      body: { phones },
+    });
+    renderChecks();
+    await refreshBudget();
+  });
+}
+
+function existsText(item) {
+  if (item.error) return item.error.message;
+  return item.numberExists ? "yes" : "no";
+}
+
+function renderChecks() {
+  const rows = state.checks.map((item) =>
+    el(
+      "tr",
+      { class: item.error ? "invalid" : item.numberExists ? "exists" : "absent" },
+      el("td", { textContent: item.phone }),
+      el("td", { textContent: item.e164 || "—" }),
+      el("td", { textContent: existsText(item) }),
+      el("td", { class: "opt", textContent: item.chatId || "" }),
+      el("td", { class: "opt", textContent: item.lid || "" }),
+    ),
+  );
+  $("check-body").replaceChildren(...rows);
+  $("check-table").hidden = false;
+  $("check-csv").disabled = rows.length === 0;
+  const on = state.checks.filter((i) => i.numberExists).length;
+  const bad = state.checks.filter((i) => i.error).length;
+  $("check-summary").textContent = `${state.checks.length} checked: ${on} on WhatsApp, ${bad} not numbers`;
+}
+
+/** RFC 4180 field: quoted when it holds a comma, quote or line break; formula-safe. */
+function csvField(value) {
+  let text = value == null ? "" : String(value);
+  if (/^[=+\-@]/.test(text) && !/^\+\d+$/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function exportCsv() {
+  const header = ["input", "e164", "numberExists", "chatId", "lid", "error"];
+  const lines = state.checks.map((i) =>
+    [i.phone, i.e164, i.error ? "" : i.numberExists, i.chatId, i.lid, i.error?.code].map(csvField).join(","),
+  );
+  const blob = new Blob([[header.join(","), ...lines].join("\r\n") + "\r\n"], { type: "text/csv" });
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { href: url, download: "check-exists.csv" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// ---- Wiring -----------------------------------------------------------------------------
+
+$("login-form").addEventListener("submit", login);
+$("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  showLogin();
+});
+$("create-form").addEventListener("submit", createSession);
+$("pair-form").addEventListener("submit", requestPairCode);
+$("search").addEventListener("input", onSearch);
+for (const button of document.querySelectorAll("button.sort")) button.addEventListener("click", onSort);
+$("prev-page").addEventListener("click", () => page(-1));
+$("next-page").addEventListener("click", () => page(1));
+$("contact-session").addEventListener("change", () => {
+  if (!$("view-contacts").hidden) openContacts();
+});
+$("check-session").addEventListener("change", () => {
+  if (!$("view-checks").hidden) openChecks();
+});
+$("detail-close").addEventListener("click", () => {
+  $("detail").hidden = true;
+  state.detail = null;
+});
+$("detail-block").addEventListener("click", (e) => act(e.currentTarget, toggleBlock));
+$("check-run").addEventListener("click", runChecks);
+$("check-csv").addEventListener("click", exportCsv);
+window.addEventListener("hashchange", route);
+
+start();
