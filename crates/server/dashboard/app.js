@@ -7,7 +7,6 @@
 const KEY_STORAGE = "wacontacts.apiKey";
 const PAGE_SIZE = 50;
 const SESSION_POLL_MS = 2000;
-const QR_POLL_MS = 2000;
 const SEARCH_DEBOUNCE_MS = 300;
 
 const $ = (id) => document.getElementById(id);
@@ -148,7 +147,6 @@ function route() {
 // ---- Sessions ---------------------------------------------------------------------
 
 let sessionTimer = null;
-let qrTimer = null;
 
 function startPolling() {
   stopPolling();
@@ -157,8 +155,7 @@ function startPolling() {
 
 function stopPolling() {
   clearInterval(sessionTimer);
-  clearInterval(qrTimer);
-  sessionTimer = qrTimer = null;
+  sessionTimer = null;
 }
 
 async function refreshSessions() {
@@ -237,8 +234,6 @@ async function createSession(event) {
 // ---- Pairing (QR and pair code) ---------------------------------------------------------
 
 function showPairing(name) {
-  clearInterval(qrTimer);
-  qrTimer = null;
   state.pairing = name;
   state.qrValue = null;
   $("pair-code").hidden = true;
@@ -248,12 +243,13 @@ function showPairing(name) {
 function hidePairing() {
   state.pairing = null;
   state.qrValue = null;
-  clearInterval(qrTimer);
-  qrTimer = null;
   $("pairing").hidden = true;
 }
 
-/** Shows the QR while the chosen session waits for a scan; hides it once linked. */
+/**
+ * Shows the QR while the chosen session waits for a scan (refreshed with every status
+ * poll, so a rotated code shows within one poll); hides it once linked.
+ */
 function followPairing() {
   const session = state.sessions.find((s) => s.name === state.pairing);
   if (!session || !["SCAN_QR_CODE", "STARTING"].includes(session.status)) {
@@ -262,10 +258,9 @@ function followPairing() {
   }
   $("pairing").hidden = false;
   $("pairing-name").textContent = session.name;
-  if (session.status === "SCAN_QR_CODE" && !qrTimer) {
-    refreshQr().catch(failed);
-    qrTimer = setInterval(() => refreshQr().catch(failed), QR_POLL_MS);
-  }
+  // Right after the status said SCAN_QR_CODE (not on a timer of its own), so the QR
+  // is not asked for after the session linked.
+  if (session.status === "SCAN_QR_CODE") refreshQr().catch(failed);
 }
 
 /** Fetches the raw QR; when it rotated, fetches the new image too. */
@@ -561,10 +556,15 @@ function renderChecks() {
   $("check-summary").textContent = `${state.checks.length} checked: ${on} on WhatsApp, ${bad} not numbers`;
 }
 
-/** RFC 4180 field: quoted when it holds a comma, quote or line break; formula-safe. */
+/**
+ * RFC 4180 field: quoted when it holds a comma, quote or line break. A cell a
+ * spreadsheet would run as a formula (`=`, `@`, or `+`/`-` not followed by a phone
+ * number) is prefixed with `'`.
+ */
 function csvField(value) {
   let text = value == null ? "" : String(value);
-  if (/^[=+\-@]/.test(text) && !/^\+\d+$/.test(text)) text = `'${text}`;
+  const phoneLike = /^\+[\d\s().\-]+$/.test(text);
+  if (/^[=+\-@\t\r]/.test(text) && !phoneLike) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
@@ -593,6 +593,7 @@ $("create-form").addEventListener("submit", createSession);
 $("pair-form").addEventListener("submit", requestPairCode);
 $("search").addEventListener("input", onSearch);
 for (const button of document.querySelectorAll("button.sort")) button.addEventListener("click", onSort);
+$("contacts-reload").addEventListener("click", () => loadContacts().catch(failed));
 $("prev-page").addEventListener("click", () => page(-1));
 $("next-page").addEventListener("click", () => page(1));
 $("contact-session").addEventListener("change", () => {
