@@ -5,7 +5,7 @@ pub mod contact;
 pub mod ids;
 pub mod phone;
 pub mod policy;
-pub mod search;
 pub mod ports;
+pub mod search;
 pub mod service;
 pub mod session;

@@ -212,15 +212,18 @@ pub trait ContactStore: Send + Sync {
         page: Page,
     ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)>;
 
-    /// A page of the contacts whose name, push name, verified or business name holds
-    /// the search's text, or whose number or LID holds its digits, in the listing's order.
+    /// A chunk of the contacts whose name, push name, verified or business name holds
+    /// the search's text, or whose number or LID holds its digits, in the listing's
+    /// order: from `page.offset` without a cursor, else right after `after`; also the
+    /// next chunk's cursor (`None` at the end), as [`ContactStore::list_contacts_chunk`].
     async fn search_contacts(
         &self,
         session: &SessionName,
         search: &crate::search::ContactSearch,
         listing: Listing,
+        after: Option<&ListCursor>,
         page: Page,
-    ) -> StoreResult<Vec<Contact>>;
+    ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)>;
 
     /// One contact by phone or LID (a LID finds the phone's row once mapped).
     async fn get_contact(

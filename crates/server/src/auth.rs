@@ -19,7 +19,8 @@ use crate::error::ApiError;
 /// File name of the generated key inside the data dir.
 pub const KEY_FILE: &str = "api-key";
 
-/// Routes anyone may call: liveness and the API's own documentation (it holds no data).
+/// Routes anyone may call: liveness and the API's own documentation (it holds no data);
+/// the dashboard's page and assets are public too (`api::dashboard::PUBLIC_PATHS`).
 const PUBLIC_PATHS: &[&str] = &["/health", "/ping", "/openapi.json"];
 const PUBLIC_PREFIXES: &[&str] = &["/docs"];
 

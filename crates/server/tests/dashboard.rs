@@ -29,13 +29,22 @@ async fn the_page_is_public_html_with_a_strict_csp() {
     let csp = header("content-security-policy");
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     assert_eq!(header("x-content-type-options"), "nosniff");
     let html = resp.text().await.unwrap();
     assert!(html.contains(r#"<script type="module" src="/dashboard/app.js"></script>"#));
     // No inline script: every <script> has a src and no body.
     assert_eq!(html.matches("<script").count(), 1, "{html}");
-    for handler in ["onclick=", "onload=", "onsubmit=", "onerror=", "javascript:"] {
+    for handler in [
+        "onclick=",
+        "onload=",
+        "onsubmit=",
+        "onerror=",
+        "javascript:",
+    ] {
         assert!(!html.contains(handler), "inline handler {handler}");
     }
 

@@ -281,7 +281,8 @@ const CONTACT_COLUMNS: &str = "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.se
 /// whole page comes back from SQLite as a single row: sqlx's SQLite driver hands each
 /// row from its worker thread to the async side on its own, and those handoffs cost
 /// more than the query itself on long listings.
-pub(crate) const CONTACT_JSON: &str = "json_array(json_array(c.jid, c.pn, c.lid, c.name, c.first_name,
+pub(crate) const CONTACT_JSON: &str =
+    "json_array(json_array(c.jid, c.pn, c.lid, c.name, c.first_name,
       c.username, c.push_name, c.business_name, c.verified_name, c.is_business,
       c.is_my_contact, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
       AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid')))),

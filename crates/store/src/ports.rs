@@ -130,19 +130,21 @@ impl ContactStore for Store {
         session: &SessionName,
         search: &wacontacts_core::search::ContactSearch,
         listing: Listing,
+        after: Option<&ListCursor>,
         page: Page,
-    ) -> StoreResult<Vec<Contact>> {
-        let rows = Store::search_contacts(
+    ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)> {
+        let (rows, next) = Store::search_contacts(
             self,
             session,
             search,
             listing.sort,
             listing.descending,
+            after,
             page.limit,
             page.offset,
         )
         .await?;
-        Ok(contacts(session, rows)?)
+        Ok((contacts(session, rows)?, next))
     }
 
     async fn list_contacts_chunk(

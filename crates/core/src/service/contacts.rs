@@ -108,20 +108,22 @@ impl ContactService {
         Ok(listed(me.as_ref(), rows))
     }
 
-    /// A page of the contacts matching `search`, in the listing's order.
-    pub async fn search(
+    /// A chunk of the contacts matching `search`, in the listing's order: from
+    /// `page.offset` without a cursor, else right after it; also the next cursor.
+    pub async fn search_chunk(
         &self,
         session: &SessionName,
         search: &crate::search::ContactSearch,
         listing: Listing,
+        after: Option<&ListCursor>,
         page: Page,
-    ) -> Result<Vec<ContactDetails>> {
+    ) -> Result<(Vec<ContactDetails>, Option<ListCursor>)> {
         let me = self.working(session).await?;
-        let rows = self
+        let (rows, next) = self
             .store
-            .search_contacts(session, search, listing, page)
+            .search_contacts(session, search, listing, after, page)
             .await?;
-        Ok(listed(me.as_ref(), rows))
+        Ok((listed(me.as_ref(), rows), next))
     }
 
     /// A chunk of a listing read by key: from `page.offset` without a cursor, else

@@ -120,8 +120,9 @@ impl ContactStore for FakeStore {
         _: &SessionName,
         search: &crate::search::ContactSearch,
         _: Listing,
+        _: Option<&ListCursor>,
         page: Page,
-    ) -> StoreResult<Vec<Contact>> {
+    ) -> StoreResult<(Vec<Contact>, Option<ListCursor>)> {
         let all = lock(&self.contacts).clone();
         let hit = |c: &Contact| {
             let name = [&c.name, &c.push_name, &c.verified_name, &c.business_name]
@@ -134,12 +135,13 @@ impl ContactStore for FakeStore {
             });
             name || number
         };
-        Ok(all
+        let found = all
             .into_iter()
             .filter(hit)
             .skip(page.offset as usize)
             .take(page.limit as usize)
-            .collect())
+            .collect();
+        Ok((found, None))
     }
     async fn list_contacts_chunk(
         &self,

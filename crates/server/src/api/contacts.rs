@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use wacontacts_core::contact::{ContactDetails, ContactSort, Listing, Page};
 use wacontacts_core::ids::{ContactRef, IdError};
 use wacontacts_core::phone::{Convention, PhoneNumber, normalize};
-use wacontacts_core::search::ContactSearch;
+use wacontacts_core::search::{ContactSearch, SearchError};
 use wacontacts_core::service::ContactService;
 use wacontacts_core::session::SessionName;
 
@@ -53,10 +53,14 @@ pub fn parse_phone(input: &str) -> Result<PhoneNumber, ApiError> {
     })
 }
 
-/// Parses the listing's `search` term, answering 400 with the input.
-fn parse_search(input: &str) -> Result<ContactSearch, ApiError> {
-    ContactSearch::parse(input)
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()).with_value(input.to_owned()))
+/// Parses the listing's `search` term, answering 400 with the input. A blank term is
+/// no filter: every contact holds the empty text.
+fn parse_search(input: &str) -> Result<Option<ContactSearch>, ApiError> {
+    match ContactSearch::parse(input) {
+        Ok(search) => Ok(Some(search)),
+        Err(SearchError::Empty) => Ok(None),
+        Err(e) => Err(ApiError::bad_request(e.code(), e.to_string()).with_value(input.to_owned())),
+    }
 }
 
 /// Listing parameters of `GET …/contacts/all`.
@@ -78,16 +82,16 @@ pub struct ListParams {
     pub offset: Option<u64>,
     /// Only contacts whose name, push name, verified or business name holds this text
     /// (ASCII case-insensitive), or, for a term of 3+ digits written as a number
-    /// (`+1 555-0100`), whose number or LID holds those digits. 1–100 characters;
-    /// needs `limit`.
-    #[param(min_length = 1, max_length = 100, example = "ada")]
+    /// (`+1 555-0100`), whose number or LID holds those digits. Up to 100 characters;
+    /// a blank term filters nothing. Same order and paging as the whole listing.
+    #[param(max_length = 100, example = "ada")]
     pub search: Option<String>,
 }
 
 /// A validated listing: order, and a page (`None` = stream everything from `offset`).
 pub struct ListRequest {
     pub listing: Listing,
-    /// Only the contacts matching this (always with a `limit`).
+    /// Only the contacts matching this.
     pub search: Option<ContactSearch>,
     pub limit: Option<u32>,
     pub offset: u64,
@@ -131,14 +135,7 @@ pub fn parse_listing(q: &ListParams, max_page: u32) -> Result<ListRequest, ApiEr
         )
         .with_value(l));
     }
-    let search = q.search.as_deref().map(parse_search).transpose()?;
-    if search.is_some() && q.limit.is_none() {
-        return Err(ApiError::bad_request(
-            "search_needs_limit",
-            "search pages its results: give a limit",
-        )
-        .with_value(q.search.clone().unwrap_or_default()));
-    }
+    let search = q.search.as_deref().map(parse_search).transpose()?.flatten();
     Ok(ListRequest {
         search,
         listing: Listing { sort, descending },
@@ -168,7 +165,12 @@ where
             offset: request.offset,
         };
         let rows = match &request.search {
-            Some(search) => contacts.search(&session, search, listing, page).await?,
+            Some(search) => {
+                (contacts
+                    .search_chunk(&session, search, listing, None, page)
+                    .await?)
+                    .0
+            }
             None => contacts.list(&session, listing, page).await?,
         };
         let body: Vec<T> = rows.into_iter().map(shape).collect();
@@ -177,21 +179,32 @@ where
     // Fail before streaming starts, so errors keep their status code.
     contacts.working(&session).await?;
     let shape = std::sync::Arc::new(shape);
+    let search = std::sync::Arc::new(request.search);
     // Chunks continue by key, not by OFFSET: each costs the same however deep it is.
     let start = Some((request.offset, None));
     let stream = futures::stream::unfold((start, true), move |(at, first)| {
         let contacts = contacts.clone();
         let session = session.clone();
         let shape = shape.clone();
+        let search = search.clone();
         async move {
             let (offset, after) = at?;
             let page = Page {
                 limit: STREAM_CHUNK,
                 offset,
             };
-            let listed = contacts
-                .list_chunk(&session, listing, after.as_ref(), page)
-                .await;
+            let listed = match search.as_ref() {
+                Some(search) => {
+                    contacts
+                        .search_chunk(&session, search, listing, after.as_ref(), page)
+                        .await
+                }
+                None => {
+                    contacts
+                        .list_chunk(&session, listing, after.as_ref(), page)
+                        .await
+                }
+            };
             let (rows, next) = match listed {
                 Ok(listed) => listed,
                 Err(e) => {

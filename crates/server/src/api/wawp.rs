@@ -340,9 +340,9 @@ mod docs {
         /// Rows to skip (default 0).
         #[param(minimum = 0, example = 0)]
         offset: Option<u64>,
-        /// Only contacts whose name or (3+ digits) number holds this text; needs `limit`
-        /// (as WAHA's `/api/contacts/all`).
-        #[param(min_length = 1, max_length = 100, example = "ada")]
+        /// Only contacts whose name or (3+ digits) number holds this text, as WAHA's
+        /// `/api/contacts/all`; a blank term filters nothing.
+        #[param(max_length = 100, example = "ada")]
         search: Option<String>,
     }
 
