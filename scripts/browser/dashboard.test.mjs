@@ -264,6 +264,36 @@ test("360 px: every view fits the screen", async () => {
   await page.context().close();
 });
 
+test("sessions: pair code, stop and start, delete", async () => {
+  const page = await newPage({ width: 1280, height: 900 });
+  await signIn(page);
+  await page.fill("#new-session", "phone2");
+  await page.click("#create-form button[type=submit]");
+  await until("phone2's QR", async () => (await page.locator("#qr-value").textContent())?.startsWith("2@"));
+  await page.fill("#pair-phone", "+1 (555) 777-0002");
+  await page.click("#pair-form button[type=submit]");
+  const code = await until("a pair code", async () => (await page.locator("#pair-code").textContent()).match(/[A-Z0-9]{4}-?[A-Z0-9]{4}/));
+  await shot(page, "desktop-8-pair-code");
+  // The phone types the code: the session links.
+  await admin("/pair-code", { account: "15557770002", code: code[0].replace("-", "") });
+  const phone2 = page.locator('li[data-session="phone2"]');
+  await until("phone2 WORKING", async () => (await phone2.locator("[data-testid=status]").textContent()) === "WORKING");
+  await until("phone2's number", async () => (await phone2.locator("[data-testid=me]").textContent())?.includes("+15557770002"));
+
+  // Stop and start again: back to WORKING without a scan.
+  await phone2.locator("button", { hasText: "Stop" }).click();
+  await until("phone2 STOPPED", async () => (await phone2.locator("[data-testid=status]").textContent()) === "STOPPED");
+  await phone2.locator("button", { hasText: "Start" }).click();
+  await until("phone2 WORKING again", async () => (await phone2.locator("[data-testid=status]").textContent()) === "WORKING");
+
+  // Delete asks once more in place.
+  await phone2.locator("button", { hasText: "Delete" }).click();
+  await phone2.locator("button", { hasText: "for good" }).click();
+  await until("phone2 gone", async () => (await phone2.count()) === 0);
+  assert.equal(await page.locator('li[data-session="phone1"]').count(), 1);
+  await page.context().close();
+});
+
 test("no console errors", () => {
   assert.deepEqual(consoleErrors, []);
 });
