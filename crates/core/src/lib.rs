@@ -6,5 +6,6 @@ pub mod ids;
 pub mod phone;
 pub mod policy;
 pub mod ports;
+pub mod queued;
 pub mod service;
 pub mod session;
