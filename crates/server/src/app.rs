@@ -18,13 +18,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 use wacontacts_core::policy::Policy;
-use wacontacts_core::service::{CheckService, ContactService, SessionService};
+use wacontacts_core::service::{CheckQueue, CheckService, ContactService, SessionService};
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::openapi::Frame;
-use crate::api::{health, pairing, sessions, waha, wawp, whinself};
+use crate::api::{health, onprem, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
+use crate::callbacks::HttpCallbacks;
 use crate::clock::{TokioClock, TokioSpawner};
 use crate::config::Settings;
 use crate::error::{self, ApiError};
@@ -38,7 +39,7 @@ use crate::state::AppState;
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
     paths(openapi_json, swagger_ui),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"), (name = "docs"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "onprem"), (name = "health"), (name = "docs"))
 )]
 struct ApiDoc;
 
@@ -85,6 +86,7 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(pairing::request_code))
         .merge(waha::routes())
         .merge(wawp::routes())
+        .merge(onprem::routes())
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .split_for_parts();
@@ -110,6 +112,8 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
             limits.request_timeout,
             request_timeout,
         ))
+        // On-Prem's error shape for every error of `/v1`, timeouts included.
+        .layer(middleware::from_fn(onprem::edge))
         // Outermost: Wawp's statuses apply to every answer of `/v2`, timeouts included.
         .layer(middleware::from_fn_with_state(
             limits.body_bytes,
@@ -224,14 +228,33 @@ impl Application {
         if restored > 0 {
             tracing::info!(sessions = restored, "restoring sessions");
         }
+        let checks = CheckService::new(
+            Arc::new(store.clone()),
+            sessions.clone(),
+            Arc::new(TokioSpawner),
+            settings.checks,
+        );
+        let queue = CheckQueue::new(
+            Arc::new(store.clone()),
+            checks.clone(),
+            Arc::new(HttpCallbacks::new()?),
+            Arc::new(TokioClock),
+            Arc::new(TokioSpawner),
+            settings.check_queue,
+        );
+        // Checks queued before a restart are checked and delivered as if none happened.
+        let queued = queue.resume().await.map_err(|e| e.0)?;
+        if queued > 0 {
+            tracing::info!(sessions = queued, "resuming queued number checks");
+        }
         let state = AppState {
             contacts: ContactService::new(Arc::new(store.clone()), sessions.clone()),
-            checks: CheckService::new(
-                Arc::new(store.clone()),
-                sessions.clone(),
-                Arc::new(TokioSpawner),
-                settings.checks,
-            ),
+            checks,
+            onprem: onprem::OnPrem {
+                session: settings.onprem_session.clone(),
+                queue,
+                token_ttl: settings.onprem_token_ttl,
+            },
             sessions,
             store: store.clone(),
             api_key,

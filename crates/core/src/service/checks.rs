@@ -448,6 +448,33 @@ impl CheckService {
         })
     }
 
+    /// The answers the cache holds for `phones` (as a check would serve them), in
+    /// input order; `None` for numbers a check would look up. Costs no budget and
+    /// asks WhatsApp nothing (On-Prem `no_wait` answers these at once).
+    pub async fn cached(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+        force: bool,
+    ) -> Result<Vec<Option<Existence>>, ContactError> {
+        let shared = &self.shared;
+        let cached = shared.store.cached_checks(session, phones).await?;
+        let now = shared.now_ms();
+        let mut state = lock(&shared.state);
+        let checks = shared.entry(&mut state, session);
+        let policy = &shared.policy;
+        Ok(phones
+            .iter()
+            .map(|p| {
+                cached
+                    .get(p)
+                    .or_else(|| checks.recent.get(p))
+                    .filter(|c| policy.serves(c.existence.exists, c.checked_ms, now, force))
+                    .map(|c| c.existence.clone())
+            })
+            .collect())
+    }
+
     /// What is left of the session's budget, and its counters.
     pub async fn budget(&self, session: &SessionName) -> Result<BudgetStatus, ContactError> {
         let shared = &self.shared;

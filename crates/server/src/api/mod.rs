@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod dialect;
 pub mod health;
 pub mod lids;
+pub mod onprem;
 pub mod openapi;
 pub mod pairing;
 pub mod sessions;
