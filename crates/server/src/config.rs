@@ -245,6 +245,26 @@ mod tests {
     }
 
     #[test]
+    fn onprem_session_from_flag_or_file_and_must_be_a_session_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "onprem_session = \"sales\"\n").unwrap();
+        let mut args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "sales");
+        args.onprem_session = Some("support".into());
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "support");
+        args.onprem_session = Some("no spaces".into());
+        assert!(Settings::resolve(&args, None).is_err());
+        let s = Settings::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "default");
+    }
+
+    #[test]
     fn unknown_file_keys_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
