@@ -68,14 +68,7 @@ async fn run() {
         .collect();
     let linked = Linked::start(users).await;
     linked.link("default", ME).await;
-    let (status, body) = linked
-        .app
-        .put_json(
-            "/api/sessions/default",
-            json!({"config": {"checks": {"budgetPerHour": 1_000_000}}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    linked.set_check_budget("default", 1_000_000).await;
     let phones: Vec<String> = (0..NUMBERS).map(number).collect();
     measure(&linked, &WAHA, &phones).await;
     // On-Prem: other numbers (so the cold pass is cold), with `+` (international).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::{API_KEY, Linked, TestApp, eventually, json_of};
 use serde_json::{Value, json};
-use wasim::{DirectoryUser, Fault};
+use wasim::DirectoryUser;
 
 /// An Indian account, as in On-Prem's number-format table.
 const ME: &str = "919876543210";
@@ -112,17 +112,6 @@ async fn set_callback(app: &TestApp, url: &str) {
         .await
         .unwrap();
     let (status, body) = json_of(response).await;
-    assert_eq!(status, 200, "{body}");
-}
-
-async fn set_budget(linked: &Linked, budget: u32) {
-    let (status, body) = linked
-        .app
-        .put_json(
-            "/api/sessions/default",
-            json!({"config": {"checks": {"budgetPerHour": budget}}}),
-        )
-        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -308,14 +297,7 @@ async fn wait_answers_valid_and_invalid_in_the_accounts_own_country() {
 async fn whatsapps_429_is_failed() {
     let linked = Linked::start(vec![DirectoryUser::new("916315551002")]).await;
     linked.link("default", ME).await;
-    linked
-        .wasim
-        .fault(Fault::UsyncRateLimit {
-            count: Some(1),
-            account: None,
-        })
-        .await
-        .unwrap();
+    linked.rate_limit_next_usync().await;
     let (status, body) = contacts(
         &linked.app,
         json!({"blocking": "wait", "contacts": ["6315551002", "x"]}),
@@ -402,7 +384,7 @@ async fn over_the_budget_numbers_stay_processing_until_it_refills() {
     )
     .await;
     linked.link("default", ME).await;
-    set_budget(&linked, 2).await;
+    linked.set_check_budget("default", 2).await;
     let receiver = Receiver::start(true).await;
     set_callback(&linked.app, &receiver.url).await;
     let inputs: Vec<String> = (1..=4).map(|i| format!("631555100{i}")).collect();

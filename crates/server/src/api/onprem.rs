@@ -316,21 +316,41 @@ pub struct SettingsDoc {
 }
 
 /// The application settings we act on.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicationSettings {
     pub webhooks: Webhooks,
 }
 
 /// Where callbacks go.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Webhooks {
-    /// An `http(s)` URL that receives `no_wait` answers (`{"contacts": [...]}`);
-    /// `""` removes it (answers then wait in the queue). Absent when unset.
+    /// The `http(s)` URL that receives `no_wait` answers (`{"contacts": [...]}`).
+    /// Absent when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 2048, example = "https://example.com/whatsapp/callback")]
+    #[schema(example = "https://example.com/whatsapp/callback")]
     pub url: Option<String>,
+}
+
+/// Body of `PATCH /v1/settings/application`: only the webhook URL is served.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub webhooks: WebhooksPatch,
+}
+
+/// The new webhook URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksPatch {
+    /// An absolute `http(s)` URL with a host, at most 2,048 characters (any URL that
+    /// parses; the pattern shows a safe subset); `""` removes it (answers then wait
+    /// in the queue).
+    #[schema(
+        max_length = 2048,
+        pattern = r"^$|^https?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{0,3})?(/[!-~]*)?$",
+        example = "https://example.com/whatsapp/callback"
+    )]
+    pub url: String,
 }
 
 /// The application settings: the webhook URL.
@@ -363,7 +383,7 @@ pub async fn get_settings(
 /// Sets the webhook URL (the only application setting served: any other field is 400).
 #[utoipa::path(patch, path = "/v1/settings/application", tag = "onprem",
     security(("bearer" = []), ("api_key" = [])),
-    request_body = ApplicationSettings,
+    request_body = SettingsPatch,
     responses(
         (status = 200, description = "Saved (an empty object)", body = Object),
         (status = 400, description = "An unknown field (1010) or a bad URL (1009)", body = OnPremErrors),
@@ -371,17 +391,11 @@ pub async fn get_settings(
     ))]
 pub async fn patch_settings(
     State(state): State<AppState>,
-    AppJson(body): AppJson<ApplicationSettings>,
+    AppJson(body): AppJson<SettingsPatch>,
 ) -> Result<AppJson<serde_json::Value>, ApiError> {
-    let url = match body.webhooks.url.as_deref() {
-        None => {
-            return Err(ApiError::bad_request(
-                "missing_url",
-                "webhooks.url is required (\"\" removes it)",
-            ));
-        }
-        Some("") => None,
-        Some(url) => Some(valid_url(url)?),
+    let url = match body.webhooks.url.as_str() {
+        "" => None,
+        url => Some(valid_url(url)?),
     };
     let session = &state.onprem.session;
     state.sessions.get(session).await?;
