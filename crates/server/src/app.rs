@@ -186,6 +186,7 @@ pub struct Application {
     addr: SocketAddr,
     key_source: KeySource,
     shutdown_timeout: Duration,
+    queue: CheckQueue,
 }
 
 impl Application {
@@ -252,7 +253,7 @@ impl Application {
             checks,
             onprem: onprem::OnPrem {
                 session: settings.onprem_session.clone(),
-                queue,
+                queue: queue.clone(),
                 token_ttl: settings.onprem_token_ttl,
             },
             sessions,
@@ -278,6 +279,7 @@ impl Application {
             addr,
             key_source,
             shutdown_timeout: settings.shutdown_timeout,
+            queue,
         })
     }
 
@@ -313,6 +315,7 @@ impl Application {
                 tokio::time::sleep(grace).await;
             } => tracing::warn!("shutdown timeout passed; dropping open connections"),
         }
+        self.queue.stop();
         self.engine.shutdown().await;
         self.store.close().await;
         tracing::info!("stopped");

@@ -83,6 +83,8 @@ struct Shared {
     policy: QueuePolicy,
     /// Wake-up channels of the running workers.
     workers: Mutex<HashMap<SessionName, mpsc::Sender<()>>>,
+    /// Set by [`CheckQueue::stop`]: workers end, none start.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The queue service. Cheap to clone.
@@ -136,6 +138,7 @@ impl CheckQueue {
                 spawner,
                 policy,
                 workers: Mutex::new(HashMap::new()),
+                stopped: Default::default(),
             }),
         }
     }
@@ -196,6 +199,19 @@ impl CheckQueue {
         Ok(())
     }
 
+    /// Ends every worker after its current step (on shutdown); what is queued stays
+    /// in the store for the next start.
+    pub fn stop(&self) {
+        use std::sync::atomic::Ordering;
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        // Closing the wake-up channels ends the workers' waits.
+        self.shared
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Wakes the session's worker, starting one if none runs.
     fn wake(&self, session: &SessionName) {
         let mut workers = self
@@ -203,6 +219,13 @@ impl CheckQueue {
             .workers
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if self
+            .shared
+            .stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         if let Some(tx) = workers.get_mut(session) {
             match tx.try_send(()) {
                 Ok(()) => return,
@@ -229,6 +252,9 @@ impl Shared {
     /// Steps until the wake-up channel closes (the service is gone).
     async fn run(self: Arc<Self>, mut worker: Worker, mut wake: mpsc::Receiver<()>) {
         loop {
+            if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             match self.step(&mut worker).await {
                 Next::Again => continue,
                 Next::Idle => {
