@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wacontacts_core::phone::{Convention, PhoneNumber, normalize};
 use wacontacts_core::queued::{CheckOutcome, CheckStatus};
-use wacontacts_core::service::{CheckQueue, QueueError, outcome};
+use wacontacts_core::service::{CheckQueue, ContactError, PartialCheck, QueueError, outcome};
 use wacontacts_core::session::SessionName;
 
 use crate::error::{ApiError, AppJson};
@@ -154,7 +154,7 @@ pub struct OnPremError {
 /// `Retry-After` header saying when the budget has room again: an On-Prem client
 /// handles statuses per number and re-sends the failed ones, whereas an error for
 /// the whole request would also withhold the answers that were found. WhatsApp's
-/// rate limit (429) or a failed lookup is `failed` too.
+/// rate limit (429), a failed lookup and a session that lost WhatsApp are `failed` too.
 #[utoipa::path(post, path = "/v1/contacts", tag = "onprem",
     security(("bearer" = []), ("api_key" = [])),
     request_body = ContactsBody,
@@ -235,7 +235,15 @@ async fn wait(
     phones: &[PhoneNumber],
     force: bool,
 ) -> Result<(Vec<CheckOutcome>, Option<u32>), ApiError> {
-    let partial = state.checks.check_partial(session, phones, force).await?;
+    let partial = match state.checks.check_partial(session, phones, force).await {
+        Ok(partial) => partial,
+        // WhatsApp unreachable: every number that needed it failed, not the request.
+        Err(ContactError::Directory(e)) => PartialCheck {
+            answers: vec![Some(Err(e)); phones.len()],
+            retry_after_secs: None,
+        },
+        Err(e) => return Err(e.into()),
+    };
     let mut answers = partial.answers.into_iter();
     let mut deferred = false;
     let outcomes = inputs
