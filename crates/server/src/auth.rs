@@ -115,14 +115,19 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
         return next.run(request).await;
     }
     let header = request.headers().get("x-api-key").map(|v| v.as_bytes());
+    let onprem = request.uri().path().starts_with("/v1/");
     let ok = match header {
+        // On-Prem's dialect: an `Authorization` presented must be valid, whatever
+        // else came with it (a wrong or expired token is never papered over).
+        _ if onprem && request.headers().contains_key(axum::http::header::AUTHORIZATION) => {
+            onprem_credentials(&key, &request)
+        }
         Some(p) => key.matches(p),
         // Wawp's dialect carries the key in the query.
         None if request.uri().path().starts_with("/v2/") => {
             access_token(request.uri()).is_some_and(|t| key.matches(t.as_bytes()))
         }
         // On-Prem's dialect: a token from its login, or basic auth to log in.
-        None if request.uri().path().starts_with("/v1/") => onprem_credentials(&key, &request),
         None => false,
     };
     if ok {

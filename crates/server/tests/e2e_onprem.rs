@@ -163,6 +163,16 @@ async fn login_gives_a_bearer_token_and_errors_are_on_prems() {
     let (status, body) = json_of(settings("garbage".into()).await.unwrap()).await;
     assert_eq!((status, onprem_error(&body)), (401, 1005), "{body}");
     assert!(!body.to_string().contains(API_KEY), "no secret in errors");
+    // A bad token is refused even beside a good API key.
+    let response = app
+        .client
+        .get(app.url("/v1/settings/application"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!((status, onprem_error(&body)), (401, 1005), "{body}");
     // A token does not open the other dialects.
     let response = bare()
         .get(app.url("/api/sessions"))
