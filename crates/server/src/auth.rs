@@ -119,7 +119,11 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
     let ok = match header {
         // On-Prem's dialect: an `Authorization` presented must be valid, whatever
         // else came with it (a wrong or expired token is never papered over).
-        _ if onprem && request.headers().contains_key(axum::http::header::AUTHORIZATION) => {
+        _ if onprem
+            && request
+                .headers()
+                .contains_key(axum::http::header::AUTHORIZATION) =>
+        {
             onprem_credentials(&key, &request)
         }
         Some(p) => key.matches(p),
