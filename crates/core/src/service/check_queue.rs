@@ -395,3 +395,214 @@ impl Shared {
 fn secs_or(secs: Option<u32>, fallback: Duration) -> Duration {
     secs.map_or(fallback, |s| Duration::from_secs(u64::from(s.max(1))))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::policy::CheckPolicy;
+    use crate::ports::{StoreResult, Task};
+    use crate::service::fakes::{World, phone};
+    use crate::session::SessionStatus;
+
+    struct TokioSpawner;
+
+    impl Spawner for TokioSpawner {
+        fn spawn(&self, task: Task) {
+            tokio::spawn(task);
+        }
+    }
+
+    /// The queue's rows in memory: (id, session, input, phone, force, outcome).
+    #[derive(Default)]
+    struct MemQueue {
+        rows: Mutex<Vec<(i64, QueuedCheck, Option<CheckOutcome>)>>,
+        url: Mutex<Option<String>>,
+    }
+
+    #[async_trait]
+    impl CheckQueueStore for MemQueue {
+        async fn enqueue_checks(
+            &self,
+            _: &SessionName,
+            items: &[(String, PhoneNumber)],
+            force: bool,
+            max: u64,
+        ) -> StoreResult<bool> {
+            let mut rows = self.rows.lock().unwrap();
+            if (rows.len() + items.len()) as u64 > max {
+                return Ok(false);
+            }
+            for (input, phone) in items {
+                let id = rows.len() as i64 + 1;
+                let row = QueuedCheck {
+                    id,
+                    input: input.clone(),
+                    phone: *phone,
+                    force,
+                };
+                rows.push((id, row, None));
+            }
+            Ok(true)
+        }
+        async fn pending_checks(
+            &self,
+            _: &SessionName,
+            limit: u32,
+        ) -> StoreResult<Vec<QueuedCheck>> {
+            let rows = self.rows.lock().unwrap();
+            let pending = rows.iter().filter(|r| r.2.is_none());
+            Ok(pending.take(limit as usize).map(|r| r.1.clone()).collect())
+        }
+        async fn finish_checks(
+            &self,
+            _: &SessionName,
+            done: &[(i64, CheckOutcome)],
+        ) -> StoreResult<()> {
+            let mut rows = self.rows.lock().unwrap();
+            for (id, outcome) in done {
+                if let Some(row) = rows.iter_mut().find(|r| r.0 == *id) {
+                    row.2 = Some(outcome.clone());
+                }
+            }
+            Ok(())
+        }
+        async fn undelivered_checks(
+            &self,
+            _: &SessionName,
+            limit: u32,
+        ) -> StoreResult<Vec<(i64, CheckOutcome)>> {
+            let rows = self.rows.lock().unwrap();
+            let done = rows.iter().filter_map(|r| Some((r.0, r.2.clone()?)));
+            Ok(done.take(limit as usize).collect())
+        }
+        async fn delivered_checks(&self, _: &SessionName, ids: &[i64]) -> StoreResult<()> {
+            self.rows.lock().unwrap().retain(|r| !ids.contains(&r.0));
+            Ok(())
+        }
+        async fn sessions_with_queued_checks(&self) -> StoreResult<Vec<SessionName>> {
+            Ok(Vec::new())
+        }
+        async fn check_callback_url(&self, _: &SessionName) -> StoreResult<Option<String>> {
+            Ok(self.url.lock().unwrap().clone())
+        }
+        async fn set_check_callback_url(
+            &self,
+            _: &SessionName,
+            url: Option<&str>,
+        ) -> StoreResult<()> {
+            *self.url.lock().unwrap() = url.map(str::to_owned);
+            Ok(())
+        }
+    }
+
+    /// Refuses the first `failures` callbacks, then records what it gets.
+    #[derive(Default)]
+    struct Receiver {
+        failures: AtomicUsize,
+        got: Mutex<Vec<CheckOutcome>>,
+    }
+
+    #[async_trait]
+    impl CallbackSender for Receiver {
+        async fn send(&self, _: &str, outcomes: &[CheckOutcome]) -> Result<(), String> {
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err("503".into());
+            }
+            self.got.lock().unwrap().extend_from_slice(outcomes);
+            Ok(())
+        }
+    }
+
+    /// Polls `done` for at most 10 s.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_wait_for_a_url_then_survive_failed_deliveries() {
+        let w = World::new(SessionStatus::Working).await;
+        let valid = phone("15550100001");
+        w.directory.registered.lock().unwrap().insert(valid, None);
+        let checks = CheckService::new(
+            w.store.clone(),
+            w.sessions.clone(),
+            Arc::new(TokioSpawner),
+            CheckPolicy::default(),
+        );
+        let store = Arc::new(MemQueue::default());
+        let receiver = Arc::new(Receiver {
+            failures: AtomicUsize::new(3),
+            ..Receiver::default()
+        });
+        let queue = CheckQueue::new(
+            store.clone(),
+            checks,
+            receiver.clone(),
+            w.clock.clone(),
+            Arc::new(TokioSpawner),
+            QueuePolicy {
+                max_queued: 3,
+                ..QueuePolicy::default()
+            },
+        );
+        let items = vec![
+            ("+1 555 010 0001".to_owned(), valid),
+            ("15550100002".to_owned(), phone("15550100002")),
+        ];
+        queue.enqueue(&w.session, &items, false).await.unwrap();
+        assert!(matches!(
+            queue.enqueue(&w.session, &items, false).await,
+            Err(QueueError::Full { max: 3 })
+        ));
+        // Checked, but kept: no URL yet.
+        until("the checks", || {
+            store.rows.lock().unwrap().iter().all(|r| r.2.is_some())
+        })
+        .await;
+        assert_eq!(store.rows.lock().unwrap().len(), 2);
+        assert!(receiver.got.lock().unwrap().is_empty());
+        queue
+            .set_callback_url(&w.session, Some("http://x/"))
+            .await
+            .unwrap();
+        until("the delivery", || store.rows.lock().unwrap().is_empty()).await;
+        let r = receiver;
+        assert_eq!(
+            r.failures.load(Ordering::SeqCst),
+            0,
+            "three refusals, then accepted"
+        );
+        let got = r.got.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            vec![
+                CheckOutcome {
+                    input: "+1 555 010 0001".into(),
+                    status: CheckStatus::Valid,
+                    wa_id: Some("15550100001".into()),
+                },
+                CheckOutcome {
+                    input: "15550100002".into(),
+                    status: CheckStatus::Invalid,
+                    wa_id: None,
+                },
+            ]
+        );
+        queue.stop();
+    }
+}
