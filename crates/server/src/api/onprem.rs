@@ -75,30 +75,30 @@ pub struct ContactsBody {
 /// On-Prem's status of a number.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum OnPremStatus {
     Processing,
     Valid,
     Invalid,
     Failed,
 }
 
-impl From<CheckStatus> for Status {
+impl From<CheckStatus> for OnPremStatus {
     fn from(s: CheckStatus) -> Self {
         match s {
-            CheckStatus::Processing => Status::Processing,
-            CheckStatus::Valid => Status::Valid,
-            CheckStatus::Invalid => Status::Invalid,
-            CheckStatus::Failed => Status::Failed,
+            CheckStatus::Processing => OnPremStatus::Processing,
+            CheckStatus::Valid => OnPremStatus::Valid,
+            CheckStatus::Invalid => OnPremStatus::Invalid,
+            CheckStatus::Failed => OnPremStatus::Failed,
         }
     }
 }
 
 /// One number's answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Contact {
+pub struct OnPremContact {
     /// The input as sent.
     pub input: String,
-    pub status: Status,
+    pub status: OnPremStatus,
     /// The WhatsApp id (digits, no `+`) WhatsApp knows the number under; only when `valid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
@@ -106,13 +106,13 @@ pub struct Contact {
 
 /// `{"contacts": [...]}`, one per input in order (callbacks have the same shape).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Contacts {
-    pub contacts: Vec<Contact>,
+pub struct OnPremContacts {
+    pub contacts: Vec<OnPremContact>,
 }
 
-impl From<CheckOutcome> for Contact {
+impl From<CheckOutcome> for OnPremContact {
     fn from(o: CheckOutcome) -> Self {
-        Contact {
+        OnPremContact {
             input: o.input,
             status: o.status.into(),
             wa_id: o.wa_id,
@@ -159,7 +159,7 @@ pub struct OnPremError {
     security(("bearer" = []), ("api_key" = [])),
     request_body = ContactsBody,
     responses(
-        (status = 200, description = "One answer per input, in order", body = Contacts,
+        (status = 200, description = "One answer per input, in order", body = OnPremContacts,
             headers(("Retry-After" = u32, description = "With `wait`, when some numbers were `failed` for the budget: seconds until it has room"))),
         (status = 400, description = "Bad body: unknown field (1010), bad value (1009), missing `contacts` (1008)", body = OnPremErrors),
         (status = 404, description = "The configured session does not exist (1006)", body = OnPremErrors),
@@ -214,8 +214,8 @@ pub async fn check_contacts(
             None,
         ),
     };
-    let answer = Contacts {
-        contacts: outcomes.into_iter().map(Contact::from).collect(),
+    let answer = OnPremContacts {
+        contacts: outcomes.into_iter().map(OnPremContact::from).collect(),
     };
     let mut response = AppJson(answer).into_response();
     if let Some(secs) = retry_after {
@@ -314,24 +314,24 @@ async fn no_wait(
 
 /// On-Prem's application settings; only the webhook URL is served here.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsAnswer {
-    pub settings: SettingsDoc,
+pub struct OnPremSettings {
+    pub settings: OnPremSettingsDoc,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsDoc {
-    pub application: ApplicationSettings,
+pub struct OnPremSettingsDoc {
+    pub application: OnPremApplicationSettings,
 }
 
 /// The application settings we act on.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationSettings {
-    pub webhooks: Webhooks,
+pub struct OnPremApplicationSettings {
+    pub webhooks: OnPremWebhooks,
 }
 
 /// Where callbacks go.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Webhooks {
+pub struct OnPremWebhooks {
     /// The `http(s)` URL that receives `no_wait` answers (`{"contacts": [...]}`).
     /// Absent when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,12 +365,12 @@ pub struct WebhooksPatch {
 #[utoipa::path(get, path = "/v1/settings/application", tag = "onprem",
     security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "The settings", body = SettingsAnswer),
+        (status = 200, description = "The settings", body = OnPremSettings),
         (status = 404, description = "The configured session does not exist (1006)", body = OnPremErrors),
     ))]
 pub async fn get_settings(
     State(state): State<AppState>,
-) -> Result<AppJson<SettingsAnswer>, ApiError> {
+) -> Result<AppJson<OnPremSettings>, ApiError> {
     let session = &state.onprem.session;
     state.sessions.get(session).await?;
     let url = state
@@ -379,10 +379,10 @@ pub async fn get_settings(
         .callback_url(session)
         .await
         .map_err(|e| ApiError::internal(e.0))?;
-    Ok(AppJson(SettingsAnswer {
-        settings: SettingsDoc {
-            application: ApplicationSettings {
-                webhooks: Webhooks { url },
+    Ok(AppJson(OnPremSettings {
+        settings: OnPremSettingsDoc {
+            application: OnPremApplicationSettings {
+                webhooks: OnPremWebhooks { url },
             },
         },
     }))
@@ -435,7 +435,7 @@ fn valid_url(url: &str) -> Result<&str, ApiError> {
 
 /// A login token.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct User {
+pub struct OnPremUser {
     /// Send as `Authorization: Bearer <token>` to every `/v1` route.
     pub token: String,
     /// When it stops working: `2018-03-01 15:29:26+00:00` (UTC).
@@ -445,8 +445,8 @@ pub struct User {
 
 /// `{"users": [{token, expires_after}]}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Users {
-    pub users: Vec<User>,
+pub struct OnPremUsers {
+    pub users: Vec<OnPremUser>,
 }
 
 /// Logs in with HTTP basic auth `admin:<API key>`; the token lasts 7 days.
@@ -454,13 +454,13 @@ pub struct Users {
 #[utoipa::path(post, path = "/v1/users/login", tag = "onprem",
     security(("basic" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "A token", body = Users),
+        (status = 200, description = "A token", body = OnPremUsers),
         (status = 400, description = "A body with fields (1010): none are served", body = OnPremErrors),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     request: Request,
-) -> Result<AppJson<Users>, ApiError> {
+) -> Result<AppJson<OnPremUsers>, ApiError> {
     // The body limit layer bounds it; an empty body or `{}` is what On-Prem clients send.
     let body: Bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
         .await
@@ -486,8 +486,8 @@ pub async fn login(
         }
     }
     let expires = wacontacts_core::ports::unix_now_ms() + state.onprem.token_ttl.as_millis() as i64;
-    Ok(AppJson(Users {
-        users: vec![User {
+    Ok(AppJson(OnPremUsers {
+        users: vec![OnPremUser {
             token: crate::onprem_auth::issue(&state.api_key, expires),
             expires_after: crate::onprem_auth::format_expiry(expires),
         }],
