@@ -7,5 +7,6 @@ pub mod phone;
 pub mod policy;
 pub mod ports;
 pub mod search;
+pub mod queued;
 pub mod service;
 pub mod session;

@@ -50,6 +50,8 @@ pub struct CheckPolicy {
     pub batch_size: usize,
     /// Pause after WhatsApp's 429 when it sent no backoff of its own.
     pub rate_limit_pause: Duration,
+    /// The budget's rolling window: an hour (tests shorten it).
+    pub budget_window: Duration,
 }
 
 impl Default for CheckPolicy {
@@ -62,6 +64,7 @@ impl Default for CheckPolicy {
             batch_window: Duration::from_millis(20),
             batch_size: 500,
             rate_limit_pause: Duration::from_secs(60),
+            budget_window: Duration::from_secs(3600),
         }
     }
 }
@@ -83,21 +86,36 @@ impl CheckPolicy {
     }
 }
 
-/// Lookups spent in the last hour: a rolling window of (time, count) entries.
-#[derive(Debug, Clone, Default)]
+/// Lookups spent in the last window (an hour): a rolling window of (time, count) entries.
+#[derive(Debug, Clone)]
 pub struct Budget {
     spent: std::collections::VecDeque<(i64, u32)>,
+    window_ms: i64,
 }
 
-/// The budget's window.
+/// The budget's default window.
 const HOUR_MS: i64 = 3_600_000;
 
+impl Default for Budget {
+    fn default() -> Self {
+        Self::with_window(Duration::from_millis(HOUR_MS as u64))
+    }
+}
+
 impl Budget {
+    /// A budget whose lookups count for `window` (an hour in production).
+    pub fn with_window(window: Duration) -> Self {
+        Self {
+            spent: Default::default(),
+            window_ms: (window.as_millis() as i64).max(1),
+        }
+    }
+
     fn expire(&mut self, now_ms: i64) {
         while self
             .spent
             .front()
-            .is_some_and(|(at, _)| now_ms - at >= HOUR_MS)
+            .is_some_and(|(at, _)| now_ms - at >= self.window_ms)
         {
             self.spent.pop_front();
         }
@@ -128,7 +146,7 @@ impl Budget {
         for (at, count) in &self.spent {
             freed += count;
             if freed >= n {
-                let wait_ms = (at + HOUR_MS - now_ms).max(0);
+                let wait_ms = (at + self.window_ms - now_ms).max(0);
                 return Err(Some(((wait_ms + 999) / 1000) as u32));
             }
         }

@@ -426,3 +426,65 @@ pub trait Spawner: Send + Sync {
     /// Runs `task` in the background.
     fn spawn(&self, task: Task);
 }
+
+/// The durable queue of number checks answered later (On-Prem `no_wait`), and the
+/// callback URL their answers go to. Rows survive restarts until delivered.
+#[async_trait]
+pub trait CheckQueueStore: Send + Sync {
+    /// Appends `items` (input as sent, number) in order, all or none: `false` when
+    /// the session's queue (checked or not, until delivered) would exceed `max` rows.
+    async fn enqueue_checks(
+        &self,
+        session: &SessionName,
+        items: &[(String, PhoneNumber)],
+        force: bool,
+        max: u64,
+    ) -> StoreResult<bool>;
+
+    /// The oldest `limit` queued numbers not checked yet.
+    async fn pending_checks(
+        &self,
+        session: &SessionName,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::queued::QueuedCheck>>;
+
+    /// Records the answers of checked rows by id; they wait for delivery.
+    async fn finish_checks(
+        &self,
+        session: &SessionName,
+        done: &[(i64, crate::queued::CheckOutcome)],
+    ) -> StoreResult<()>;
+
+    /// The oldest `limit` answered rows not yet delivered, with their ids.
+    async fn undelivered_checks(
+        &self,
+        session: &SessionName,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, crate::queued::CheckOutcome)>>;
+
+    /// Forgets rows whose answers the callback accepted.
+    async fn delivered_checks(&self, session: &SessionName, ids: &[i64]) -> StoreResult<()>;
+
+    /// Sessions with queued or undelivered rows (their workers resume at start-up).
+    async fn sessions_with_queued_checks(&self) -> StoreResult<Vec<SessionName>>;
+
+    /// The session's callback URL for answers (`None` = not set).
+    async fn check_callback_url(&self, session: &SessionName) -> StoreResult<Option<String>>;
+
+    /// Sets (or, with `None`, clears) the session's callback URL.
+    async fn set_check_callback_url(
+        &self,
+        session: &SessionName,
+        url: Option<&str>,
+    ) -> StoreResult<()>;
+}
+
+/// Delivers answers of queued checks to the user's callback URL (HTTP lives in the
+/// server crate; core only knows whether it worked).
+#[async_trait]
+pub trait CallbackSender: Send + Sync {
+    /// POSTs `{"contacts": [...]}` to `url`; `Err` with a reason (for the log, no
+    /// secrets) unless the receiver answered 2xx.
+    async fn send(&self, url: &str, outcomes: &[crate::queued::CheckOutcome])
+    -> Result<(), String>;
+}

@@ -18,13 +18,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 use wacontacts_core::policy::Policy;
-use wacontacts_core::service::{CheckService, ContactService, SessionService};
+use wacontacts_core::service::{CheckQueue, CheckService, ContactService, SessionService};
 use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::openapi::Frame;
-use crate::api::{dashboard, health, pairing, sessions, waha, wawp, whinself};
+use crate::api::{dashboard, health, onprem, pairing, sessions, waha, wawp, whinself};
 use crate::auth::{self, ApiKey, KeySource};
+use crate::callbacks::HttpCallbacks;
 use crate::clock::{TokioClock, TokioSpawner};
 use crate::config::Settings;
 use crate::error::{self, ApiError};
@@ -38,7 +39,7 @@ use crate::state::AppState;
     info(title = "wacontacts", description = "WhatsApp contacts over HTTP, in WAHA's dialect and others."),
     paths(openapi_json, swagger_ui),
     security(("api_key" = [])),
-    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "health"), (name = "docs"), (name = "dashboard"))
+    tags((name = "sessions"), (name = "pairing"), (name = "contacts"), (name = "lids"), (name = "wawp"), (name = "whinself"), (name = "onprem"), (name = "health"), (name = "docs"), (name = "dashboard"))
 )]
 struct ApiDoc;
 
@@ -85,6 +86,7 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(pairing::request_code))
         .merge(waha::routes())
         .merge(wawp::routes())
+        .merge(onprem::routes())
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .merge(dashboard::routes())
@@ -112,6 +114,8 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
             limits.request_timeout,
             request_timeout,
         ))
+        // On-Prem's error shape for every error of `/v1`, timeouts included.
+        .layer(middleware::from_fn(onprem::edge))
         // Outermost: Wawp's statuses apply to every answer of `/v2`, timeouts included.
         .layer(middleware::from_fn_with_state(
             limits.body_bytes,
@@ -184,6 +188,7 @@ pub struct Application {
     addr: SocketAddr,
     key_source: KeySource,
     shutdown_timeout: Duration,
+    queue: CheckQueue,
 }
 
 impl Application {
@@ -226,14 +231,33 @@ impl Application {
         if restored > 0 {
             tracing::info!(sessions = restored, "restoring sessions");
         }
+        let checks = CheckService::new(
+            Arc::new(store.clone()),
+            sessions.clone(),
+            Arc::new(TokioSpawner),
+            settings.checks,
+        );
+        let queue = CheckQueue::new(
+            Arc::new(store.clone()),
+            checks.clone(),
+            Arc::new(HttpCallbacks::new()?),
+            Arc::new(TokioClock),
+            Arc::new(TokioSpawner),
+            settings.check_queue,
+        );
+        // Checks queued before a restart are checked and delivered as if none happened.
+        let queued = queue.resume().await.map_err(|e| e.0)?;
+        if queued > 0 {
+            tracing::info!(sessions = queued, "resuming queued number checks");
+        }
         let state = AppState {
             contacts: ContactService::new(Arc::new(store.clone()), sessions.clone()),
-            checks: CheckService::new(
-                Arc::new(store.clone()),
-                sessions.clone(),
-                Arc::new(TokioSpawner),
-                settings.checks,
-            ),
+            checks,
+            onprem: onprem::OnPrem {
+                session: settings.onprem_session.clone(),
+                queue: queue.clone(),
+                token_ttl: settings.onprem_token_ttl,
+            },
             sessions,
             store: store.clone(),
             api_key,
@@ -257,6 +281,7 @@ impl Application {
             addr,
             key_source,
             shutdown_timeout: settings.shutdown_timeout,
+            queue,
         })
     }
 
@@ -292,6 +317,7 @@ impl Application {
                 tokio::time::sleep(grace).await;
             } => tracing::warn!("shutdown timeout passed; dropping open connections"),
         }
+        self.queue.stop();
         self.engine.shutdown().await;
         self.store.close().await;
         tracing::info!("stopped");

@@ -47,6 +47,11 @@ impl ApiKey {
         self.0.as_bytes().ct_eq(presented).into()
     }
 
+    /// The key's bytes, for deriving On-Prem's tokens from it.
+    pub(crate) fn secret(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Returns the explicit key if given, else the key stored in `data_dir`, generating
     /// and storing one (mode 0600) on first start.
     pub fn resolve(explicit: Option<String>, data_dir: &Path) -> anyhow::Result<(Self, KeySource)> {
@@ -113,12 +118,23 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
         return next.run(request).await;
     }
     let header = request.headers().get("x-api-key").map(|v| v.as_bytes());
+    let onprem = request.uri().path().starts_with("/v1/");
     let ok = match header {
+        // On-Prem's dialect: an `Authorization` presented must be valid, whatever
+        // else came with it (a wrong or expired token is never papered over).
+        _ if onprem
+            && request
+                .headers()
+                .contains_key(axum::http::header::AUTHORIZATION) =>
+        {
+            onprem_credentials(&key, &request)
+        }
         Some(p) => key.matches(p),
         // Wawp's dialect carries the key in the query.
         None if request.uri().path().starts_with("/v2/") => {
             access_token(request.uri()).is_some_and(|t| key.matches(t.as_bytes()))
         }
+        // On-Prem's dialect: a token from its login, or basic auth to log in.
         None => false,
     };
     if ok {
@@ -126,6 +142,21 @@ pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: 
     } else {
         ApiError::unauthorized().into_response()
     }
+}
+
+/// `Authorization: Bearer <token>` from On-Prem's login, or (to log in)
+/// `Basic admin:<API key>`.
+fn onprem_credentials(key: &ApiKey, request: &Request) -> bool {
+    let Some(header) = request.headers().get(axum::http::header::AUTHORIZATION) else {
+        return false;
+    };
+    let header = header.as_bytes();
+    if request.uri().path() == "/v1/users/login" && crate::onprem_auth::basic_matches(key, header) {
+        return true;
+    }
+    crate::onprem_auth::bearer(header).is_some_and(|token| {
+        crate::onprem_auth::verify(key, token, wacontacts_core::ports::unix_now_ms())
+    })
 }
 
 /// The decoded `access_token` query parameter, if any.

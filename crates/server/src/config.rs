@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// a session's `config.checks.budgetPerHour` overrides it [default: 200].
     #[arg(long, env = "WACONTACTS_CHECK_BUDGET_PER_HOUR")]
     pub check_budget_per_hour: Option<u32>,
+    /// The session `/v1` (WhatsApp Business On-Premises' dialect) acts on
+    /// [default: default].
+    #[arg(long, env = "WACONTACTS_ONPREM_SESSION")]
+    pub onprem_session: Option<String>,
     /// Run a simulated WhatsApp in-process and link sessions to it: try the whole API
     /// without a phone (needs a build with `--features sandbox`).
     #[arg(long, env = "WACONTACTS_SANDBOX")]
@@ -73,6 +77,7 @@ struct FileConfig {
     whatsapp_url: Option<String>,
     whatsapp_version: Option<String>,
     check_budget_per_hour: Option<u32>,
+    onprem_session: Option<String>,
 }
 
 /// Settings in force, after layering.
@@ -99,6 +104,12 @@ pub struct Settings {
     pub sandbox: Option<SandboxSettings>,
     /// The ban guard's rules (budget, cache lifetimes, batching).
     pub checks: wacontacts_core::policy::CheckPolicy,
+    /// The session `/v1` acts on.
+    pub onprem_session: wacontacts_core::session::SessionName,
+    /// How long `/v1` login tokens last (On-Prem's 7 days). Not a flag: tests shorten it.
+    pub onprem_token_ttl: Duration,
+    /// Limits and retry timings of the `no_wait` check queue. Not a flag.
+    pub check_queue: wacontacts_core::service::QueuePolicy,
 }
 
 /// How the sandbox runs.
@@ -126,6 +137,10 @@ impl Settings {
             qr_timeout: None,
             sandbox: None,
             checks: wacontacts_core::policy::CheckPolicy::default(),
+            onprem_session: wacontacts_core::session::SessionName::parse("default")
+                .expect("valid session name"),
+            onprem_token_ttl: crate::onprem_auth::TOKEN_TTL,
+            check_queue: Default::default(),
         }
     }
 
@@ -148,6 +163,10 @@ impl Settings {
         settings.api_key = env_api_key.filter(|k| !k.is_empty()).or(file.api_key);
         if let Some(b) = args.check_budget_per_hour.or(file.check_budget_per_hour) {
             settings.checks.budget_per_hour = b;
+        }
+        if let Some(name) = args.onprem_session.clone().or(file.onprem_session) {
+            settings.onprem_session = wacontacts_core::session::SessionName::parse(&name)
+                .map_err(|e| anyhow::anyhow!("invalid onprem_session {name:?}: {e}"))?;
         }
         if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
             anyhow::ensure!(s > 0, "request_timeout_secs must be at least 1");
@@ -223,6 +242,26 @@ mod tests {
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert!(s.api_key.is_none());
+    }
+
+    #[test]
+    fn onprem_session_from_flag_or_file_and_must_be_a_session_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "onprem_session = \"sales\"\n").unwrap();
+        let mut args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "sales");
+        args.onprem_session = Some("support".into());
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "support");
+        args.onprem_session = Some("no spaces".into());
+        assert!(Settings::resolve(&args, None).is_err());
+        let s = Settings::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(s.onprem_session.as_str(), "default");
     }
 
     #[test]

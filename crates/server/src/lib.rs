@@ -3,12 +3,14 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod callbacks;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod numbers_cli;
+pub mod onprem_auth;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod state;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub checks: CheckService,
     pub api_key: ApiKey,
     pub metrics: Metrics,
+    /// `/v1`'s session, check queue and token lifetime.
+    pub onprem: crate::api::onprem::OnPrem,
 }
 
 impl FromRef<AppState> for ApiKey {

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Linked, assert_error_shape};
 use serde_json::json;
-use wasim::{DirectoryUser, Fault};
+use wasim::DirectoryUser;
 
 const ME: &str = "15553330000";
 
@@ -17,23 +17,12 @@ async fn usync(linked: &Linked) -> (u64, u64) {
     linked.usync_counts(ME).await
 }
 
-async fn set_budget(linked: &Linked, budget: u32) {
-    let (status, body) = linked
-        .app
-        .put_json(
-            "/api/sessions/default",
-            json!({"config": {"checks": {"budgetPerHour": budget}}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     let users = (0..100).map(|i| DirectoryUser::new(number(i))).collect();
     let linked = Linked::start(users).await;
     linked.link("default", ME).await;
-    set_budget(&linked, 20_000).await;
+    linked.set_check_budget("default", 20_000).await;
 
     let phones: Vec<String> = (0..1_000).map(number).collect();
     let before = usync(&linked).await;
@@ -107,7 +96,7 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     assert!(mixed[1]["error"]["code"].is_string(), "{mixed}");
 
     // A small budget: a burst over it is refused, and WhatsApp is not asked.
-    set_budget(&linked, 3).await;
+    linked.set_check_budget("default", 3).await;
     let (status, body) = linked
         .app
         .get_json("/api/default/contacts/check-exists/budget")
@@ -150,14 +139,7 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
 async fn whatsapps_429_pauses_lookups() {
     let linked = Linked::start(vec![DirectoryUser::new(number(0))]).await;
     linked.link("default", ME).await;
-    linked
-        .wasim
-        .fault(Fault::UsyncRateLimit {
-            count: Some(1),
-            account: None,
-        })
-        .await
-        .unwrap();
+    linked.rate_limit_next_usync().await;
     let check = |i: u64| {
         let url = linked
             .app
@@ -187,7 +169,7 @@ async fn ten_thousand_numbers_twice_cost_one_lookup_each() {
         .collect();
     let linked = Linked::start(users).await;
     linked.link("default", ME).await;
-    set_budget(&linked, 20_000).await;
+    linked.set_check_budget("default", 20_000).await;
     let phones: Vec<String> = (0..10_000).map(number).collect();
     let before = usync(&linked).await;
     for pass in 0..2 {

@@ -2,6 +2,7 @@
 //! keyed by session. Handlers never see SQL: they call the typed methods here.
 
 mod bulk;
+mod check_queue;
 mod checks;
 mod contacts;
 mod page_index;

@@ -18,7 +18,8 @@ use crate::service::contacts::ContactError;
 use crate::service::sessions::{SessionService, SessionView};
 use crate::session::SessionName;
 
-type Answer = Result<Existence, DirectoryError>;
+/// One number's answer: WhatsApp's, or why the lookup failed.
+pub type Answer = Result<Existence, DirectoryError>;
 
 /// Counters of one session's checks, for `/metrics` and the budget route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +34,16 @@ pub struct CheckStats {
     pub queries: u64,
     /// Requests refused because the budget was spent.
     pub refusals: u64,
+}
+
+/// Answers of [`CheckService::check_partial`], in input order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialCheck {
+    /// `None`: not looked up now (over the budget, or WhatsApp's 429 pause).
+    pub answers: Vec<Option<Answer>>,
+    /// When some were left out: seconds until the budget or pause lets more through
+    /// (`None` when the budget is zero or nothing was left out).
+    pub retry_after_secs: Option<u32>,
 }
 
 /// What is left of a session's budget.
@@ -107,6 +118,20 @@ fn lock(
 }
 
 impl Shared {
+    /// The session's check state, created with the policy's budget window.
+    fn entry<'a>(
+        &self,
+        state: &'a mut HashMap<SessionName, SessionChecks>,
+        session: &SessionName,
+    ) -> &'a mut SessionChecks {
+        state
+            .entry(session.clone())
+            .or_insert_with(|| SessionChecks {
+                budget: Budget::with_window(self.policy.budget_window),
+                ..Default::default()
+            })
+    }
+
     fn now_ms(&self) -> i64 {
         self.sessions.clock().now_ms()
     }
@@ -126,7 +151,7 @@ impl Shared {
         loop {
             let (batch, directory) = {
                 let mut state = lock(&self.state);
-                let checks = state.entry(session.clone()).or_default();
+                let checks = self.entry(&mut state, &session);
                 if checks.queue.is_empty() {
                     checks.flushing = false;
                     return;
@@ -141,7 +166,7 @@ impl Shared {
                 None => Err(DirectoryError::NotConnected),
             };
             let mut state = lock(&self.state);
-            let checks = state.entry(session.clone()).or_default();
+            let checks = self.entry(&mut state, &session);
             if let Err(DirectoryError::RateLimited { retry_after_secs }) = &answers {
                 let pause = retry_after_secs
                     .map(|s| std::time::Duration::from_secs(u64::from(s)))
@@ -252,6 +277,39 @@ impl CheckService {
         phones: &[PhoneNumber],
         force: bool,
     ) -> Result<Vec<Existence>, ContactError> {
+        let partial = self.check_inner(session, phones, force, false).await?;
+        partial
+            .answers
+            .into_iter()
+            .map(|a| match a {
+                Some(Ok(existence)) => Ok(existence),
+                Some(Err(e)) => Err(e.into()),
+                None => Err(DirectoryError::Other("a number was left unchecked".into()).into()),
+            })
+            .collect()
+    }
+
+    /// Like [`CheckService::check`], but answers what it can instead of refusing the
+    /// whole request (On-Prem's per-number statuses and its queue): cached numbers,
+    /// and as many uncached ones (in input order) as the budget has room for, are
+    /// answered; the rest are `None`, with the seconds until the budget (or WhatsApp's
+    /// 429 pause) lets more through. A failed lookup is that number's `Err`.
+    pub async fn check_partial(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+        force: bool,
+    ) -> Result<PartialCheck, ContactError> {
+        self.check_inner(session, phones, force, true).await
+    }
+
+    async fn check_inner(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+        force: bool,
+        partial: bool,
+    ) -> Result<PartialCheck, ContactError> {
         let shared = &self.shared;
         let view = shared.sessions.require_working(session).await?;
         let directory = shared
@@ -285,9 +343,10 @@ impl CheckService {
             .collect();
         let budget = shared.budget_of(&view);
         let mut waiting = Vec::with_capacity(todo.len());
+        let mut deferred_for: Option<u32> = None;
         let start_flush = {
             let mut state = lock(&shared.state);
-            let checks = state.entry(session.clone()).or_default();
+            let checks = shared.entry(&mut state, session);
             checks.stats.numbers += unique.len() as u64;
             checks.stats.cache_hits += known.len() as u64;
             // Answered by a batch that finished after this request read the cache.
@@ -303,26 +362,47 @@ impl CheckService {
                     _ => true,
                 })
                 .collect();
-            if !todo.is_empty() && checks.paused_until_ms > now {
+            let mut new: Vec<PhoneNumber> = todo
+                .iter()
+                .filter(|p| !checks.in_flight.contains_key(p))
+                .copied()
+                .collect();
+            let paused = !new.is_empty() && checks.paused_until_ms > now;
+            if paused && partial {
+                let secs = ((checks.paused_until_ms - now + 999) / 1000) as u32;
+                deferred_for = Some(secs);
+                new.clear();
+            } else if paused {
                 let secs = ((checks.paused_until_ms - now + 999) / 1000) as u32;
                 return Err(DirectoryError::RateLimited {
                     retry_after_secs: Some(secs),
                 }
                 .into());
             }
-            let new: Vec<PhoneNumber> = todo
-                .iter()
-                .filter(|p| !checks.in_flight.contains_key(p))
-                .copied()
-                .collect();
             if let Err(retry_after_secs) = checks.budget.try_spend(now, new.len() as u32, budget) {
                 checks.stats.refusals += 1;
-                return Err(ContactError::BudgetExceeded {
-                    budget,
-                    needed: new.len() as u32,
-                    retry_after_secs,
-                });
+                if !partial {
+                    return Err(ContactError::BudgetExceeded {
+                        budget,
+                        needed: new.len() as u32,
+                        retry_after_secs,
+                    });
+                }
+                let fit = checks.budget.remaining(now, budget) as usize;
+                let refused = (new.len() - fit).min(budget as usize) as u32;
+                new.truncate(fit);
+                let _ = checks.budget.try_spend(now, fit as u32, budget);
+                deferred_for = checks
+                    .budget
+                    .try_spend(now, refused, budget)
+                    .err()
+                    .flatten();
             }
+            let asked: HashSet<PhoneNumber> = new.iter().copied().collect();
+            let todo: Vec<PhoneNumber> = todo
+                .into_iter()
+                .filter(|p| asked.contains(p) || checks.in_flight.contains_key(p))
+                .collect();
             checks.stats.lookups += new.len() as u64;
             for p in &todo {
                 let (tx, rx) = oneshot::channel();
@@ -339,15 +419,59 @@ impl CheckService {
             let task = shared.clone().flush(session.clone());
             shared.spawner.spawn(Box::pin(task));
         }
+        let mut failed: HashMap<PhoneNumber, DirectoryError> = HashMap::new();
         for (phone, rx) in waiting {
-            let answer = rx
+            match rx
                 .await
-                .unwrap_or(Err(DirectoryError::Other("the check was abandoned".into())))?;
-            known.insert(phone, answer);
+                .unwrap_or(Err(DirectoryError::Other("the check was abandoned".into())))
+            {
+                Ok(answer) => {
+                    known.insert(phone, answer);
+                }
+                Err(e) if partial => {
+                    failed.insert(phone, e);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        let answers = phones
+            .iter()
+            .map(|p| match (known.get(p), failed.get(p)) {
+                (Some(existence), _) => Some(Ok(existence.clone())),
+                (None, Some(e)) => Some(Err(e.clone())),
+                (None, None) => None,
+            })
+            .collect();
+        Ok(PartialCheck {
+            answers,
+            retry_after_secs: deferred_for,
+        })
+    }
+
+    /// The answers the cache holds for `phones` (as a check would serve them), in
+    /// input order; `None` for numbers a check would look up. Costs no budget and
+    /// asks WhatsApp nothing (On-Prem `no_wait` answers these at once).
+    pub async fn cached(
+        &self,
+        session: &SessionName,
+        phones: &[PhoneNumber],
+        force: bool,
+    ) -> Result<Vec<Option<Existence>>, ContactError> {
+        let shared = &self.shared;
+        let cached = shared.store.cached_checks(session, phones).await?;
+        let now = shared.now_ms();
+        let mut state = lock(&shared.state);
+        let checks = shared.entry(&mut state, session);
+        let policy = &shared.policy;
         Ok(phones
             .iter()
-            .map(|p| known.get(p).cloned().expect("every number answered"))
+            .map(|p| {
+                cached
+                    .get(p)
+                    .or_else(|| checks.recent.get(p))
+                    .filter(|c| policy.serves(c.existence.exists, c.checked_ms, now, force))
+                    .map(|c| c.existence.clone())
+            })
             .collect())
     }
 
@@ -357,7 +481,7 @@ impl CheckService {
         let budget = shared.budget_of(&shared.sessions.get(session).await?);
         let now = shared.now_ms();
         let mut state = lock(&shared.state);
-        let checks = state.entry(session.clone()).or_default();
+        let checks = shared.entry(&mut state, session);
         let paused = checks.paused_until_ms - now;
         Ok(BudgetStatus {
             budget_per_hour: budget,

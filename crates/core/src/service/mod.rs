@@ -3,11 +3,13 @@
 //! cannot answer or its answer is stale, and the service writes back what WhatsApp said
 //! (the `Directory` itself has no side effects on our data).
 
+mod check_queue;
 mod checks;
 mod contacts;
 mod sessions;
 
-pub use checks::{BudgetStatus, CheckService, CheckStats};
+pub use check_queue::{CheckQueue, QueueError, QueuePolicy, outcome};
+pub use checks::{Answer, BudgetStatus, CheckService, CheckStats, PartialCheck};
 pub use contacts::{ContactError, ContactService};
 pub use sessions::{Lifecycle, SessionError, SessionService, SessionView};
 

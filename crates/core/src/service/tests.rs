@@ -367,6 +367,75 @@ mod checks {
     }
 
     #[tokio::test]
+    async fn partial_checks_answer_what_the_budget_allows_in_input_order() {
+        let w = World::new(SessionStatus::Working).await;
+        let policy = CheckPolicy {
+            budget_per_hour: 3,
+            ..CheckPolicy::default()
+        };
+        let checks = service(&w, policy);
+        let all = numbers(6);
+        checks.check(&w.session, &all[5..], false).await.unwrap();
+        assert_eq!(
+            checks.cached(&w.session, &all, false).await.unwrap()[5],
+            Some(crate::contact::Existence {
+                exists: false,
+                phone: None,
+                lid: None
+            })
+        );
+        let partial = checks.check_partial(&w.session, &all, false).await.unwrap();
+        let answered: Vec<bool> = partial
+            .answers
+            .iter()
+            .map(|a| matches!(a, Some(Ok(_))))
+            .collect();
+        assert_eq!(
+            answered,
+            [true, true, false, false, false, true],
+            "two fit, the cached one is free"
+        );
+        assert!(partial.answers[2].is_none());
+        let hour = 3600;
+        assert!(
+            matches!(partial.retry_after_secs, Some(s) if s > hour - 5 && s <= hour),
+            "{partial:?}"
+        );
+        assert_eq!(
+            checks
+                .cached(&w.session, &all, false)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|c| c.is_some())
+                .count(),
+            3
+        );
+        // The budget window is the policy's.
+        let short = CheckPolicy {
+            budget_per_hour: 1,
+            budget_window: Duration::from_secs(10),
+            ..CheckPolicy::default()
+        };
+        let checks = service(&w, short);
+        let fresh = numbers(8);
+        let partial = checks
+            .check_partial(&w.session, &fresh[6..], false)
+            .await
+            .unwrap();
+        assert_eq!(partial.retry_after_secs, Some(10));
+        w.clock.advance(Duration::from_secs(10));
+        let partial = checks
+            .check_partial(&w.session, &fresh[7..], false)
+            .await
+            .unwrap();
+        assert!(
+            matches!(partial.answers[0], Some(Ok(_))),
+            "refilled: {partial:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_second_pass_is_served_from_the_cache() {
         let w = World::new(SessionStatus::Working).await;
         let checks = service(&w, CheckPolicy::default());

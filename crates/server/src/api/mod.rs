@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod dialect;
 pub mod health;
 pub mod lids;
+pub mod onprem;
 pub mod openapi;
 pub mod pairing;
 pub mod sessions;

@@ -254,12 +254,30 @@ impl utoipa::Modify for Frame {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "WhatsApp Business On-Premises dialect (`/v1/...`, token from \
-                         `POST /v1/users/login`). Not served yet: no route uses it.",
+                        "WhatsApp Business On-Premises dialect (`/v1/...`): the token from \
+                         `POST /v1/users/login`, valid 7 days.",
                     ))
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "`POST /v1/users/login` only: user `admin`, password the API key.",
+                    ))
+                    .build(),
+            ),
+        );
+        components
+            .schemas
+            .entry("OnPremErrors".into())
+            .or_insert_with(|| {
+                use utoipa::PartialSchema;
+                crate::api::onprem::OnPremErrors::schema()
+            });
         components
             .schemas
             .entry("ErrorBody".into())
@@ -271,6 +289,11 @@ impl utoipa::Modify for Frame {
             let public = PUBLIC.contains(&path.as_str())
                 || crate::api::dashboard::PUBLIC_PATHS.contains(&path.as_str());
             let wawp = path.starts_with("/v2/");
+            let schema = if path.starts_with("/v1/") {
+                "OnPremErrors"
+            } else {
+                "ErrorBody"
+            };
             for op in operations(item) {
                 if public {
                     op.security = Some(Vec::new());
@@ -280,7 +303,7 @@ impl utoipa::Modify for Frame {
                         SecurityRequirement::new("access_token", Vec::<String>::new()),
                     ]);
                 }
-                add_layer_statuses(op, public, wawp);
+                add_layer_statuses(op, public, wawp, schema);
             }
         }
     }
@@ -298,13 +321,13 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     .flatten()
 }
 
-fn error_response(description: &str) -> RefOr<Response> {
+fn error_response(description: &str, schema: &str) -> RefOr<Response> {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             utoipa::openapi::ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
@@ -313,12 +336,12 @@ fn error_response(description: &str) -> RefOr<Response> {
 
 /// The statuses a request can get before or around its handler.
 /// (Wawp's routes answer a timeout as its documented 500.)
-fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool) {
+fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool, schema: &str) {
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
             .entry(status.to_owned())
-            .or_insert_with(|| error_response(description));
+            .or_insert_with(|| error_response(description, schema));
     };
     if !public {
         add("401", "No valid API key (`unauthorized`).");

@@ -267,6 +267,29 @@ impl Linked {
         body["code"].as_str().expect("a code").to_owned()
     }
 
+    /// Sets `session`'s lookup budget per hour (its `config.checks.budgetPerHour`).
+    pub async fn set_check_budget(&self, session: &str, budget: u32) {
+        let (status, body) = self
+            .app
+            .put_json(
+                &format!("/api/sessions/{session}"),
+                serde_json::json!({"config": {"checks": {"budgetPerHour": budget}}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// wasim answers the next usync query with WhatsApp's 429 rate-overlimit.
+    pub async fn rate_limit_next_usync(&self) {
+        self.wasim
+            .fault(wasim::Fault::UsyncRateLimit {
+                count: Some(1),
+                account: None,
+            })
+            .await
+            .unwrap();
+    }
+
     /// usync IQs and usync users wasim has seen from `account` so far.
     pub async fn usync_counts(&self, account: &str) -> (u64, u64) {
         let stats = self.wasim.stats().await;
