@@ -98,7 +98,10 @@ async fn idle_sessions_are_small() {
     let mut config = EngineConfig::new(dir.path());
     config.whatsapp_url = Some(wasim.ws_url());
     config.client_version = Some((2, 3000, 1_000_000_000));
-    let engine = Engine::new(config, Arc::new(NoSink));
+    let store = wacontacts_store::Store::open_in_dir(dir.path())
+        .await
+        .unwrap();
+    let engine = Engine::new(config, Arc::new(NoSink), store.devices());
     let mut qrs = engine.subscribe_qr();
     let scanner = {
         let wasim = wasim.clone();

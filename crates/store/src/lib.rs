@@ -4,6 +4,7 @@
 mod bulk;
 mod checks;
 mod contacts;
+pub mod device;
 mod page_index;
 mod ports;
 mod sessions;
