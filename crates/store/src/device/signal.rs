@@ -164,9 +164,9 @@ impl SignalStore for DeviceHandle {
     }
 
     /// True when a Signal session or identity exists for any device of `user` (bare
-    /// user part): an address that starts with `user@` or `user:`. Range scans on the
-    /// primary keys (`user:` < … < `user;`, `user@` < … < `user[`-like bounds), so no
-    /// LIKE escaping is needed and the index is used.
+    /// user part): an address that starts with `user:` or `user@`. Two range scans on
+    /// the primary key (`user:` <= a < `user;` and `user@` <= a < `userA`, the next
+    /// byte up), so no LIKE escaping is needed and the index is used.
     async fn has_signal_state_for_user(&self, user: &str) -> Result<bool> {
         let (colon, colon_end) = (format!("{user}:"), format!("{user};"));
         let (at, at_end) = (format!("{user}@"), format!("{user}A"));
