@@ -23,7 +23,7 @@ use wacore::libsignal::protocol::{KeyPair, PrivateKey, PublicKey};
 use wacore::store::Device;
 use wacore::store::device::DEVICE_PROPS;
 
-use super::{Devices, device::encode};
+use super::{Devices, account::encode};
 
 /// A legacy per-session device file: `{data_dir}/sessions/{name}/device.db`.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@
 //! `Ok` means committed, a read sees every earlier write, and concurrent calls of one
 //! account are race-free (upserts, never select-then-insert).
 
+mod account;
 mod appsync;
-mod device;
 mod import;
 mod msg_secret;
 mod protocol;

@@ -220,9 +220,11 @@ async fn app_state_version_defaults_macs_and_latest_key() {
     let h = account(&devices, "a").await;
     let v = h.get_version("critical_unblock_low").await.unwrap();
     assert_eq!(v.version, 0, "absent -> default");
-    let mut state = HashState::default();
-    state.version = u64::from(u32::MAX) + 7;
-    state.hash = [9; 128];
+    let state = HashState {
+        version: u64::from(u32::MAX) + 7,
+        hash: [9; 128],
+        ..Default::default()
+    };
     h.set_version("regular", state).await.unwrap();
     let back = h.get_version("regular").await.unwrap();
     assert_eq!(

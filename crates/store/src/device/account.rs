@@ -1,4 +1,4 @@
-//! wacore's `DeviceStore`: the account row (keys, identity, counters). The whole
+//! wacore's `DeviceStore` (the account row: keys, identity, counters). The whole
 //! `Device` is kept as serde JSON (new fields of later versions arrive with their
 //! serde defaults), with `pn`/`lid` beside it so "is it linked" needs no decoding.
 
