@@ -142,6 +142,17 @@ impl DeviceHandle {
     fn session(&self) -> &str {
         &self.session
     }
+
+    /// Runs a retention sweep `sql` (`?1` = session, `?2`… = `cutoffs`); returns the
+    /// rows deleted.
+    async fn sweep(&self, sql: &'static str, cutoffs: &[i64]) -> Result<u32> {
+        let mut query = sqlx::query(sql).bind(self.session());
+        for cutoff in cutoffs {
+            query = query.bind(*cutoff);
+        }
+        let done = query.execute(self.db()?).await.map_err(db)?;
+        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+    }
 }
 
 /// A database error, with its source kept: "database is locked" stays in the chain

@@ -75,14 +75,10 @@ impl MsgSecretStore for DeviceHandle {
 
     /// Deletes rows that expire at or before `cutoff_timestamp`; "never" (0) stays.
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let done = sqlx::query(
+        self.sweep(
             "DELETE FROM wa_msg_secrets WHERE session = ?1 AND expires_at <> 0 AND expires_at <= ?2",
+            &[cutoff_timestamp],
         )
-        .bind(self.session())
-        .bind(cutoff_timestamp)
-        .execute(self.db()?)
         .await
-        .map_err(db)?;
-        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
     }
 }

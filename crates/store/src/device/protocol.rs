@@ -376,18 +376,13 @@ impl ProtocolStore for DeviceHandle {
     /// Deletes rows whose received token is empty or older than `token_cutoff` AND whose
     /// sender timestamp is null or older than `sender_cutoff`.
     async fn delete_expired_tc_tokens(&self, token_cutoff: i64, sender_cutoff: i64) -> Result<u32> {
-        let done = sqlx::query(
+        self.sweep(
             "DELETE FROM wa_tc_tokens WHERE session = ?1
                AND (length(token) = 0 OR token_timestamp < ?2)
                AND (sender_timestamp IS NULL OR sender_timestamp < ?3)",
+            &[token_cutoff, sender_cutoff],
         )
-        .bind(self.session())
-        .bind(token_cutoff)
-        .bind(sender_cutoff)
-        .execute(self.db()?)
         .await
-        .map_err(db)?;
-        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
     }
 
     /// One upsert: moves `sender_timestamp` forward only, keeps the token; a new row
@@ -476,14 +471,11 @@ impl ProtocolStore for DeviceHandle {
 
     /// `cutoff_timestamp` in Unix seconds (rows are stamped in seconds on store).
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let done =
-            sqlx::query("DELETE FROM wa_sent_messages WHERE session = ?1 AND created_at < ?2")
-                .bind(self.session())
-                .bind(cutoff_timestamp)
-                .execute(self.db()?)
-                .await
-                .map_err(db)?;
-        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+        self.sweep(
+            "DELETE FROM wa_sent_messages WHERE session = ?1 AND created_at < ?2",
+            &[cutoff_timestamp],
+        )
+        .await
     }
 }
 
