@@ -428,12 +428,12 @@ impl Session {
         Ok(())
     }
 
-    /// Whether the session has device keys: its row in the database, or a legacy
-    /// `device.db` not imported yet.
+    /// Whether the session has the keys of a linked device, worth unlinking: a device
+    /// row that knows its phone number, or a legacy `device.db` not imported yet.
     async fn has_keys(&self) -> bool {
         self.shared
             .devices
-            .exists(&self.name)
+            .is_linked(&self.name)
             .await
             .unwrap_or(false)
             || tokio::fs::try_exists(self.shared.config.device_db(&self.name))
