@@ -9,8 +9,9 @@ use wacontacts_core::session::SessionName;
 /// Settings shared by every session of one [`crate::Engine`].
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Root of the server's data; each session keeps its device keys in
-    /// `{data_dir}/sessions/{name}/device.db`.
+    /// Root of the server's data. Device keys live in the database given to
+    /// [`crate::Engine::new`]; a `{data_dir}/sessions/{name}/device.db` of an older
+    /// version is imported from there at the session's first start.
     pub data_dir: PathBuf,
     /// WebSocket URL of WhatsApp's chat endpoint; `None` = the real
     /// `wss://web.whatsapp.com/ws/chat`. Tests and the sandbox point it at wasim.
@@ -29,9 +30,6 @@ pub struct EngineConfig {
     /// Pre-keys generated per upload batch; `None` keeps WhatsApp Web's 812.
     /// Tests lower it to link faster.
     pub pre_key_count: Option<usize>,
-    /// SQLite page cache of each session's device store, in KiB (whatsapp-rust's
-    /// default is 512). Small keeps idle sessions cheap.
-    pub device_cache_kib: u32,
     /// How long a session may wait in SCAN_QR_CODE before it gives up (FAILED, "no
     /// QR code was scanned in time"). `None` leaves it to WhatsApp's QR codes
     /// running out (60 s for the first, 20 s for each further one: 160 s for six).
@@ -40,8 +38,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// A config with defaults for everything but the data directory: the real
-    /// WhatsApp endpoint, a fetched version, 20 s calls, 30 s connects, a 64 KiB
-    /// device-store cache.
+    /// WhatsApp endpoint, a fetched version, 20 s calls, 30 s connects.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -51,17 +48,17 @@ impl EngineConfig {
             connect_timeout: Duration::from_secs(30),
             device_name: None,
             pre_key_count: None,
-            device_cache_kib: 64,
             qr_timeout: None,
         }
     }
 
-    /// Directory of one session's device state.
+    /// Directory of one session's files (only a legacy device file, if any).
     pub fn session_dir(&self, name: &SessionName) -> PathBuf {
         self.data_dir.join("sessions").join(name.as_str())
     }
 
-    /// The SQLite file with one session's device keys.
+    /// The per-session SQLite file of versions before device state moved into the
+    /// database: imported (and renamed `*.imported`) at the session's first start.
     pub fn device_db(&self, name: &SessionName) -> PathBuf {
         self.session_dir(name).join("device.db")
     }

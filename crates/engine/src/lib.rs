@@ -5,7 +5,9 @@
 //! device linked to one WhatsApp account, like WhatsApp Web: [`Engine::start`]
 //! shows QR codes ([`Engine::qr`]) or asks for a pair code
 //! ([`Engine::request_code`]) for a new device, and logs in with the stored keys
-//! otherwise. Its device state lives in `{data_dir}/sessions/{name}/device.db`.
+//! otherwise. Its device state (keys, Signal sessions, app-state) lives in our
+//! database, through [`wacontacts_store::device::Devices`]; a per-session
+//! `device.db` of an older version is imported at the session's first start.
 //! Status changes are broadcast ([`Engine::subscribe`]); what WhatsApp's events
 //! tell about contacts goes to the [`ContactEventSink`] given to [`Engine::new`];
 //! [`Engine::directory`] answers questions to WhatsApp.
@@ -37,6 +39,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 use wacontacts_core::ports::{ContactEventSink, Directory, SessionRuntime};
 use wacontacts_core::session::SessionName;
+use wacontacts_store::device::Devices;
 
 use crate::session::{Session, Shared};
 
@@ -48,14 +51,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine with no session running. Events of every session go to `sink`.
-    pub fn new(config: EngineConfig, sink: Arc<dyn ContactEventSink>) -> Self {
+    /// An engine with no session running. Events of every session go to `sink`;
+    /// device state is kept in `devices` (the store's database).
+    pub fn new(config: EngineConfig, sink: Arc<dyn ContactEventSink>, devices: Devices) -> Self {
         let (status_tx, _) = broadcast::channel(1024);
         let (qr_tx, _) = broadcast::channel(256);
         Self {
             shared: Arc::new(Shared {
                 config,
                 sink,
+                devices,
                 status_tx,
                 qr_tx,
                 closed: AtomicBool::new(false),
@@ -180,20 +185,27 @@ impl Engine {
         }))
     }
 
-    /// Names of the sessions with device keys under the data dir (linked, or
-    /// linking), whether running or not.
-    pub fn stored_sessions(&self) -> Vec<SessionName> {
+    /// Names of the sessions with device keys (linked, or linking), whether running
+    /// or not: rows in the database plus legacy `device.db` files not imported yet.
+    pub async fn stored_sessions(&self) -> Result<Vec<SessionName>, EngineError> {
+        let mut names = self
+            .shared
+            .devices
+            .sessions()
+            .await
+            .map_err(|e| EngineError::Device(format!("{e:#}")))?;
         let dir = self.shared.config.data_dir.join("sessions");
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<SessionName> = entries
-            .flatten()
-            .filter(|e| e.path().join("device.db").is_file())
-            .filter_map(|e| SessionName::parse(e.file_name().to_str()?).ok())
-            .collect();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            names.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().join("device.db").is_file())
+                    .filter_map(|e| SessionName::parse(e.file_name().to_str()?).ok()),
+            );
+        }
         names.sort();
-        names
+        names.dedup();
+        Ok(names)
     }
 
     /// Disconnects every session, keeping keys, without broadcasting status

@@ -15,10 +15,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use wacontacts_core::ports::ContactEventSink;
 use wacontacts_core::session::{SessionName, SessionStatus};
+use wacontacts_store::device::{DeviceHandle, Devices, LegacyDeviceDb};
 use whatsapp_rust::Client;
 use whatsapp_rust::bot::Bot;
 use whatsapp_rust::pair_code::PairCodeOptions;
-use whatsapp_rust::store::{SqliteStore, SqliteStoreConfig};
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::{Event, EventHandler, EventInterest, EventKind};
 use whatsapp_rust::wacore::store::DevicePropsOverride;
@@ -52,6 +52,8 @@ pub struct QrCode {
 pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) sink: Arc<dyn ContactEventSink>,
+    /// Device state of every session (whatsapp-rust's keys), in our database.
+    pub(crate) devices: Devices,
     pub(crate) status_tx: broadcast::Sender<StatusChange>,
     pub(crate) qr_tx: broadcast::Sender<QrCode>,
     /// Set by [`crate::Engine::shutdown`]: no session starts any more.
@@ -86,6 +88,8 @@ struct Inner {
 
 struct Running {
     client: Arc<Client>,
+    /// The client's device state; closed once the client has ended.
+    device: DeviceHandle,
     /// Keeps whatsapp-rust forwarding raw stanzas: blocklist changes made on the
     /// account's other devices arrive only that way (`account_sync` notifications).
     _raw_nodes: whatsapp_rust::RawNodeLease,
@@ -215,21 +219,8 @@ impl Session {
 
     async fn spawn_client(self: &Arc<Self>, generation: u64) -> Result<(), EngineError> {
         let config = &self.shared.config;
-        let dir = config.session_dir(&self.name);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| EngineError::Device(format!("cannot create {}: {e}", dir.display())))?;
-        let db = config.device_db(&self.name);
-        let db = db
-            .to_str()
-            .ok_or_else(|| EngineError::Device("data dir is not valid UTF-8".into()))?;
-        let store_config = SqliteStoreConfig {
-            cache_size_kib: config.device_cache_kib,
-            ..SqliteStoreConfig::default()
-        };
-        let store = SqliteStore::with_config(db, store_config)
-            .await
-            .map_err(|e| EngineError::Device(e.to_string()))?;
+        self.import_legacy().await?;
+        let device = self.shared.devices.handle(&self.name);
 
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
         let handler = Handler {
@@ -242,7 +233,7 @@ impl Session {
             None => TokioWebSocketTransportFactory::new(),
         };
         let mut builder = Bot::builder()
-            .with_backend(store)
+            .with_backend(device.clone())
             .with_transport_factory(transport)
             .with_http_client(crate::http::EngineHttp::new(config.whatsapp_url.as_deref()))
             .with_event_handler(handler);
@@ -268,6 +259,7 @@ impl Session {
             inner.run = Some(Running {
                 _raw_nodes: client.acquire_raw_node_forwarding(),
                 client,
+                device,
                 watcher: None,
             });
         }
@@ -290,6 +282,30 @@ impl Session {
             Some(run) if current => run.watcher = Some(watcher),
             // Already ended (or replaced): the watcher has nothing left to do.
             _ => drop(watcher),
+        }
+        Ok(())
+    }
+
+    /// Moves a session's `device.db` of an older version into the database (first
+    /// start after the upgrade): the session logs in with its keys, no new scan.
+    async fn import_legacy(&self) -> Result<(), EngineError> {
+        let path = self.shared.config.device_db(&self.name);
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let report = self
+            .shared
+            .devices
+            .import_legacy(&self.name, &LegacyDeviceDb { path })
+            .await
+            .map_err(|e| EngineError::Device(format!("cannot import device.db: {e:#}")))?;
+        if let Some(report) = report {
+            tracing::info!(
+                session = %self.name,
+                signal_sessions = report.count("wa_sessions"),
+                prekeys = report.count("wa_prekeys"),
+                "imported the session's device.db into the database"
+            );
         }
         Ok(())
     }
@@ -335,6 +351,12 @@ impl Session {
             {
                 watcher.abort();
             }
+            // The device row as it is now, then no more writes from this client's
+            // detached tasks (sweeps, LID persistence): a wipe that follows stays wiped.
+            if let Err(e) = run.client.persistence_manager().flush().await {
+                tracing::warn!(session = %self.name, error = %e, "final device save failed");
+            }
+            run.device.close();
         }
     }
 
@@ -359,8 +381,7 @@ impl Session {
     /// the connect timeout.
     pub(crate) async fn logout(self: &Arc<Self>) -> Result<(), EngineError> {
         let _op = self.op.lock().await;
-        let db = self.shared.config.device_db(&self.name);
-        if !self.is_running() && tokio::fs::try_exists(&db).await.unwrap_or(false) {
+        if !self.is_running() && self.has_keys().await {
             // Best effort: a session that cannot connect is still wiped below.
             let _ = self.start_locked().await;
         }
@@ -407,8 +428,27 @@ impl Session {
         Ok(())
     }
 
-    /// Removes the session's directory (device keys). Missing is fine.
+    /// Whether the session has the keys of a linked device, worth unlinking: a device
+    /// row that knows its phone number, or a legacy `device.db` not imported yet.
+    async fn has_keys(&self) -> bool {
+        self.shared
+            .devices
+            .is_linked(&self.name)
+            .await
+            .unwrap_or(false)
+            || tokio::fs::try_exists(self.shared.config.device_db(&self.name))
+                .await
+                .unwrap_or(false)
+    }
+
+    /// Deletes the session's device state (its rows; one DELETE that cascades) and
+    /// its directory (a legacy or set-aside `device.db`). Missing is fine.
     async fn wipe(&self) -> Result<(), EngineError> {
+        self.shared
+            .devices
+            .wipe(&self.name)
+            .await
+            .map_err(|e| EngineError::Device(format!("{e:#}")))?;
         let config = &self.shared.config;
         let dir = config.session_dir(&self.name);
         if !is_inside(&config.data_dir, &dir) {
@@ -824,7 +864,10 @@ mod tests {
         }
     }
 
-    fn session(dir: &std::path::Path) -> (Arc<Session>, broadcast::Receiver<StatusChange>) {
+    async fn session(dir: &std::path::Path) -> (Arc<Session>, broadcast::Receiver<StatusChange>) {
+        let store = wacontacts_store::Store::open_in_dir(&dir.join("db"))
+            .await
+            .unwrap();
         let (status_tx, rx) = broadcast::channel(64);
         let (qr_tx, _) = broadcast::channel(64);
         // Never the real WhatsApp: a closed local port.
@@ -833,6 +876,7 @@ mod tests {
         let shared = Arc::new(Shared {
             config,
             sink: Arc::new(NoSink),
+            devices: store.devices(),
             status_tx,
             qr_tx,
             closed: AtomicBool::new(false),
@@ -878,7 +922,7 @@ mod tests {
     #[tokio::test]
     async fn qr_codes_then_exhaustion_fail_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, mut rx) = session(dir.path());
+        let (s, mut rx) = session(dir.path()).await;
         s.on_event(0, &qr("ref1,a,b,c"));
         assert_eq!(s.state().status, SessionStatus::ScanQrCode);
         assert_eq!(s.qr().as_deref(), Some("ref1,a,b,c"));
@@ -910,7 +954,7 @@ mod tests {
     #[tokio::test]
     async fn drops_reconnect_and_phone_logout_fails_and_wipes() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, _rx) = session(dir.path());
+        let (s, _rx) = session(dir.path()).await;
         let keys = dir.path().join("sessions/unit");
         std::fs::create_dir_all(&keys).unwrap();
         std::fs::write(keys.join("device.db"), b"x").unwrap();
@@ -951,7 +995,7 @@ mod tests {
     #[tokio::test]
     async fn a_start_queued_behind_a_delete_brings_up_no_client() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, _rx) = session(dir.path());
+        let (s, _rx) = session(dir.path()).await;
         s.delete().await.unwrap();
         // The engine has forgotten this object: a client here could never be stopped.
         assert_eq!(s.start().await, Err(EngineError::NotRunning));
@@ -965,7 +1009,7 @@ mod tests {
     #[tokio::test]
     async fn intentional_stops_are_not_failures() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, _rx) = session(dir.path());
+        let (s, _rx) = session(dir.path()).await;
         lock(&s.inner).state.status = SessionStatus::Working;
         lock(&s.inner).intentional = true;
         s.on_event(

@@ -159,14 +159,19 @@ impl Fixture {
         }
     }
 
-    fn engine(&self) -> Engine {
+    /// An engine as a (re)started server builds it: the database in the data dir
+    /// opened afresh, device state in it.
+    async fn engine(&self) -> Engine {
+        let store = wacontacts_store::Store::open_in_dir(self.dir.path())
+            .await
+            .expect("store opens");
         let mut config = EngineConfig::new(self.dir.path());
         config.whatsapp_url = Some(self.wasim.ws_url());
         config.client_version = Some((2, 3000, 1_000_000_000));
         config.pre_key_count = Some(50);
         config.call_timeout = Duration::from_secs(10);
         config.connect_timeout = Duration::from_secs(10);
-        Engine::new(config, self.sink.clone())
+        Engine::new(config, self.sink.clone(), store.devices())
     }
 }
 
@@ -218,7 +223,7 @@ fn statuses_of(rx: &mut tokio::sync::broadcast::Receiver<StatusChange>) -> Vec<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_link_reconnect_and_restart_without_scan() {
     let fx = Fixture::new().await;
-    let engine = fx.engine();
+    let engine = fx.engine().await;
     let s = name("alpha");
     let mut rx = engine.subscribe();
     let mut qrs = engine.subscribe_qr();
@@ -259,12 +264,12 @@ async fn qr_link_reconnect_and_restart_without_scan() {
 
     // A server restart: a new engine on the same data dir logs in without a scan.
     within("shutdown", engine.shutdown()).await;
-    assert_eq!(engine.stored_sessions(), vec![s.clone()]);
+    assert_eq!(engine.stored_sessions().await.unwrap(), vec![s.clone()]);
     assert!(
         engine.start(&s).await.is_err(),
         "a shut-down engine starts nothing"
     );
-    let engine2 = fx.engine();
+    let engine2 = fx.engine().await;
     let mut rx2 = engine2.subscribe();
     within("start again", engine2.start(&s)).await.unwrap();
     wait_status(&engine2, &s, SessionStatus::Working).await;
@@ -277,7 +282,7 @@ async fn qr_link_reconnect_and_restart_without_scan() {
     // Stop keeps the keys; start again logs in.
     within("stop", engine2.stop(&s)).await.unwrap();
     assert_eq!(engine2.state(&s).status, SessionStatus::Stopped);
-    assert!(fx.dir.path().join("sessions/alpha/device.db").exists());
+    assert_eq!(engine2.stored_sessions().await.unwrap(), vec![s.clone()]);
     within("restart", engine2.start(&s)).await.unwrap();
     wait_status(&engine2, &s, SessionStatus::Working).await;
 
@@ -288,7 +293,7 @@ async fn qr_link_reconnect_and_restart_without_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_code_links() {
     let fx = Fixture::new().await;
-    let engine = fx.engine();
+    let engine = fx.engine().await;
     let s = name("coded");
     let bad = engine.request_code(&s, "12ab").await;
     assert!(bad.is_err(), "letters are not a phone number");
@@ -310,7 +315,7 @@ async fn pair_code_links() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_from_api_and_from_phone() {
     let fx = Fixture::new().await;
-    let engine = fx.engine();
+    let engine = fx.engine().await;
 
     // From the API: unlinked on WhatsApp, keys wiped, STOPPED "logged out".
     let a = name("api-out");
@@ -320,7 +325,10 @@ async fn logout_from_api_and_from_phone() {
     assert_eq!(state.status, SessionStatus::Stopped);
     assert_eq!(state.reason.as_deref(), Some("logged out"));
     assert!(state.me.is_none());
-    assert!(!fx.dir.path().join("sessions/api-out").exists());
+    assert!(
+        !engine.stored_sessions().await.unwrap().contains(&a),
+        "keys wiped"
+    );
     let account = fx
         .wasim
         .accounts()
@@ -353,7 +361,7 @@ async fn logout_from_api_and_from_phone() {
         "{reason:?}"
     );
     let deadline = tokio::time::Instant::now() + T;
-    while fx.dir.path().join("sessions/phone-out").exists() {
+    while engine.stored_sessions().await.unwrap().contains(&p) {
         assert!(tokio::time::Instant::now() < deadline, "keys not wiped");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -388,7 +396,7 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
         ])
         .await
         .unwrap();
-    let engine = fx.engine();
+    let engine = fx.engine().await;
     let s = name("contacts");
     link_by_qr(&fx, &engine, &s, "15551240005").await;
 
@@ -612,5 +620,111 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
         DirectoryError::NotConnected
     );
     within("shutdown", engine.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
+/// Forwards the legacy client's events to the test.
+struct Events(tokio::sync::mpsc::UnboundedSender<Arc<whatsapp_rust::types::events::Event>>);
+
+impl whatsapp_rust::types::events::EventHandler for Events {
+    fn handle_event(&self, event: Arc<whatsapp_rust::types::events::Event>) {
+        let _ = self.0.send(event);
+    }
+}
+
+/// Links `account` the way versions before the shared database did: whatsapp-rust's
+/// bundled SQLite store in `{data_dir}/sessions/{name}/device.db`. Returns once the
+/// client is connected and the stored session has been disconnected.
+async fn link_with_legacy_file(fx: &Fixture, s: &SessionName, account: &str) {
+    use whatsapp_rust::types::events::Event;
+    let dir = fx.dir.path().join("sessions").join(s.as_str());
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("device.db");
+    let store = whatsapp_rust::store::SqliteStore::new(db.to_str().unwrap())
+        .await
+        .expect("legacy store opens");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let bot = whatsapp_rust::bot::Bot::builder()
+        .with_backend(store)
+        .with_transport_factory(
+            whatsapp_rust::transport::TokioWebSocketTransportFactory::new()
+                .with_url(fx.wasim.ws_url()),
+        )
+        .with_event_handler(Events(tx))
+        .with_version((2, 3000, 1_000_000_000))
+        .with_wanted_pre_key_count(50)
+        .build()
+        .await
+        .expect("legacy client builds");
+    let client = bot.client();
+    let handle = bot.spawn();
+    let mut scanned = false;
+    loop {
+        let event = within("legacy link", rx.recv()).await.expect("events");
+        match &*event {
+            Event::PairingQrCode(qr) if !scanned => {
+                within("scan", fx.wasim.scan_qr(&qr.code, Some(account)))
+                    .await
+                    .expect("wasim scans");
+                scanned = true;
+            }
+            Event::Connected(_) if scanned => break,
+            _ => {}
+        }
+    }
+    // Let the first login's writes (prekeys, app-state keys) land before stopping.
+    let deadline = tokio::time::Instant::now() + T;
+    while client.persistence_manager().flush().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "legacy flush");
+    }
+    client.disconnect().await;
+    within("legacy client ends", handle).await;
+    client.persistence_manager().flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_device_db_is_imported_and_logs_in_without_scan() {
+    let fx = Fixture::new().await;
+    let s = name("legacy");
+    link_with_legacy_file(&fx, &s, "15551240009").await;
+    let file = fx.dir.path().join("sessions/legacy/device.db");
+    assert!(file.is_file());
+
+    // The upgraded server: the session is listed before its first start ...
+    let engine = fx.engine().await;
+    assert_eq!(engine.stored_sessions().await.unwrap(), vec![s.clone()]);
+    let mut rx = engine.subscribe();
+    within("start", engine.start(&s)).await.unwrap();
+    wait_status(&engine, &s, SessionStatus::Working).await;
+    assert!(
+        !statuses_of(&mut rx).contains(&SessionStatus::ScanQrCode),
+        "the imported keys log in without a QR"
+    );
+    assert_eq!(engine.state(&s).me.unwrap().id, "15551240009@c.us");
+    // ... the file is set aside, never read again, and the keys are in the database.
+    assert!(!file.exists());
+    assert!(
+        fx.dir
+            .path()
+            .join("sessions/legacy/device.db.imported")
+            .is_file()
+    );
+    assert_eq!(engine.stored_sessions().await.unwrap(), vec![s.clone()]);
+    // WhatsApp still sees one linked device (the same one, not a new link).
+    let linked = fx
+        .wasim
+        .accounts()
+        .await
+        .into_iter()
+        .find(|a| a.phone == "15551240009")
+        .unwrap();
+    assert_eq!(linked.devices.len(), 1, "{linked:?}");
+
+    // A restart after the import logs in from the database alone.
+    within("shutdown", engine.shutdown()).await;
+    let engine2 = fx.engine().await;
+    within("start again", engine2.start(&s)).await.unwrap();
+    wait_status(&engine2, &s, SessionStatus::Working).await;
+    within("shutdown", engine2.shutdown()).await;
     fx.wasim.shutdown().await;
 }

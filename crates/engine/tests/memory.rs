@@ -1,5 +1,6 @@
 //! How much memory an idle linked session costs (resident set growth per session,
-//! linked against wasim, SQLite device store). Ignored by default (it links many
+//! linked against wasim, device state in the store's database) and open file
+//! descriptors. Ignored by default (it links many
 //! sessions); run with `cargo test -p wacontacts-engine --release --test memory -- --ignored --nocapture`.
 
 use std::sync::Arc;
@@ -76,6 +77,11 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
 async fn wait_working(engine: &Engine, s: &SessionName) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while engine.state(s).status != SessionStatus::Working {
@@ -98,7 +104,10 @@ async fn idle_sessions_are_small() {
     let mut config = EngineConfig::new(dir.path());
     config.whatsapp_url = Some(wasim.ws_url());
     config.client_version = Some((2, 3000, 1_000_000_000));
-    let engine = Engine::new(config, Arc::new(NoSink));
+    let store = wacontacts_store::Store::open_in_dir(dir.path())
+        .await
+        .unwrap();
+    let engine = Engine::new(config, Arc::new(NoSink), store.devices());
     let mut qrs = engine.subscribe_qr();
     let scanner = {
         let wasim = wasim.clone();
@@ -117,6 +126,7 @@ async fn idle_sessions_are_small() {
     wait_working(&engine, &warm).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = rss_kib();
+    let fds_before = open_fds();
     let t0 = std::time::Instant::now();
     let names: Vec<SessionName> = (0..n)
         .map(|i| SessionName::parse(&format!("s{i}")).unwrap())
@@ -132,9 +142,11 @@ async fn idle_sessions_are_small() {
     let linked = t0.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib();
+    let fds_after = open_fds();
     let per = (after.saturating_sub(before)) as f64 / n as f64;
     println!(
-        "{n} sessions linked in {linked:?}; RSS {before} KiB -> {after} KiB: {per:.0} KiB per idle session"
+        "{n} sessions linked in {linked:?}; RSS {before} KiB -> {after} KiB: {per:.0} KiB per idle session; \
+         open fds {fds_before} -> {fds_after}"
     );
     engine.shutdown().await;
     scanner.abort();

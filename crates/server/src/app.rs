@@ -213,7 +213,7 @@ impl Application {
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         engine_config.qr_timeout = settings.qr_timeout;
-        let engine = Engine::new(engine_config, Arc::new(store.clone()));
+        let engine = Engine::new(engine_config, Arc::new(store.clone()), store.devices());
         let sessions = SessionService::new(
             Arc::new(store.clone()),
             Arc::new(engine.clone()),
