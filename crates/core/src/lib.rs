@@ -2,9 +2,11 @@
 //! and testable, and the other crates depend on it (never the other way round).
 
 pub mod contact;
+pub mod identity;
 pub mod ids;
 pub mod phone;
 pub mod policy;
 pub mod ports;
 pub mod service;
 pub mod session;
+pub mod webhook;

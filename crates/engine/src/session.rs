@@ -260,6 +260,7 @@ impl Session {
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
+        let weak_client = Arc::downgrade(&client);
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -274,6 +275,7 @@ impl Session {
         tokio::spawn(events::pump(
             self.shared.sink.clone(),
             self.name.clone(),
+            weak_client,
             event_rx,
         ));
         let handle = bot.spawn();
@@ -801,6 +803,7 @@ mod tests {
             _: &ContactRef,
             _: bool,
             _: i64,
+            _: Option<[u8; 32]>,
         ) -> StoreResult<()> {
             Ok(())
         }

@@ -8,6 +8,7 @@ use wacontacts_core::ids::{ContactRef, Lid};
 use wacontacts_core::phone::PhoneNumber;
 use wacontacts_core::session::SessionName;
 
+use crate::webhooks::{Emit, emit_in};
 use crate::{Store, now_ms};
 
 /// A contact as stored.
@@ -131,6 +132,28 @@ async fn key_of(
             None => (lid_key(l.user()), None, Some(l.user().to_owned())),
         },
     })
+}
+
+/// Every contact key identity changes of `who` may be stored under: its row key,
+/// and its phone and LID keys (a change seen before the LID was mapped).
+pub(crate) async fn identity_keys(
+    conn: &mut SqliteConnection,
+    session: &str,
+    who: &ContactRef,
+) -> anyhow::Result<Vec<String>> {
+    let (jid, pn, lid) = key_of(conn, session, who).await?;
+    let lid = match (&lid, &pn) {
+        (None, Some(pn)) => sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
+            .bind(session)
+            .bind(pn)
+            .fetch_optional(&mut *conn)
+            .await?,
+        _ => lid,
+    };
+    let mut keys = vec![jid];
+    keys.extend(pn.as_deref().map(pn_key));
+    keys.extend(lid.as_deref().map(lid_key));
+    Ok(keys)
 }
 
 /// Makes sure the row exists and carries the pn/lid we know; returns its key.
@@ -366,6 +389,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         entry: AddressBookRow<'_>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         if let (Some(lid), Some(pn)) = (entry.lid, entry.phone) {
@@ -391,6 +415,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
             .context("Failed to store an address-book contact")
@@ -402,9 +427,12 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         name: &str,
+        emit: Emit,
     ) -> anyhow::Result<()> {
-        self.update_contact(session, who, "push_name = ?4", |q| q.bind(name.to_owned()))
-            .await
+        self.update_contact(session, who, "push_name = ?4", emit, |q| {
+            q.bind(name.to_owned())
+        })
+        .await
     }
 
     /// Records a profile picture change; the URL is dropped so the next read refetches.
@@ -413,12 +441,14 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         picture_id: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let id = picture_id.map(str::to_owned);
         self.update_contact(
             session,
             who,
             "picture_id = ?4, picture_url = NULL, picture_fetched_ms = NULL",
+            emit,
             |q| q.bind(id),
         )
         .await
@@ -439,6 +469,7 @@ impl Store {
             session,
             who,
             "picture_id = ?4, picture_url = ?5, picture_fetched_ms = ?6",
+            None,
             |q| q.bind(id).bind(url).bind(now),
         )
         .await
@@ -451,11 +482,16 @@ impl Store {
         who: &ContactRef,
         about: Option<&str>,
         now: i64,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let about = about.map(str::to_owned);
-        self.update_contact(session, who, "about = ?4, about_fetched_ms = ?5", |q| {
-            q.bind(about).bind(now)
-        })
+        self.update_contact(
+            session,
+            who,
+            "about = ?4, about_fetched_ms = ?5",
+            emit,
+            |q| q.bind(about).bind(now),
+        )
         .await
     }
 
@@ -466,12 +502,14 @@ impl Store {
         who: &ContactRef,
         is_business: bool,
         verified_name: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let name = verified_name.map(str::to_owned);
         self.update_contact(
             session,
             who,
             "is_business = ?4, verified_name = coalesce(?5, verified_name)",
+            emit,
             |q| q.bind(is_business).bind(name),
         )
         .await
@@ -482,6 +520,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         set: &str,
+        emit: Emit,
         bind: impl FnOnce(
             sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
         )
@@ -496,6 +535,7 @@ impl Store {
             .bind(jid)
             .bind(now_ms());
         bind(query).execute(&mut *tx).await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to update a contact")
     }
 
@@ -505,10 +545,20 @@ impl Store {
         session: &SessionName,
         lid: &Lid,
         pn: &PhoneNumber,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT pn FROM lid_map WHERE session = ?1 AND lid = ?2")
+                .bind(session.as_str())
+                .bind(lid.user())
+                .fetch_optional(&mut *tx)
+                .await?;
         put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+        if known.as_deref() != Some(pn.wa_id().as_str()) {
+            emit_in(&mut tx, session.as_str(), emit).await?;
+        }
         tx.commit().await.context("Failed to store a LID mapping")
     }
 
@@ -521,6 +571,7 @@ impl Store {
         old: &PhoneNumber,
         new: &PhoneNumber,
         at_ms: i64,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let s = session.as_str();
         let (old_pn, new_pn) = (old.wa_id(), new.wa_id());
@@ -553,6 +604,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a number change")
     }
 
@@ -563,18 +615,22 @@ impl Store {
         who: &ContactRef,
         implicit: bool,
         at_ms: i64,
+        hash: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
         sqlx::query(
-            "INSERT INTO identity_changes (session, jid, implicit, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO identity_changes (session, jid, implicit, at_ms, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .bind(session.as_str())
         .bind(jid)
         .bind(implicit)
         .bind(at_ms)
+        .bind(hash)
         .execute(&mut *tx)
         .await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
             .context("Failed to store an identity change")
@@ -585,6 +641,7 @@ impl Store {
         &self,
         session: &SessionName,
         entries: &[(ContactRef, Option<i64>)],
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM blocklist WHERE session = ?1")
@@ -601,6 +658,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to store the blocklist")
     }
 
@@ -611,6 +669,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         blocked: bool,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let s = session.as_str();
         let mut tx = self.write_tx().await?;
@@ -645,6 +704,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a block change")
     }
 
@@ -981,7 +1041,7 @@ mod tests {
         let (_d, store, s) = store_with_session().await;
         let l = lid("111222333@lid");
         store
-            .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push")
+            .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push", None)
             .await
             .unwrap();
         let p = pn("15551234567");
@@ -995,12 +1055,12 @@ mod tests {
                     first_name: Some("Alice"),
                     ..Default::default()
                 },
-            )
+             None,)
             .await
             .unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 2);
 
-        store.add_lid_mapping(&s, &l, &p).await.unwrap();
+        store.add_lid_mapping(&s, &l, &p, None).await.unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 1);
         let c = store
             .get_contact(&s, &ContactRef::Lid(l.clone()))
@@ -1028,13 +1088,13 @@ mod tests {
     async fn number_change_moves_the_row_and_keeps_history() {
         let (_d, store, s) = store_with_session().await;
         let (l, old, new) = (lid("999@lid"), pn("15550000001"), pn("15550000002"));
-        store.add_lid_mapping(&s, &l, &old).await.unwrap();
+        store.add_lid_mapping(&s, &l, &old, None).await.unwrap();
         store
-            .set_push_name(&s, &ContactRef::Phone(old), "Bob")
+            .set_push_name(&s, &ContactRef::Phone(old), "Bob", None)
             .await
             .unwrap();
         store
-            .record_number_change(&s, Some(&l), &old, &new, 42)
+            .record_number_change(&s, Some(&l), &old, &new, 42, None)
             .await
             .unwrap();
 
@@ -1078,7 +1138,7 @@ mod tests {
             ("15550000002", "alice"),
         ] {
             store
-                .set_push_name(&s, &ContactRef::Phone(pn(n)), name)
+                .set_push_name(&s, &ContactRef::Phone(pn(n)), name, None)
                 .await
                 .unwrap();
         }
@@ -1105,11 +1165,11 @@ mod tests {
         let (_d, store, s) = store_with_session().await;
         let p = pn("15551112222");
         store
-            .set_push_name(&s, &ContactRef::Phone(p), "X")
+            .set_push_name(&s, &ContactRef::Phone(p), "X", None)
             .await
             .unwrap();
         store
-            .replace_blocklist(&s, &[(ContactRef::Phone(p), Some(7))])
+            .replace_blocklist(&s, &[(ContactRef::Phone(p), Some(7))], None)
             .await
             .unwrap();
         assert!(
@@ -1121,7 +1181,7 @@ mod tests {
                 .is_blocked
         );
         store
-            .set_blocked(&s, &ContactRef::Phone(p), false)
+            .set_blocked(&s, &ContactRef::Phone(p), false, None)
             .await
             .unwrap();
         assert!(
@@ -1139,7 +1199,7 @@ mod tests {
     async fn deleting_the_session_deletes_its_contacts() {
         let (_d, store, s) = store_with_session().await;
         store
-            .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X")
+            .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X", None)
             .await
             .unwrap();
         store.delete_session(&s).await.unwrap();

@@ -8,6 +8,7 @@ mod page_index;
 mod ports;
 mod sessions;
 mod sink;
+mod webhooks;
 
 pub use bulk::ImportedContact;
 pub(crate) use contacts::{AddressBookRow, StoredContact};
