@@ -66,6 +66,12 @@ pub struct IdentityService {
     store: Arc<dyn IdentityStore>,
 }
 
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityService")
+    }
+}
+
 impl IdentityService {
     pub fn new(store: Arc<dyn IdentityStore>) -> Self {
         IdentityService { store }

@@ -58,6 +58,15 @@ pub struct ServeArgs {
     /// `POST /sandbox/admin/scan-qr` instead.
     #[arg(long, env = "WACONTACTS_SANDBOX_MANUAL_SCAN")]
     pub sandbox_manual_scan: bool,
+    /// A webhook every session sends to, besides its own `config.webhooks`.
+    #[arg(long, env = "WACONTACTS_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Comma-separated events of the global webhook [default: *].
+    #[arg(long, env = "WACONTACTS_WEBHOOK_EVENTS")]
+    pub webhook_events: Option<String>,
+    /// Signs the global webhook's bodies with HMAC-SHA512 under this key.
+    #[arg(long, env = "WACONTACTS_WEBHOOK_HMAC_KEY", hide_env_values = true)]
+    pub webhook_hmac_key: Option<String>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -73,6 +82,9 @@ struct FileConfig {
     whatsapp_url: Option<String>,
     whatsapp_version: Option<String>,
     check_budget_per_hour: Option<u32>,
+    webhook_url: Option<String>,
+    webhook_events: Option<String>,
+    webhook_hmac_key: Option<String>,
 }
 
 /// Settings in force, after layering.
@@ -99,6 +111,8 @@ pub struct Settings {
     pub sandbox: Option<SandboxSettings>,
     /// The ban guard's rules (budget, cache lifetimes, batching).
     pub checks: wacontacts_core::policy::CheckPolicy,
+    /// The webhook of every session (`--webhook-url`), when set.
+    pub webhook: Option<crate::webhooks::GlobalWebhook>,
 }
 
 /// How the sandbox runs.
@@ -126,6 +140,7 @@ impl Settings {
             qr_timeout: None,
             sandbox: None,
             checks: wacontacts_core::policy::CheckPolicy::default(),
+            webhook: None,
         }
     }
 
@@ -172,6 +187,13 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("invalid whatsapp_version {v:?}: {e}"))?;
             settings.whatsapp_version = Some(parsed);
         }
+        if let Some(url) = args.webhook_url.clone().or(file.webhook_url) {
+            settings.webhook = Some(global_webhook(
+                url,
+                args.webhook_events.clone().or(file.webhook_events),
+                args.webhook_hmac_key.clone().or(file.webhook_hmac_key),
+            )?);
+        }
         if args.sandbox {
             settings.sandbox = Some(SandboxSettings {
                 seed: args.sandbox_seed.clone(),
@@ -180,6 +202,22 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The global webhook, checked as a session's `config.webhooks` entry would be.
+fn global_webhook(
+    url: String,
+    events: Option<String>,
+    key: Option<String>,
+) -> anyhow::Result<crate::webhooks::GlobalWebhook> {
+    let events: Vec<String> = match events {
+        Some(e) => e.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        None => vec!["*".to_owned()],
+    };
+    let hook = serde_json::json!({ "url": url, "events": events, "hmac": key.map(|k| serde_json::json!({ "key": k })) });
+    let mut targets = crate::webhooks::targets_from_config(&serde_json::json!({ "webhooks": [hook] }))
+        .map_err(|e| anyhow::anyhow!("invalid global webhook: {} ({})", e.message, e.value))?;
+    Ok(crate::webhooks::GlobalWebhook(targets.remove(0)))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

@@ -13,6 +13,7 @@ pub mod numbers_cli;
 pub mod sandbox;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{Application, Limits, router};
 pub use config::Settings;

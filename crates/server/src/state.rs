@@ -1,11 +1,13 @@
 //! Shared state handed to handlers explicitly (no globals).
 
 use axum::extract::FromRef;
+use wacontacts_core::identity::IdentityService;
 use wacontacts_core::service::{CheckService, ContactService, SessionService};
 use wacontacts_store::Store;
 
 use crate::auth::ApiKey;
 use crate::metrics::Metrics;
+use crate::webhooks::Dispatcher;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone, Debug)]
@@ -16,6 +18,10 @@ pub struct AppState {
     pub checks: CheckService,
     pub api_key: ApiKey,
     pub metrics: Metrics,
+    /// Identity changes of contacts (On-Prem's identity object).
+    pub identity: IdentityService,
+    /// Webhook delivery; `enqueue` is the hook for events no stored fact carries.
+    pub webhooks: Dispatcher,
 }
 
 impl FromRef<AppState> for ApiKey {

@@ -25,13 +25,16 @@ pub struct WebhookConfig {
         example = "https://example.com/hooks/wacontacts"
     )]
     pub url: String,
-    /// Event names to send, e.g. "session.status".
+    /// Event names to send: `*`, `session.status`, `contact.upsert`, `contact.update`,
+    /// `contact.identity_changed`, `contact.number_changed`, `lid.mapping`,
+    /// `blocklist.update`, `contacts.check` (others: 400 `unknown_webhook_event`).
     #[serde(default)]
     pub events: Vec<String>,
     /// `{key}`: sign bodies with HMAC-SHA512 under this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac: Option<serde_json::Value>,
-    /// `{delaySeconds, attempts, policy}`.
+    /// `{delaySeconds (0-3600, default 2), attempts (1-100, default 15), policy
+    /// (constant|linear|exponential, default exponential)}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<serde_json::Value>,
     /// `[{name, value}]` headers added to each delivery.
@@ -265,23 +268,14 @@ pub fn parse_session_name(input: &str) -> Result<SessionName, ApiError> {
     })
 }
 
-/// Checks what serde cannot: webhook URLs must be http(s).
+/// Checks what serde cannot: every webhook is one we will act on (http(s) URL,
+/// known events, a retry policy we implement, valid headers).
 fn validated_config(config: Option<SessionConfig>) -> Result<serde_json::Value, ApiError> {
     let config = config.unwrap_or_default();
-    for hook in config.webhooks.iter().flatten() {
-        let url = hook.url.trim();
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len()
-            && url.len() <= 2048;
-        if !ok {
-            return Err(ApiError::bad_request(
-                "invalid_webhook_url",
-                "Webhook URLs must be absolute http:// or https:// URLs",
-            )
-            .with_value(hook.url.clone()));
-        }
-    }
-    serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))
+    let value = serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))?;
+    crate::webhooks::targets_from_config(&value)
+        .map_err(|e| ApiError::bad_request(e.code, e.message).with_value(e.value))?;
+    Ok(value)
 }
 
 /// Creates a session, and starts it unless `start` is false (201).
