@@ -43,8 +43,11 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Option<IdentityRecord>>;
 
     /// Marks the latest identity change of `who` acknowledged.
-    async fn acknowledge_identity(&self, session: &SessionName, who: &ContactRef)
-    -> StoreResult<()>;
+    async fn acknowledge_identity(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+    ) -> StoreResult<()>;
 }
 
 /// Why an identity read or acknowledgement failed.

@@ -287,12 +287,22 @@ pub trait Outbox: Send + Sync {
     async fn delivered(&self, seq: i64) -> StoreResult<()>;
 
     /// Records a failed attempt: `attempts` so far, not before `next_at_ms`.
-    async fn failed(&self, seq: i64, attempts: u32, next_at_ms: i64, error: &str)
-    -> StoreResult<()>;
+    async fn failed(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next_at_ms: i64,
+        error: &str,
+    ) -> StoreResult<()>;
 
     /// Sets an event aside as a dead letter (pruning the oldest past the cap).
-    async fn dead_letter(&self, seq: i64, attempts: u32, error: &str, at_ms: i64)
-    -> StoreResult<()>;
+    async fn dead_letter(
+        &self,
+        seq: i64,
+        attempts: u32,
+        error: &str,
+        at_ms: i64,
+    ) -> StoreResult<()>;
 
     /// A session's dead letters, newest first, at most `limit`.
     async fn dead_letters(&self, session: &SessionName, limit: u32)
@@ -312,7 +322,11 @@ pub trait Outbox: Send + Sync {
 /// A new event id: `evt_` then 26 lowercase hex/base32-ish characters from time
 /// and randomness `rand` (the caller's entropy; ids only need to be unique).
 pub fn new_event_id(at_ms: i64, rand: u64) -> String {
-    format!("evt_{:012x}{:016x}", at_ms.max(0) as u64 & 0xffff_ffff_ffff, rand)
+    format!(
+        "evt_{:012x}{:016x}",
+        at_ms.max(0) as u64 & 0xffff_ffff_ffff,
+        rand
+    )
 }
 
 /// What one POST did.
@@ -359,7 +373,6 @@ impl Deliverer {
     /// the strictest policy among the failing targets, and set aside as a dead
     /// letter once one of them ran out of attempts.
     pub async fn run_due(&self, session: &SessionName) -> StoreResult<Option<i64>> {
-        let mut targets: Option<Vec<WebhookTarget>> = None;
         for _ in 0..BATCH {
             let Some(entry) = self.outbox.next_pending(session).await? else {
                 return Ok(None);
@@ -368,14 +381,10 @@ impl Deliverer {
             if entry.next_at_ms > now {
                 return Ok(Some(entry.next_at_ms));
             }
-            if targets.is_none() {
-                targets = Some(self.targets.targets(session).await?);
-            }
-            let wanted: Vec<&WebhookTarget> = targets
-                .iter()
-                .flatten()
-                .filter(|t| t.wants(&entry.event))
-                .collect();
+            // Read per event: a config changed mid-batch applies to the next event.
+            let targets = self.targets.targets(session).await?;
+            let wanted: Vec<&WebhookTarget> =
+                targets.iter().filter(|t| t.wants(&entry.event)).collect();
             let mut failure: Option<(String, RetryPolicy)> = None;
             for target in wanted {
                 if let Err(e) = self.transport.post(target, session, &entry).await {

@@ -136,9 +136,11 @@ const IDENTITY_KEY_WAIT: Duration = Duration::from_secs(10);
 async fn new_identity_key(client: &Client, change: &IdentityChange) -> Option<[u8; 32]> {
     use whatsapp_rust::wacore::types::jid::JidExt;
     let user = change.user.to_non_ad();
-    let established =
-        tokio::time::timeout(IDENTITY_KEY_WAIT, client.signal().assert_sessions(&[user.clone()]))
-            .await;
+    let established = tokio::time::timeout(
+        IDENTITY_KEY_WAIT,
+        client.signal().assert_sessions(&[user.clone()]),
+    )
+    .await;
     if !matches!(established, Ok(Ok(()))) {
         tracing::warn!("could not re-establish the session after an identity change");
     }

@@ -474,7 +474,10 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
         })
         .await;
     assert!(identity.starts_with("contacts identity "), "{identity}");
-    assert!(identity.contains(" key=true "), "the new key is read: {identity}");
+    assert!(
+        identity.contains(" key=true "),
+        "the new key is read: {identity}"
+    );
 
     // Directory.
     let dir = engine

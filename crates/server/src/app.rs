@@ -26,12 +26,12 @@ use crate::api::openapi::Frame;
 use crate::api::{health, pairing, sessions, waha, wawp, webhooks, whinself};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::clock::{TokioClock, TokioSpawner};
-use crate::webhooks::Dispatcher;
-use wacontacts_core::identity::IdentityService;
 use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
+use crate::webhooks::Dispatcher;
+use wacontacts_core::identity::IdentityService;
 
 /// The OpenAPI document's frame; paths are added from the handlers' annotations, then
 /// `openapi::Frame` adds the security schemes and the statuses every route shares.
@@ -345,7 +345,11 @@ fn spawn_status_recorder(engine: &Engine, sessions: SessionService, webhooks: Di
                         "status": change.state.status.as_str(),
                     });
                     if let Err(e) = webhooks
-                        .enqueue(&change.session, wacontacts_core::webhook::SESSION_STATUS, payload)
+                        .enqueue(
+                            &change.session,
+                            wacontacts_core::webhook::SESSION_STATUS,
+                            payload,
+                        )
                         .await
                     {
                         tracing::warn!(error = %format!("{e:#}"), "failed to queue a session.status webhook");

@@ -211,12 +211,17 @@ fn global_webhook(
     key: Option<String>,
 ) -> anyhow::Result<crate::webhooks::GlobalWebhook> {
     let events: Vec<String> = match events {
-        Some(e) => e.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        Some(e) => e
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
         None => vec!["*".to_owned()],
     };
     let hook = serde_json::json!({ "url": url, "events": events, "hmac": key.map(|k| serde_json::json!({ "key": k })) });
-    let mut targets = crate::webhooks::targets_from_config(&serde_json::json!({ "webhooks": [hook] }))
-        .map_err(|e| anyhow::anyhow!("invalid global webhook: {} ({})", e.message, e.value))?;
+    let mut targets =
+        crate::webhooks::targets_from_config(&serde_json::json!({ "webhooks": [hook] }))
+            .map_err(|e| anyhow::anyhow!("invalid global webhook: {} ({})", e.message, e.value))?;
     Ok(crate::webhooks::GlobalWebhook(targets.remove(0)))
 }
 

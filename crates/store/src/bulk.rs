@@ -87,7 +87,8 @@ mod tests {
                 &s,
                 &wacontacts_core::ids::ContactRef::Phone(pn("15550000002")),
                 "Pushy",
-             None,)
+                None,
+            )
             .await
             .unwrap();
         let rows = vec![

@@ -134,6 +134,9 @@ async fn key_of(
     })
 }
 
+/// Most number changes followed from an old number to the current one.
+const MAX_NUMBER_HOPS: usize = 8;
+
 /// Every contact key identity changes of `who` may be stored under: its row key,
 /// and its phone and LID keys (a change seen before the LID was mapped).
 pub(crate) async fn identity_keys(
@@ -143,11 +146,13 @@ pub(crate) async fn identity_keys(
 ) -> anyhow::Result<Vec<String>> {
     let (jid, pn, lid) = key_of(conn, session, who).await?;
     let lid = match (&lid, &pn) {
-        (None, Some(pn)) => sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
-            .bind(session)
-            .bind(pn)
-            .fetch_optional(&mut *conn)
-            .await?,
+        (None, Some(pn)) => {
+            sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
+                .bind(session)
+                .bind(pn)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
         _ => lid,
     };
     let mut keys = vec![jid];
@@ -604,6 +609,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Someone never stored under the old number is still someone under the new.
+        let jid = ensure_row(&mut tx, s, &ContactRef::Phone(*new)).await?;
+        sqlx::query("UPDATE contacts SET lid = coalesce(?3, lid) WHERE session = ?1 AND jid = ?2")
+            .bind(s)
+            .bind(jid)
+            .bind(lid.map(|l| l.user().to_owned()))
+            .execute(&mut *tx)
+            .await?;
         emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a number change")
     }
@@ -883,18 +896,41 @@ impl Store {
         who: &ContactRef,
     ) -> anyhow::Result<Option<StoredContact>> {
         let mut conn = self.pool().acquire().await?;
-        let (jid, _, lid) = key_of(&mut conn, session.as_str(), who).await?;
-        let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut who = who.clone();
+        // A number someone left finds them under the number they moved to.
+        for _ in 0..MAX_NUMBER_HOPS {
+            let (jid, _, lid) = key_of(&mut conn, session.as_str(), &who).await?;
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session.as_str())
+                .bind(jid)
+                .bind(lid)
+                .fetch_optional(&mut *conn)
+                .await
+                .context("Failed to read a contact")?;
+            if let Some(row) = row {
+                return contact_from_row(&row).map(Some);
+            }
+            let ContactRef::Phone(phone) = &who else {
+                return Ok(None);
+            };
+            let moved: Option<String> = sqlx::query_scalar(
+                "SELECT new_pn FROM number_history WHERE session = ?1 AND old_pn = ?2
+                 ORDER BY at_ms DESC, rowid DESC LIMIT 1",
+            )
             .bind(session.as_str())
-            .bind(jid)
-            .bind(lid)
+            .bind(phone.wa_id())
             .fetch_optional(&mut *conn)
             .await
-            .context("Failed to read a contact")?;
-        row.as_ref().map(contact_from_row).transpose()
+            .context("Failed to read the number history")?;
+            match moved.and_then(|d| PhoneNumber::parse(&format!("+{d}")).ok()) {
+                Some(next) => who = ContactRef::Phone(next),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// The phone number mapped to a LID (digits), when known.
@@ -1055,7 +1091,8 @@ mod tests {
                     first_name: Some("Alice"),
                     ..Default::default()
                 },
-             None,)
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 2);

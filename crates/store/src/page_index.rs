@@ -249,7 +249,8 @@ mod tests {
                     full_name: Some("AAA renamed"),
                     ..Default::default()
                 },
-             None,)
+                None,
+            )
             .await
             .unwrap();
         assert_same_as_offset(&store, &s, total + 1).await;

@@ -31,7 +31,10 @@ impl ContactEventSink for Store {
         session: &SessionName,
         entry: AddressBookEntry,
     ) -> StoreResult<()> {
-        let who = entry.phone.map(ContactRef::Phone).unwrap_or(entry.who.clone());
+        let who = entry
+            .phone
+            .map(ContactRef::Phone)
+            .unwrap_or(entry.who.clone());
         let event = payload::contact_upsert(
             &who,
             entry.lid.as_ref(),
@@ -62,7 +65,9 @@ impl ContactEventSink for Store {
             .await
             .map_err(|e| StoreError(e.context("Failed to read a contact")))?;
         let same = known.is_some_and(|c| c.push_name.as_deref() == Some(push_name));
-        let emit = (!same).then(|| update(who, json!({ "pushname": push_name }))).flatten();
+        let emit = (!same)
+            .then(|| update(who, json!({ "pushname": push_name })))
+            .flatten();
         stored(
             "push_name",
             self.set_push_name(session, who, push_name, emit).await,
@@ -130,7 +135,10 @@ impl ContactEventSink for Store {
     }
 
     async fn number_changed(&self, session: &SessionName, change: NumberChange) -> StoreResult<()> {
-        let emit = Some((hook::CONTACT_NUMBER_CHANGED, payload::number_changed(&change)));
+        let emit = Some((
+            hook::CONTACT_NUMBER_CHANGED,
+            payload::number_changed(&change),
+        ));
         stored(
             "number_change",
             self.record_number_change(
@@ -161,7 +169,10 @@ impl ContactEventSink for Store {
                 self.replace_blocklist(session, &rows, emit).await
             }
             BlocklistUpdate::Changed { who, blocked } => {
-                let emit = Some((hook::BLOCKLIST_UPDATE, payload::blocklist_changed(&who, blocked)));
+                let emit = Some((
+                    hook::BLOCKLIST_UPDATE,
+                    payload::blocklist_changed(&who, blocked),
+                ));
                 self.set_blocked(session, &who, blocked, emit).await
             }
         };

@@ -76,7 +76,11 @@ async fn cap_pending(conn: &mut SqliteConnection, session: &str, at_ms: i64) -> 
     .await?
     .rows_affected();
     if done > 0 {
-        tracing::error!(session, events = done, "webhook outbox full: oldest events dead-lettered");
+        tracing::error!(
+            session,
+            events = done,
+            "webhook outbox full: oldest events dead-lettered"
+        );
         prune_dead(conn, session).await?;
     }
     Ok(())
@@ -112,7 +116,9 @@ impl Outbox for Store {
     ) -> StoreResult<String> {
         let mut tx = self.write_tx().await?;
         let id = enqueue_on(&mut tx, session.as_str(), event, payload, at_ms).await?;
-        tx.commit().await.context("Failed to enqueue a webhook event")?;
+        tx.commit()
+            .await
+            .context("Failed to enqueue a webhook event")?;
         Ok(id)
     }
 
@@ -149,7 +155,13 @@ impl Outbox for Store {
         Ok(())
     }
 
-    async fn failed(&self, seq: i64, attempts: u32, next_at_ms: i64, error: &str) -> StoreResult<()> {
+    async fn failed(
+        &self,
+        seq: i64,
+        attempts: u32,
+        next_at_ms: i64,
+        error: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE webhook_outbox SET attempts = ?2, next_at_ms = ?3, last_error = ?4 WHERE seq = ?1",
         )
@@ -163,7 +175,13 @@ impl Outbox for Store {
         Ok(())
     }
 
-    async fn dead_letter(&self, seq: i64, attempts: u32, error: &str, at_ms: i64) -> StoreResult<()> {
+    async fn dead_letter(
+        &self,
+        seq: i64,
+        attempts: u32,
+        error: &str,
+        at_ms: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let session: Option<String> = sqlx::query_scalar(
             "UPDATE webhook_outbox SET dead = 1, attempts = ?2, last_error = ?3, failed_ms = ?4
@@ -179,11 +197,17 @@ impl Outbox for Store {
         if let Some(session) = session {
             prune_dead(&mut tx, &session).await?;
         }
-        tx.commit().await.context("Failed to dead-letter a webhook event")?;
+        tx.commit()
+            .await
+            .context("Failed to dead-letter a webhook event")?;
         Ok(())
     }
 
-    async fn dead_letters(&self, session: &SessionName, limit: u32) -> StoreResult<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        session: &SessionName,
+        limit: u32,
+    ) -> StoreResult<Vec<DeadLetter>> {
         let rows = sqlx::query(
             "SELECT id, event, payload, created_ms, attempts, last_error, failed_ms FROM webhook_outbox
              WHERE session = ?1 AND dead = 1 ORDER BY failed_ms DESC, seq DESC LIMIT ?2",
@@ -200,8 +224,12 @@ impl Outbox for Store {
                 payload: payload_of(row)?,
                 created_ms: row.try_get("created_ms")?,
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
-                last_error: row.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
-                failed_ms: row.try_get::<Option<i64>, _>("failed_ms")?.unwrap_or_default(),
+                last_error: row
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+                failed_ms: row
+                    .try_get::<Option<i64>, _>("failed_ms")?
+                    .unwrap_or_default(),
             })
         };
         Ok(rows.iter().map(read).collect::<anyhow::Result<_>>()?)
@@ -236,7 +264,9 @@ impl Outbox for Store {
             .execute(&mut *tx)
             .await
             .map_err(anyhow::Error::from)?;
-        tx.commit().await.context("Failed to requeue a dead webhook event")?;
+        tx.commit()
+            .await
+            .context("Failed to requeue a dead webhook event")?;
         Ok(true)
     }
 
@@ -297,7 +327,11 @@ impl IdentityStore for Store {
         Ok(Some(read()?))
     }
 
-    async fn acknowledge_identity(&self, session: &SessionName, who: &ContactRef) -> StoreResult<()> {
+    async fn acknowledge_identity(
+        &self,
+        session: &SessionName,
+        who: &ContactRef,
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let keys = identity_keys(&mut tx, session.as_str(), who).await?;
         sqlx::query(
@@ -311,7 +345,9 @@ impl IdentityStore for Store {
         .execute(&mut *tx)
         .await
         .context("Failed to acknowledge an identity change")?;
-        tx.commit().await.context("Failed to acknowledge an identity change")?;
+        tx.commit()
+            .await
+            .context("Failed to acknowledge an identity change")?;
         Ok(())
     }
 }
@@ -326,25 +362,52 @@ mod tests {
     #[tokio::test]
     async fn outbox_keeps_order_dead_letters_and_requeues_with_the_same_id() {
         let (_dir, store, s) = store_with_session("hooks").await;
-        let a = store.enqueue(&s, "lid.mapping", &json!({"n": 1}), 5).await.unwrap();
-        let b = store.enqueue(&s, "lid.mapping", &json!({"n": 2}), 6).await.unwrap();
+        let a = store
+            .enqueue(&s, "lid.mapping", &json!({"n": 1}), 5)
+            .await
+            .unwrap();
+        let b = store
+            .enqueue(&s, "lid.mapping", &json!({"n": 2}), 6)
+            .await
+            .unwrap();
         let first = store.next_pending(&s).await.unwrap().unwrap();
-        assert_eq!((first.id.as_str(), first.payload["n"].as_i64()), (a.as_str(), Some(1)));
+        assert_eq!(
+            (first.id.as_str(), first.payload["n"].as_i64()),
+            (a.as_str(), Some(1))
+        );
         store.failed(first.seq, 1, 99, "HTTP 500").await.unwrap();
         let again = store.next_pending(&s).await.unwrap().unwrap();
-        assert_eq!((again.seq, again.attempts, again.next_at_ms), (first.seq, 1, 99));
-        store.dead_letter(first.seq, 2, "HTTP 500", 100).await.unwrap();
+        assert_eq!(
+            (again.seq, again.attempts, again.next_at_ms),
+            (first.seq, 1, 99)
+        );
+        store
+            .dead_letter(first.seq, 2, "HTTP 500", 100)
+            .await
+            .unwrap();
         assert_eq!(store.next_pending(&s).await.unwrap().unwrap().id, b);
-        assert_eq!(store.depth().await.unwrap(), OutboxDepth { pending: 1, dead: 1 });
+        assert_eq!(
+            store.depth().await.unwrap(),
+            OutboxDepth {
+                pending: 1,
+                dead: 1
+            }
+        );
         let dead = store.dead_letters(&s, 10).await.unwrap();
         assert_eq!((dead[0].id.as_str(), dead[0].attempts), (a.as_str(), 2));
         assert!(store.retry_dead_letter(&s, &a).await.unwrap());
-        assert!(!store.retry_dead_letter(&s, &a).await.unwrap(), "no longer dead");
+        assert!(
+            !store.retry_dead_letter(&s, &a).await.unwrap(),
+            "no longer dead"
+        );
         let next = store.next_pending(&s).await.unwrap().unwrap();
         assert_eq!(next.id, b, "a requeued letter goes to the end");
         store.delivered(next.seq).await.unwrap();
         let last = store.next_pending(&s).await.unwrap().unwrap();
         assert_eq!((last.id.as_str(), last.attempts), (a.as_str(), 0));
-        assert_eq!(store.sessions_with_pending().await.unwrap(), vec![s.clone()]);
+        assert_eq!(
+            store.sessions_with_pending().await.unwrap(),
+            vec![s.clone()]
+        );
     }
 }

@@ -16,7 +16,13 @@ struct MemOutbox {
 
 #[async_trait]
 impl Outbox for MemOutbox {
-    async fn enqueue(&self, _: &SessionName, event: &str, payload: &Value, at: i64) -> StoreResult<String> {
+    async fn enqueue(
+        &self,
+        _: &SessionName,
+        event: &str,
+        payload: &Value,
+        at: i64,
+    ) -> StoreResult<String> {
         let mut seq = self.next_seq.lock().unwrap();
         *seq += 1;
         let id = format!("evt_{seq}");
@@ -39,7 +45,13 @@ impl Outbox for MemOutbox {
         Ok(())
     }
     async fn failed(&self, seq: i64, attempts: u32, next: i64, _: &str) -> StoreResult<()> {
-        for e in self.pending.lock().unwrap().iter_mut().filter(|e| e.seq == seq) {
+        for e in self
+            .pending
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter(|e| e.seq == seq)
+        {
             e.attempts = attempts;
             e.next_at_ms = next;
         }
@@ -85,7 +97,10 @@ struct Receiver {
 #[async_trait]
 impl WebhookTransport for Receiver {
     async fn post(&self, _: &WebhookTarget, _: &SessionName, e: &OutboxEntry) -> DeliveryResult {
-        self.got.lock().unwrap().push((e.id.clone(), self.clock.now_ms()));
+        self.got
+            .lock()
+            .unwrap()
+            .push((e.id.clone(), self.clock.now_ms()));
         if self.script.lock().unwrap().pop_front().unwrap_or(true) {
             Ok(())
         } else {
@@ -153,12 +168,19 @@ const EXP: RetryPolicy = RetryPolicy {
 
 #[test]
 fn policies_grow_as_named() {
-    let p = |kind| RetryPolicy { delay_ms: 100, attempts: 5, kind };
+    let p = |kind| RetryPolicy {
+        delay_ms: 100,
+        attempts: 5,
+        kind,
+    };
     let waits = |kind| (1..=4).map(|a| p(kind).delay_after(a)).collect::<Vec<_>>();
     assert_eq!(waits(RetryKind::Constant), [100, 100, 100, 100]);
     assert_eq!(waits(RetryKind::Linear), [100, 200, 300, 400]);
     assert_eq!(waits(RetryKind::Exponential), [100, 200, 400, 800]);
-    assert_eq!(p(RetryKind::Exponential).delay_after(200), MAX_RETRY_DELAY_MS);
+    assert_eq!(
+        p(RetryKind::Exponential).delay_after(200),
+        MAX_RETRY_DELAY_MS
+    );
     assert_eq!(RetryKind::parse("linear"), Some(RetryKind::Linear));
     assert_eq!(RetryKind::parse("fibonacci"), None);
 }
@@ -167,27 +189,50 @@ fn policies_grow_as_named() {
 fn unknown_event_names_are_found() {
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(unknown_event(&names(&["*", "contact.update"])), None);
-    assert_eq!(unknown_event(&names(&["session.status", "message"])), Some("message"));
+    assert_eq!(
+        unknown_event(&names(&["session.status", "message"])),
+        Some("message")
+    );
 }
 
 #[tokio::test]
 async fn backs_off_exponentially_keeps_order_and_the_id() {
     let f = fixture(vec![target(&["*"], EXP)], &[false, false, true]);
-    f.outbox.enqueue(&f.session, "contact.update", &json!({"n": 1}), 0).await.unwrap();
-    f.outbox.enqueue(&f.session, "contact.update", &json!({"n": 2}), 0).await.unwrap();
+    f.outbox
+        .enqueue(&f.session, "contact.update", &json!({"n": 1}), 0)
+        .await
+        .unwrap();
+    f.outbox
+        .enqueue(&f.session, "contact.update", &json!({"n": 2}), 0)
+        .await
+        .unwrap();
     let t0 = f.clock.now_ms();
     // First attempt fails: the next is due a second later, and event 2 waits.
-    assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), Some(t0 + 1_000));
-    assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), Some(t0 + 1_000), "not due yet");
+    assert_eq!(
+        f.deliverer.run_due(&f.session).await.unwrap(),
+        Some(t0 + 1_000)
+    );
+    assert_eq!(
+        f.deliverer.run_due(&f.session).await.unwrap(),
+        Some(t0 + 1_000),
+        "not due yet"
+    );
     f.clock.advance(Duration::from_millis(1_000));
     // Second fails: twice the wait.
-    assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), Some(t0 + 3_000));
+    assert_eq!(
+        f.deliverer.run_due(&f.session).await.unwrap(),
+        Some(t0 + 3_000)
+    );
     f.clock.advance(Duration::from_millis(2_000));
     // Third succeeds, then event 2 goes at once.
     assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), None);
     let got = f.receiver.got.lock().unwrap().clone();
     let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(ids, ["evt_1", "evt_1", "evt_1", "evt_2"], "same id on every repeat, in order");
+    assert_eq!(
+        ids,
+        ["evt_1", "evt_1", "evt_1", "evt_2"],
+        "same id on every repeat, in order"
+    );
     assert_eq!(got[1].1, t0 + 1_000);
     assert_eq!(got[2].1, t0 + 3_000);
 }
@@ -195,13 +240,20 @@ async fn backs_off_exponentially_keeps_order_and_the_id() {
 #[tokio::test]
 async fn dead_letters_after_the_last_attempt_and_moves_on() {
     let f = fixture(vec![target(&["*"], EXP)], &[false, false, false, false]);
-    f.outbox.enqueue(&f.session, "lid.mapping", &json!({}), 0).await.unwrap();
-    f.outbox.enqueue(&f.session, "lid.mapping", &json!({}), 0).await.unwrap();
+    f.outbox
+        .enqueue(&f.session, "lid.mapping", &json!({}), 0)
+        .await
+        .unwrap();
+    f.outbox
+        .enqueue(&f.session, "lid.mapping", &json!({}), 0)
+        .await
+        .unwrap();
     let mut next = f.deliverer.run_due(&f.session).await.unwrap();
     let mut rounds = 1;
     while f.outbox.dead.lock().unwrap().is_empty() {
         let due = next.expect("still pending");
-        f.clock.advance(Duration::from_millis((due - f.clock.now_ms()) as u64));
+        f.clock
+            .advance(Duration::from_millis((due - f.clock.now_ms()) as u64));
         next = f.deliverer.run_due(&f.session).await.unwrap();
         rounds += 1;
     }
@@ -217,8 +269,14 @@ async fn dead_letters_after_the_last_attempt_and_moves_on() {
 #[tokio::test]
 async fn events_nobody_wants_are_dropped_from_the_queue_unsent() {
     let f = fixture(vec![target(&["session.status"], EXP)], &[]);
-    f.outbox.enqueue(&f.session, "contact.update", &json!({}), 0).await.unwrap();
-    f.outbox.enqueue(&f.session, "session.status", &json!({}), 0).await.unwrap();
+    f.outbox
+        .enqueue(&f.session, "contact.update", &json!({}), 0)
+        .await
+        .unwrap();
+    f.outbox
+        .enqueue(&f.session, "session.status", &json!({}), 0)
+        .await
+        .unwrap();
     assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), None);
     let got = f.receiver.got.lock().unwrap().clone();
     assert_eq!(got.len(), 1);

@@ -54,9 +54,7 @@ pub struct IdentityAck {
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
         match e {
-            IdentityError::NotFound => {
-                ApiError::not_found("identity_not_found", e.to_string())
-            }
+            IdentityError::NotFound => ApiError::not_found("identity_not_found", e.to_string()),
             IdentityError::HashMismatch { ref given } => {
                 let given = given.clone();
                 ApiError::bad_request("identity_hash_mismatch", e.to_string()).with_value(given)
@@ -203,5 +201,8 @@ pub async fn retry_failed(
             ApiError::not_found("webhook_not_found", "No dead letter with that id").with_value(id),
         );
     }
-    Ok((StatusCode::ACCEPTED, AppJson(RetryResult { id, retried: true })))
+    Ok((
+        StatusCode::ACCEPTED,
+        AppJson(RetryResult { id, retried: true }),
+    ))
 }

@@ -16,7 +16,7 @@ use wacontacts_core::session::SessionName;
 use wacontacts_core::webhook::{Deliverer, Outbox};
 
 pub use targets::{ConfigTargets, GlobalWebhook, WebhookConfigError, targets_from_config};
-pub use transport::HttpTransport;
+pub use transport::{HttpTransport, sign};
 
 /// Longest a session's task sleeps before looking at its outbox again when nothing
 /// woke it (facts stored by the engine enqueue without waking it).
@@ -154,13 +154,22 @@ impl Dispatcher {
         session: &SessionName,
         limit: u32,
     ) -> StoreResult<Vec<wacontacts_core::webhook::DeadLetter>> {
-        self.inner.deliverer.outbox.dead_letters(session, limit).await
+        self.inner
+            .deliverer
+            .outbox
+            .dead_letters(session, limit)
+            .await
     }
 
     /// Queues dead letter `id` again (same id) and wakes the session's task;
     /// `false` when there is no such dead letter.
     pub async fn retry(&self, session: &SessionName, id: &str) -> StoreResult<bool> {
-        let found = self.inner.deliverer.outbox.retry_dead_letter(session, id).await?;
+        let found = self
+            .inner
+            .deliverer
+            .outbox
+            .retry_dead_letter(session, id)
+            .await?;
         if found {
             self.wake(session);
         }

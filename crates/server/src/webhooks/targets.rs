@@ -45,9 +45,13 @@ pub fn targets_from_config(config: &Value) -> Result<Vec<WebhookTarget>, Webhook
     let Some(hooks) = config.get("webhooks").filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let hooks = hooks
-        .as_array()
-        .ok_or_else(|| refuse("invalid_webhooks", "config.webhooks must be an array", hooks.clone()))?;
+    let hooks = hooks.as_array().ok_or_else(|| {
+        refuse(
+            "invalid_webhooks",
+            "config.webhooks must be an array",
+            hooks.clone(),
+        )
+    })?;
     if hooks.len() > MAX_WEBHOOKS {
         return Err(refuse(
             "too_many_webhooks",
@@ -59,7 +63,11 @@ pub fn targets_from_config(config: &Value) -> Result<Vec<WebhookTarget>, Webhook
 }
 
 fn target(hook: &Value) -> Result<WebhookTarget, WebhookConfigError> {
-    let url = hook.get("url").and_then(Value::as_str).unwrap_or_default().trim();
+    let url = hook
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
     let url_ok = (url.starts_with("http://") || url.starts_with("https://"))
         && url.len() > "https://".len()
         && url.len() <= 2048
@@ -76,13 +84,21 @@ fn target(hook: &Value) -> Result<WebhookTarget, WebhookConfigError> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|e| {
-                e.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| refuse("invalid_webhook_event", "Event names are strings", e.clone()))
+                e.as_str().map(str::to_owned).ok_or_else(|| {
+                    refuse(
+                        "invalid_webhook_event",
+                        "Event names are strings",
+                        e.clone(),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
-            return Err(refuse("invalid_webhook_event", "events must be an array", other.clone()));
+            return Err(refuse(
+                "invalid_webhook_event",
+                "events must be an array",
+                other.clone(),
+            ));
         }
     };
     if let Some(bad) = unknown_event(&events) {
@@ -131,17 +147,29 @@ fn retry(v: Option<&Value>) -> Result<RetryPolicy, WebhookConfigError> {
         })?;
     }
     if let Some(d) = v.get("delaySeconds").filter(|d| !d.is_null()) {
-        let ms = d.as_f64().filter(|s| (0.0..=3600.0).contains(s)).ok_or_else(|| {
-            refuse("invalid_webhook_retries", "retries.delaySeconds is 0-3600", d.clone())
-        })?;
+        let ms = d
+            .as_f64()
+            .filter(|s| (0.0..=3600.0).contains(s))
+            .ok_or_else(|| {
+                refuse(
+                    "invalid_webhook_retries",
+                    "retries.delaySeconds is 0-3600",
+                    d.clone(),
+                )
+            })?;
         p.delay_ms = ((ms * 1000.0) as u64).min(MAX_RETRY_DELAY_MS);
     }
     if let Some(a) = v.get("attempts").filter(|a| !a.is_null()) {
         p.attempts = a
             .as_u64()
             .filter(|n| (1..=MAX_ATTEMPTS as u64).contains(n))
-            .ok_or_else(|| refuse("invalid_webhook_retries", "retries.attempts is 1-100", a.clone()))?
-            as u32;
+            .ok_or_else(|| {
+                refuse(
+                    "invalid_webhook_retries",
+                    "retries.attempts is 1-100",
+                    a.clone(),
+                )
+            })? as u32;
     }
     Ok(p)
 }
@@ -150,8 +178,17 @@ fn headers(v: Option<&Value>) -> Result<Vec<(String, String)>, WebhookConfigErro
     let Some(list) = v.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let bad = |v: &Value| refuse("invalid_webhook_header", "customHeaders are [{name, value}] of valid HTTP headers", v.clone());
-    let list = list.as_array().filter(|l| l.len() <= MAX_HEADERS).ok_or_else(|| bad(list))?;
+    let bad = |v: &Value| {
+        refuse(
+            "invalid_webhook_header",
+            "customHeaders are [{name, value}] of valid HTTP headers",
+            v.clone(),
+        )
+    };
+    let list = list
+        .as_array()
+        .filter(|l| l.len() <= MAX_HEADERS)
+        .ok_or_else(|| bad(list))?;
     list.iter()
         .map(|h| {
             let name = h.get("name").and_then(Value::as_str);
@@ -189,7 +226,9 @@ impl WebhookTargets for ConfigTargets {
             match targets_from_config(&record.config) {
                 Ok(t) => out.extend(t),
                 // Validated on the way in; a bad stored config is logged, not fatal.
-                Err(e) => tracing::warn!(session = %session, code = e.code, "stored webhook config is invalid"),
+                Err(e) => {
+                    tracing::warn!(session = %session, code = e.code, "stored webhook config is invalid")
+                }
             }
         }
         Ok(out)
@@ -204,19 +243,45 @@ mod tests {
 
     #[test]
     fn refuses_what_it_would_not_act_on() {
-        let code = |c: Value| targets_from_config(&json!({ "webhooks": [c] })).unwrap_err().code;
+        let code = |c: Value| {
+            targets_from_config(&json!({ "webhooks": [c] }))
+                .unwrap_err()
+                .code
+        };
         assert_eq!(code(json!({"url": "ftp://x"})), "invalid_webhook_url");
-        assert_eq!(code(json!({"url": "http://x.test", "events": ["message"]})), "unknown_webhook_event");
-        assert_eq!(code(json!({"url": "http://x.test", "retries": {"policy": "random"}})), "invalid_webhook_retries");
-        assert_eq!(code(json!({"url": "http://x.test", "retries": {"attempts": 0}})), "invalid_webhook_retries");
-        assert_eq!(code(json!({"url": "http://x.test", "hmac": {"key": ""}})), "invalid_webhook_hmac");
-        assert_eq!(code(json!({"url": "http://x.test", "customHeaders": [{"name": "a b", "value": "x"}]})), "invalid_webhook_header");
+        assert_eq!(
+            code(json!({"url": "http://x.test", "events": ["message"]})),
+            "unknown_webhook_event"
+        );
+        assert_eq!(
+            code(json!({"url": "http://x.test", "retries": {"policy": "random"}})),
+            "invalid_webhook_retries"
+        );
+        assert_eq!(
+            code(json!({"url": "http://x.test", "retries": {"attempts": 0}})),
+            "invalid_webhook_retries"
+        );
+        assert_eq!(
+            code(json!({"url": "http://x.test", "hmac": {"key": ""}})),
+            "invalid_webhook_hmac"
+        );
+        assert_eq!(
+            code(json!({"url": "http://x.test", "customHeaders": [{"name": "a b", "value": "x"}]})),
+            "invalid_webhook_header"
+        );
         let ok = targets_from_config(&json!({"webhooks": [{
             "url": "http://x.test/h", "events": ["*"], "hmac": {"key": "k"},
             "retries": {"delaySeconds": 1, "attempts": 3, "policy": "linear"},
             "customHeaders": [{"name": "X-A", "value": "1"}]}]}))
         .unwrap();
-        assert_eq!(ok[0].retry, RetryPolicy { delay_ms: 1000, attempts: 3, kind: RetryKind::Linear });
+        assert_eq!(
+            ok[0].retry,
+            RetryPolicy {
+                delay_ms: 1000,
+                attempts: 3,
+                kind: RetryKind::Linear
+            }
+        );
         assert_eq!(ok[0].headers, vec![("X-A".into(), "1".into())]);
     }
 }

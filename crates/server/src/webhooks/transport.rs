@@ -39,9 +39,10 @@ impl HttpTransport {
 
     /// The envelope of `entry`, as bytes (what the HMAC signs).
     fn body(&self, session: &SessionName, entry: &OutboxEntry) -> Vec<u8> {
-        let me = self.runtime.state(session).me.map(|m| {
-            json!({ "id": m.id, "pushName": m.push_name, "lid": m.lid, "jid": m.jid })
-        });
+        let me =
+            self.runtime.state(session).me.map(
+                |m| json!({ "id": m.id, "pushName": m.push_name, "lid": m.lid, "jid": m.jid }),
+            );
         let envelope = json!({
             "id": entry.id,
             "timestamp": entry.created_ms,
