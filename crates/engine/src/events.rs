@@ -138,7 +138,7 @@ async fn new_identity_key(client: &Client, change: &IdentityChange) -> Option<[u
     let user = change.user.to_non_ad();
     let established = tokio::time::timeout(
         IDENTITY_KEY_WAIT,
-        client.signal().assert_sessions(&[user.clone()]),
+        client.signal().assert_sessions(std::slice::from_ref(&user)),
     )
     .await;
     if !matches!(established, Ok(Ok(()))) {

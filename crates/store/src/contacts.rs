@@ -1142,13 +1142,12 @@ mod tests {
             .unwrap();
         assert_eq!(c.push_name.as_deref(), Some("Bob"));
         assert_eq!(c.pn.as_deref(), Some("15550000002"));
-        assert!(
-            store
-                .get_contact(&s, &ContactRef::Phone(old))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let by_old = store
+            .get_contact(&s, &ContactRef::Phone(old))
+            .await
+            .unwrap()
+            .expect("the old number finds the person");
+        assert_eq!(by_old.pn.as_deref(), Some("15550000002"), "under the new number");
         assert_eq!(
             store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
             Some("15550000002")
