@@ -1147,7 +1147,11 @@ mod tests {
             .await
             .unwrap()
             .expect("the old number finds the person");
-        assert_eq!(by_old.pn.as_deref(), Some("15550000002"), "under the new number");
+        assert_eq!(
+            by_old.pn.as_deref(),
+            Some("15550000002"),
+            "under the new number"
+        );
         assert_eq!(
             store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
             Some("15550000002")

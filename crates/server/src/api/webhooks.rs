@@ -64,6 +64,32 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+/// A session and one of its contacts, in the path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct ContactPath {
+    /// Session name.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default")]
+    session: String,
+    /// Phone number, chat id or LID.
+    #[param(example = "15551234567@c.us")]
+    id: String,
+}
+
+/// A session and one of its webhook events, in the path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct EventPath {
+    /// Session name.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default")]
+    session: String,
+    /// The event id.
+    #[param(example = "evt_0190aabbccdd0123456789abcdef")]
+    id: String,
+}
+
 /// The session of a request, which must exist (404 otherwise).
 async fn existing_session(state: &AppState, session: &str) -> Result<SessionName, ApiError> {
     let name = parse_session_name(session)?;
@@ -73,8 +99,7 @@ async fn existing_session(state: &AppState, session: &str) -> Result<SessionName
 
 /// The latest identity (security code) change of a contact.
 #[utoipa::path(get, path = "/api/{session}/contacts/{id}/identity", tag = "contacts",
-    params(("session" = String, Path, description = "Session name", pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default"),
-        ("id" = String, Path, description = "Phone number, chat id or LID", example = "15551234567@c.us")),
+    params(ContactPath),
     responses((status = 200, body = IdentityInfo),
         (status = 400, description = "An invalid session name or contact id", body = crate::error::ErrorBody),
         (status = 404, description = "No such session, or no identity change seen (`identity_not_found`)", body = crate::error::ErrorBody)))]
@@ -89,8 +114,7 @@ pub async fn get_identity(
 
 /// Acknowledges the latest identity change of a contact by its hash.
 #[utoipa::path(put, path = "/api/{session}/contacts/{id}/identity", tag = "contacts",
-    params(("session" = String, Path, description = "Session name", pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default"),
-        ("id" = String, Path, description = "Phone number, chat id or LID", example = "15551234567@c.us")),
+    params(ContactPath),
     request_body = IdentityAck,
     responses((status = 200, body = IdentityInfo),
         (status = 400, description = "An invalid id or body, or a hash that is not the latest (`identity_hash_mismatch`)", body = crate::error::ErrorBody),
@@ -181,8 +205,7 @@ pub struct RetryResult {
 
 /// Queues a dead letter again, with the same id, behind the session's waiting events.
 #[utoipa::path(post, path = "/api/{session}/webhooks/failed/{id}/retry", tag = "webhooks",
-    params(("session" = String, Path, description = "Session name", pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default"),
-        ("id" = String, Path, description = "The event id", example = "evt_0190aabbccdd0123456789abcdef")),
+    params(EventPath),
     responses((status = 202, body = RetryResult),
         (status = 400, description = "An invalid session name", body = crate::error::ErrorBody),
         (status = 404, description = "No such session, or no dead letter with that id (`webhook_not_found`)", body = crate::error::ErrorBody)))]
