@@ -269,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn the_global_webhook_is_checked_like_a_sessions() {
+        let args = |events: &str| ServeArgs {
+            webhook_url: Some("http://hooks.test/in".into()),
+            webhook_events: Some(events.into()),
+            webhook_hmac_key: Some("k".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args("session.status, contact.update"), None).unwrap();
+        let hook = s.webhook.expect("a global webhook").0;
+        assert_eq!(hook.events, ["session.status", "contact.update"]);
+        assert_eq!(hook.hmac_key.as_deref(), Some("k"));
+        let err = Settings::resolve(&args("message"), None).unwrap_err();
+        assert!(err.to_string().contains("message"), "{err}");
+        assert!(
+            Settings::resolve(&ServeArgs::default(), None)
+                .unwrap()
+                .webhook
+                .is_none()
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
