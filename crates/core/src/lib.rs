@@ -2,6 +2,7 @@
 //! and testable, and the other crates depend on it (never the other way round).
 
 pub mod contact;
+pub mod identity;
 pub mod ids;
 pub mod phone;
 pub mod policy;
@@ -10,3 +11,4 @@ pub mod search;
 pub mod queued;
 pub mod service;
 pub mod session;
+pub mod webhook;

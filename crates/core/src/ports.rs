@@ -157,13 +157,15 @@ pub trait ContactEventSink: Send + Sync {
 
     /// `who`'s identity key changed (reinstall or new phone): their security
     /// code changed. `implicit` = noticed while decrypting rather than announced
-    /// by the server. `at_ms` = Unix milliseconds when the engine saw it.
+    /// by the server. `at_ms` = Unix milliseconds when the engine saw it. `key` =
+    /// the new 32-byte public identity key, when the engine could read it.
     async fn identity_changed(
         &self,
         session: &SessionName,
         who: &ContactRef,
         implicit: bool,
         at_ms: i64,
+        key: Option<[u8; 32]>,
     ) -> StoreResult<()>;
 
     /// Someone changed their number, keeping their account; keep the history.

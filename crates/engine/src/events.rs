@@ -3,7 +3,7 @@
 //! [`facts`] is a pure translation (unit-tested below); [`pump`] is the one task
 //! per running session that applies them to the sink in arrival order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -13,7 +13,7 @@ use wacontacts_core::ports::{ContactEventSink, StoreResult};
 use wacontacts_core::session::SessionName;
 use whatsapp_rust::Client;
 use whatsapp_rust::Jid;
-use whatsapp_rust::types::events::{BusinessUpdateType, Event, EventKind};
+use whatsapp_rust::types::events::{BusinessUpdateType, Event, EventKind, IdentityChange};
 
 use crate::convert;
 
@@ -41,7 +41,8 @@ pub(crate) enum Fact {
     LidMapping(Lid, PhoneNumber),
     Picture(ContactRef, Option<String>),
     About(ContactRef, String),
-    Identity(ContactRef, bool, i64),
+    /// Who, implicit, when, and the new key once read from the Signal store.
+    Identity(ContactRef, bool, i64, Option<[u8; 32]>),
     NumberChanged(NumberChange),
     Blocklist(BlocklistUpdate),
     Business(ContactRef, bool, Option<String>),
@@ -56,8 +57,9 @@ async fn apply(sink: &dyn ContactEventSink, session: &SessionName, fact: Fact) -
         Fact::LidMapping(lid, pn) => sink.lid_mapping(session, &lid, &pn).await,
         Fact::Picture(who, id) => sink.picture_changed(session, &who, id.as_deref()).await,
         Fact::About(who, about) => sink.about_changed(session, &who, &about).await,
-        Fact::Identity(who, implicit, at) => {
-            sink.identity_changed(session, &who, implicit, at).await
+        Fact::Identity(who, implicit, at, key) => {
+            sink.identity_changed(session, &who, implicit, at, key)
+                .await
         }
         Fact::NumberChanged(change) => sink.number_changed(session, change).await,
         Fact::Blocklist(update) => sink.blocklist_changed(session, update).await,
@@ -99,17 +101,62 @@ pub(crate) async fn apply_durably(sink: &dyn ContactEventSink, session: &Session
     }
 }
 
-/// Feeds the events of one client to the sink until the client is gone.
+/// Feeds the events of one client to the sink until the client is gone. An
+/// identity change first waits (bounded) for the contact's new identity key.
 pub(crate) async fn pump(
     sink: Arc<dyn ContactEventSink>,
     session: SessionName,
+    client: Weak<Client>,
     mut events: mpsc::Receiver<Arc<Event>>,
 ) {
     while let Some(event) = events.recv().await {
-        for fact in facts(&event, now_ms()) {
+        let key = match (&*event, client.upgrade()) {
+            (Event::IdentityChange(change), Some(client)) => {
+                new_identity_key(&client, change).await
+            }
+            _ => None,
+        };
+        for mut fact in facts(&event, now_ms()) {
+            if let Fact::Identity(_, _, _, k) = &mut fact {
+                *k = key;
+            }
             apply_durably(&*sink, &session, fact).await;
         }
     }
+}
+
+/// Longest wait for a contact's new identity key after an identity change.
+const IDENTITY_KEY_WAIT: Duration = Duration::from_secs(10);
+
+/// The contact's identity key as whatsapp-rust stores it after a change. On a
+/// server notice, whatsapp-rust deletes the old key and re-establishes the Signal
+/// session, fetching the new key with the prekey bundle; asserting the session
+/// here waits for (or does) that fetch. A locally detected change already stored
+/// the new key. `None` when it cannot be read in time (the change is still told).
+async fn new_identity_key(client: &Client, change: &IdentityChange) -> Option<[u8; 32]> {
+    use whatsapp_rust::wacore::types::jid::JidExt;
+    let user = change.user.to_non_ad();
+    let established = tokio::time::timeout(
+        IDENTITY_KEY_WAIT,
+        client.signal().assert_sessions(std::slice::from_ref(&user)),
+    )
+    .await;
+    if !matches!(established, Ok(Ok(()))) {
+        tracing::warn!("could not re-establish the session after an identity change");
+    }
+    let mut candidates = vec![user.clone()];
+    candidates.extend(change.lid_user.as_ref().map(Jid::to_non_ad));
+    if let Ok(Some(entry)) = client.get_lid_pn_entry(&user).await {
+        candidates.push(Jid::lid(&*entry.lid));
+    }
+    let backend = client.persistence_manager().backend();
+    for jid in candidates {
+        let address = jid.to_protocol_address_string();
+        if let Ok(Some(key)) = backend.load_identity(&address).await {
+            return Some(key);
+        }
+    }
+    None
 }
 
 /// What a freshly connected session reports once: its own LID mapping and push
@@ -288,7 +335,7 @@ pub(crate) fn facts(event: &Event, now_ms: i64) -> Vec<Fact> {
                 out.push(fact);
             }
             if let Some(who) = convert::contact_ref(&user) {
-                out.push(Fact::Identity(who, change.implicit, now_ms));
+                out.push(Fact::Identity(who, change.implicit, now_ms, None));
             }
         }
         Event::ContactNumberChanged(change) => {
@@ -477,6 +524,7 @@ mod tests {
             _: &ContactRef,
             _: bool,
             _: i64,
+            _: Option<[u8; 32]>,
         ) -> StoreResult<()> {
             self.write("identity".into())
         }
@@ -651,7 +699,7 @@ mod tests {
             facts(&identity, 42),
             vec![
                 Fact::LidMapping(lid("123456789012345@lid"), phone("15550001111")),
-                Fact::Identity(ContactRef::Phone(phone("15550001111")), false, 42),
+                Fact::Identity(ContactRef::Phone(phone("15550001111")), false, 42, None),
             ]
         );
 

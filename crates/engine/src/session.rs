@@ -251,6 +251,7 @@ impl Session {
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
+        let weak_client = Arc::downgrade(&client);
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -266,6 +267,7 @@ impl Session {
         tokio::spawn(events::pump(
             self.shared.sink.clone(),
             self.name.clone(),
+            weak_client,
             event_rx,
         ));
         let handle = bot.spawn();
@@ -841,6 +843,7 @@ mod tests {
             _: &ContactRef,
             _: bool,
             _: i64,
+            _: Option<[u8; 32]>,
         ) -> StoreResult<()> {
             Ok(())
         }

@@ -97,8 +97,10 @@ impl ContactEventSink for Recorder {
         who: &ContactRef,
         implicit: bool,
         _: i64,
+        key: Option<[u8; 32]>,
     ) -> StoreResult<()> {
-        self.push(format!("{s} identity {who} implicit={implicit}"));
+        let key = key.is_some();
+        self.push(format!("{s} identity {who} key={key} implicit={implicit}"));
         Ok(())
     }
     async fn number_changed(&self, s: &SessionName, c: NumberChange) -> StoreResult<()> {
@@ -480,6 +482,10 @@ async fn contact_events_reach_the_sink_and_directory_answers() {
         })
         .await;
     assert!(identity.starts_with("contacts identity "), "{identity}");
+    assert!(
+        identity.contains(" key=true "),
+        "the new key is read: {identity}"
+    );
 
     // Directory.
     let dir = engine

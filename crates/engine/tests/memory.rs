@@ -44,6 +44,7 @@ impl ContactEventSink for NoSink {
         _: &ContactRef,
         _: bool,
         _: i64,
+        _: Option<[u8; 32]>,
     ) -> StoreResult<()> {
         Ok(())
     }

@@ -23,7 +23,7 @@ use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::openapi::Frame;
-use crate::api::{dashboard, health, onprem, pairing, sessions, waha, wawp, whinself};
+use crate::api::{dashboard, health, onprem, pairing, sessions, waha, wawp, webhooks, whinself};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::callbacks::HttpCallbacks;
 use crate::clock::{TokioClock, TokioSpawner};
@@ -31,6 +31,8 @@ use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
+use crate::webhooks::Dispatcher;
+use wacontacts_core::identity::IdentityService;
 
 /// The OpenAPI document's frame; paths are added from the handlers' annotations, then
 /// `openapi::Frame` adds the security schemes and the statuses every route shares.
@@ -90,6 +92,9 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(whinself::get_contact))
         .routes(routes!(whinself::get_contacts))
         .merge(dashboard::routes())
+        .routes(routes!(webhooks::get_identity, webhooks::put_identity))
+        .routes(routes!(webhooks::list_failed))
+        .routes(routes!(webhooks::retry_failed))
         .split_for_parts();
 
     utoipa::Modify::modify(&Frame, &mut openapi);
@@ -226,7 +231,15 @@ impl Application {
         {
             sandbox.spawn_auto_scan(&engine);
         }
-        spawn_status_recorder(&engine, sessions.clone());
+        let webhooks = Dispatcher::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(engine.clone()),
+            settings.webhook.clone(),
+            Arc::new(TokioClock),
+        )?;
+        webhooks.spawn();
+        spawn_status_recorder(&engine, sessions.clone(), webhooks.clone());
         let restored = restore(&engine, &sessions).await?;
         if restored > 0 {
             tracing::info!(sessions = restored, "restoring sessions");
@@ -262,6 +275,8 @@ impl Application {
             store: store.clone(),
             api_key,
             metrics: Metrics::new(),
+            identity: IdentityService::new(Arc::new(store.clone())),
+            webhooks,
         };
         let limits = Limits {
             body_bytes: settings.body_limit,
@@ -342,7 +357,8 @@ async fn restore(engine: &Engine, sessions: &SessionService) -> anyhow::Result<u
 }
 
 /// Persists every status change the engine reports, until the engine goes away.
-fn spawn_status_recorder(engine: &Engine, sessions: SessionService) {
+/// Each change is also queued as a `session.status` webhook event.
+fn spawn_status_recorder(engine: &Engine, sessions: SessionService, webhooks: Dispatcher) {
     let mut changes = engine.subscribe();
     tokio::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
@@ -351,6 +367,20 @@ fn spawn_status_recorder(engine: &Engine, sessions: SessionService) {
                 Ok(change) => {
                     if let Err(e) = sessions.record_status(&change.session, &change.state).await {
                         tracing::warn!(error = %format!("{e:#}"), "failed to record a session status");
+                    }
+                    let payload = serde_json::json!({
+                        "name": change.session.as_str(),
+                        "status": change.state.status.as_str(),
+                    });
+                    if let Err(e) = webhooks
+                        .enqueue(
+                            &change.session,
+                            wacontacts_core::webhook::SESSION_STATUS,
+                            payload,
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %format!("{e:#}"), "failed to queue a session.status webhook");
                     }
                 }
                 Err(RecvError::Lagged(_)) => continue,

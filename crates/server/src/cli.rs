@@ -14,6 +14,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: size is no concern
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),

@@ -62,6 +62,15 @@ pub struct ServeArgs {
     /// `POST /sandbox/admin/scan-qr` instead.
     #[arg(long, env = "WACONTACTS_SANDBOX_MANUAL_SCAN")]
     pub sandbox_manual_scan: bool,
+    /// A webhook every session sends to, besides its own `config.webhooks`.
+    #[arg(long, env = "WACONTACTS_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Comma-separated events of the global webhook [default: *].
+    #[arg(long, env = "WACONTACTS_WEBHOOK_EVENTS")]
+    pub webhook_events: Option<String>,
+    /// Signs the global webhook's bodies with HMAC-SHA512 under this key.
+    #[arg(long, env = "WACONTACTS_WEBHOOK_HMAC_KEY", hide_env_values = true)]
+    pub webhook_hmac_key: Option<String>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -78,6 +87,9 @@ struct FileConfig {
     whatsapp_version: Option<String>,
     check_budget_per_hour: Option<u32>,
     onprem_session: Option<String>,
+    webhook_url: Option<String>,
+    webhook_events: Option<String>,
+    webhook_hmac_key: Option<String>,
 }
 
 /// Settings in force, after layering.
@@ -110,6 +122,8 @@ pub struct Settings {
     pub onprem_token_ttl: Duration,
     /// Limits and retry timings of the `no_wait` check queue. Not a flag.
     pub check_queue: wacontacts_core::service::QueuePolicy,
+    /// The webhook of every session (`--webhook-url`), when set.
+    pub webhook: Option<crate::webhooks::GlobalWebhook>,
 }
 
 /// How the sandbox runs.
@@ -141,6 +155,7 @@ impl Settings {
                 .expect("valid session name"),
             onprem_token_ttl: crate::onprem_auth::TOKEN_TTL,
             check_queue: Default::default(),
+            webhook: None,
         }
     }
 
@@ -191,6 +206,13 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("invalid whatsapp_version {v:?}: {e}"))?;
             settings.whatsapp_version = Some(parsed);
         }
+        if let Some(url) = args.webhook_url.clone().or(file.webhook_url) {
+            settings.webhook = Some(global_webhook(
+                url,
+                args.webhook_events.clone().or(file.webhook_events),
+                args.webhook_hmac_key.clone().or(file.webhook_hmac_key),
+            )?);
+        }
         if args.sandbox {
             settings.sandbox = Some(SandboxSettings {
                 seed: args.sandbox_seed.clone(),
@@ -199,6 +221,27 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The global webhook, checked as a session's `config.webhooks` entry would be.
+fn global_webhook(
+    url: String,
+    events: Option<String>,
+    key: Option<String>,
+) -> anyhow::Result<crate::webhooks::GlobalWebhook> {
+    let events: Vec<String> = match events {
+        Some(e) => e
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => vec!["*".to_owned()],
+    };
+    let hook = serde_json::json!({ "url": url, "events": events, "hmac": key.map(|k| serde_json::json!({ "key": k })) });
+    let mut targets =
+        crate::webhooks::targets_from_config(&serde_json::json!({ "webhooks": [hook] }))
+            .map_err(|e| anyhow::anyhow!("invalid global webhook: {} ({})", e.message, e.value))?;
+    Ok(crate::webhooks::GlobalWebhook(targets.remove(0)))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -262,6 +305,28 @@ mod tests {
         assert!(Settings::resolve(&args, None).is_err());
         let s = Settings::resolve(&ServeArgs::default(), None).unwrap();
         assert_eq!(s.onprem_session.as_str(), "default");
+    }
+
+    #[test]
+    fn the_global_webhook_is_checked_like_a_sessions() {
+        let args = |events: &str| ServeArgs {
+            webhook_url: Some("http://hooks.test/in".into()),
+            webhook_events: Some(events.into()),
+            webhook_hmac_key: Some("k".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args("session.status, contact.update"), None).unwrap();
+        let hook = s.webhook.expect("a global webhook").0;
+        assert_eq!(hook.events, ["session.status", "contact.update"]);
+        assert_eq!(hook.hmac_key.as_deref(), Some("k"));
+        let err = Settings::resolve(&args("message"), None).unwrap_err();
+        assert!(err.to_string().contains("message"), "{err}");
+        assert!(
+            Settings::resolve(&ServeArgs::default(), None)
+                .unwrap()
+                .webhook
+                .is_none()
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod onprem_auth;
 pub mod sandbox;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{Application, Limits, router};
 pub use config::Settings;

@@ -171,6 +171,7 @@ pub async fn serve_metrics(
     State(state): State<crate::state::AppState>,
 ) -> Result<Response, ApiError> {
     let text = with_check_counters(state.metrics.render()?, &state.checks.stats());
+    let text = before_eof(text, &state.webhooks.depth_metrics().await);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -233,12 +234,16 @@ fn with_check_counters(
             "# HELP wacontacts_{name} {help}.\n# TYPE wacontacts_{name} counter\nwacontacts_{name}_total {value}\n"
         );
     }
+    before_eof(text, &extra)
+}
+
+/// Inserts `extra` before OpenMetrics' closing `# EOF`.
+fn before_eof(mut text: String, extra: &str) -> String {
     match text.rfind("# EOF") {
         Some(at) => {
-            let mut text = text;
-            text.insert_str(at, &extra);
+            text.insert_str(at, extra);
             text
         }
-        None => text + &extra,
+        None => text + extra,
     }
 }

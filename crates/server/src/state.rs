@@ -1,11 +1,13 @@
 //! Shared state handed to handlers explicitly (no globals).
 
 use axum::extract::FromRef;
+use wacontacts_core::identity::IdentityService;
 use wacontacts_core::service::{CheckService, ContactService, SessionService};
 use wacontacts_store::Store;
 
 use crate::auth::ApiKey;
 use crate::metrics::Metrics;
+use crate::webhooks::Dispatcher;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone, Debug)]
@@ -18,6 +20,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `/v1`'s session, check queue and token lifetime.
     pub onprem: crate::api::onprem::OnPrem,
+    /// Identity changes of contacts (On-Prem's identity object).
+    pub identity: IdentityService,
+    /// Webhook delivery; `enqueue` is the hook for events no stored fact carries.
+    pub webhooks: Dispatcher,
 }
 
 impl FromRef<AppState> for ApiKey {

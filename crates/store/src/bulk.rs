@@ -87,6 +87,7 @@ mod tests {
                 &s,
                 &wacontacts_core::ids::ContactRef::Phone(pn("15550000002")),
                 "Pushy",
+                None,
             )
             .await
             .unwrap();

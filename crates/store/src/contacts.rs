@@ -8,6 +8,7 @@ use wacontacts_core::ids::{ContactRef, Lid};
 use wacontacts_core::phone::PhoneNumber;
 use wacontacts_core::session::SessionName;
 
+use crate::webhooks::{Emit, emit_in};
 use crate::{Store, now_ms};
 
 /// A contact as stored.
@@ -131,6 +132,33 @@ async fn key_of(
             None => (lid_key(l.user()), None, Some(l.user().to_owned())),
         },
     })
+}
+
+/// Most number changes followed from an old number to the current one.
+const MAX_NUMBER_HOPS: usize = 8;
+
+/// Every contact key identity changes of `who` may be stored under: its row key,
+/// and its phone and LID keys (a change seen before the LID was mapped).
+pub(crate) async fn identity_keys(
+    conn: &mut SqliteConnection,
+    session: &str,
+    who: &ContactRef,
+) -> anyhow::Result<Vec<String>> {
+    let (jid, pn, lid) = key_of(conn, session, who).await?;
+    let lid = match (&lid, &pn) {
+        (None, Some(pn)) => {
+            sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
+                .bind(session)
+                .bind(pn)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        _ => lid,
+    };
+    let mut keys = vec![jid];
+    keys.extend(pn.as_deref().map(pn_key));
+    keys.extend(lid.as_deref().map(lid_key));
+    Ok(keys)
 }
 
 /// Makes sure the row exists and carries the pn/lid we know; returns its key.
@@ -367,6 +395,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         entry: AddressBookRow<'_>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         if let (Some(lid), Some(pn)) = (entry.lid, entry.phone) {
@@ -392,6 +421,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
             .context("Failed to store an address-book contact")
@@ -403,9 +433,12 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         name: &str,
+        emit: Emit,
     ) -> anyhow::Result<()> {
-        self.update_contact(session, who, "push_name = ?4", |q| q.bind(name.to_owned()))
-            .await
+        self.update_contact(session, who, "push_name = ?4", emit, |q| {
+            q.bind(name.to_owned())
+        })
+        .await
     }
 
     /// Records a profile picture change; the URL is dropped so the next read refetches.
@@ -414,12 +447,14 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         picture_id: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let id = picture_id.map(str::to_owned);
         self.update_contact(
             session,
             who,
             "picture_id = ?4, picture_url = NULL, picture_fetched_ms = NULL",
+            emit,
             |q| q.bind(id),
         )
         .await
@@ -440,6 +475,7 @@ impl Store {
             session,
             who,
             "picture_id = ?4, picture_url = ?5, picture_fetched_ms = ?6",
+            None,
             |q| q.bind(id).bind(url).bind(now),
         )
         .await
@@ -452,11 +488,16 @@ impl Store {
         who: &ContactRef,
         about: Option<&str>,
         now: i64,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let about = about.map(str::to_owned);
-        self.update_contact(session, who, "about = ?4, about_fetched_ms = ?5", |q| {
-            q.bind(about).bind(now)
-        })
+        self.update_contact(
+            session,
+            who,
+            "about = ?4, about_fetched_ms = ?5",
+            emit,
+            |q| q.bind(about).bind(now),
+        )
         .await
     }
 
@@ -467,12 +508,14 @@ impl Store {
         who: &ContactRef,
         is_business: bool,
         verified_name: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let name = verified_name.map(str::to_owned);
         self.update_contact(
             session,
             who,
             "is_business = ?4, verified_name = coalesce(?5, verified_name)",
+            emit,
             |q| q.bind(is_business).bind(name),
         )
         .await
@@ -483,6 +526,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         set: &str,
+        emit: Emit,
         bind: impl FnOnce(
             sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
         )
@@ -497,6 +541,7 @@ impl Store {
             .bind(jid)
             .bind(now_ms());
         bind(query).execute(&mut *tx).await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to update a contact")
     }
 
@@ -506,10 +551,20 @@ impl Store {
         session: &SessionName,
         lid: &Lid,
         pn: &PhoneNumber,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT pn FROM lid_map WHERE session = ?1 AND lid = ?2")
+                .bind(session.as_str())
+                .bind(lid.user())
+                .fetch_optional(&mut *tx)
+                .await?;
         put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
+        if known.as_deref() != Some(pn.wa_id().as_str()) {
+            emit_in(&mut tx, session.as_str(), emit).await?;
+        }
         tx.commit().await.context("Failed to store a LID mapping")
     }
 
@@ -522,6 +577,7 @@ impl Store {
         old: &PhoneNumber,
         new: &PhoneNumber,
         at_ms: i64,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let s = session.as_str();
         let (old_pn, new_pn) = (old.wa_id(), new.wa_id());
@@ -554,6 +610,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Someone never stored under the old number is still someone under the new.
+        let jid = ensure_row(&mut tx, s, &ContactRef::Phone(*new)).await?;
+        sqlx::query("UPDATE contacts SET lid = coalesce(?3, lid) WHERE session = ?1 AND jid = ?2")
+            .bind(s)
+            .bind(jid)
+            .bind(lid.map(|l| l.user().to_owned()))
+            .execute(&mut *tx)
+            .await?;
+        emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a number change")
     }
 
@@ -564,18 +629,22 @@ impl Store {
         who: &ContactRef,
         implicit: bool,
         at_ms: i64,
+        hash: Option<&str>,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
         sqlx::query(
-            "INSERT INTO identity_changes (session, jid, implicit, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO identity_changes (session, jid, implicit, at_ms, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .bind(session.as_str())
         .bind(jid)
         .bind(implicit)
         .bind(at_ms)
+        .bind(hash)
         .execute(&mut *tx)
         .await?;
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
             .context("Failed to store an identity change")
@@ -586,6 +655,7 @@ impl Store {
         &self,
         session: &SessionName,
         entries: &[(ContactRef, Option<i64>)],
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM blocklist WHERE session = ?1")
@@ -602,6 +672,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to store the blocklist")
     }
 
@@ -612,6 +683,7 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
         blocked: bool,
+        emit: Emit,
     ) -> anyhow::Result<()> {
         let s = session.as_str();
         let mut tx = self.write_tx().await?;
@@ -646,6 +718,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a block change")
     }
 
@@ -824,18 +897,41 @@ impl Store {
         who: &ContactRef,
     ) -> anyhow::Result<Option<StoredContact>> {
         let mut conn = self.pool().acquire().await?;
-        let (jid, _, lid) = key_of(&mut conn, session.as_str(), who).await?;
-        let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut who = who.clone();
+        // A number someone left finds them under the number they moved to.
+        for _ in 0..MAX_NUMBER_HOPS {
+            let (jid, _, lid) = key_of(&mut conn, session.as_str(), &who).await?;
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session.as_str())
+                .bind(jid)
+                .bind(lid)
+                .fetch_optional(&mut *conn)
+                .await
+                .context("Failed to read a contact")?;
+            if let Some(row) = row {
+                return contact_from_row(&row).map(Some);
+            }
+            let ContactRef::Phone(phone) = &who else {
+                return Ok(None);
+            };
+            let moved: Option<String> = sqlx::query_scalar(
+                "SELECT new_pn FROM number_history WHERE session = ?1 AND old_pn = ?2
+                 ORDER BY at_ms DESC, rowid DESC LIMIT 1",
+            )
             .bind(session.as_str())
-            .bind(jid)
-            .bind(lid)
+            .bind(phone.wa_id())
             .fetch_optional(&mut *conn)
             .await
-            .context("Failed to read a contact")?;
-        row.as_ref().map(contact_from_row).transpose()
+            .context("Failed to read the number history")?;
+            match moved.and_then(|d| PhoneNumber::parse(&format!("+{d}")).ok()) {
+                Some(next) => who = ContactRef::Phone(next),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// The phone number mapped to a LID (digits), when known.
@@ -982,7 +1078,7 @@ mod tests {
         let (_d, store, s) = store_with_session().await;
         let l = lid("111222333@lid");
         store
-            .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push")
+            .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push", None)
             .await
             .unwrap();
         let p = pn("15551234567");
@@ -996,12 +1092,13 @@ mod tests {
                     first_name: Some("Alice"),
                     ..Default::default()
                 },
+                None,
             )
             .await
             .unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 2);
 
-        store.add_lid_mapping(&s, &l, &p).await.unwrap();
+        store.add_lid_mapping(&s, &l, &p, None).await.unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 1);
         let c = store
             .get_contact(&s, &ContactRef::Lid(l.clone()))
@@ -1029,13 +1126,13 @@ mod tests {
     async fn number_change_moves_the_row_and_keeps_history() {
         let (_d, store, s) = store_with_session().await;
         let (l, old, new) = (lid("999@lid"), pn("15550000001"), pn("15550000002"));
-        store.add_lid_mapping(&s, &l, &old).await.unwrap();
+        store.add_lid_mapping(&s, &l, &old, None).await.unwrap();
         store
-            .set_push_name(&s, &ContactRef::Phone(old), "Bob")
+            .set_push_name(&s, &ContactRef::Phone(old), "Bob", None)
             .await
             .unwrap();
         store
-            .record_number_change(&s, Some(&l), &old, &new, 42)
+            .record_number_change(&s, Some(&l), &old, &new, 42, None)
             .await
             .unwrap();
 
@@ -1046,12 +1143,15 @@ mod tests {
             .unwrap();
         assert_eq!(c.push_name.as_deref(), Some("Bob"));
         assert_eq!(c.pn.as_deref(), Some("15550000002"));
-        assert!(
-            store
-                .get_contact(&s, &ContactRef::Phone(old))
-                .await
-                .unwrap()
-                .is_none()
+        let by_old = store
+            .get_contact(&s, &ContactRef::Phone(old))
+            .await
+            .unwrap()
+            .expect("the old number finds the person");
+        assert_eq!(
+            by_old.pn.as_deref(),
+            Some("15550000002"),
+            "under the new number"
         );
         assert_eq!(
             store.pn_for_lid(&s, &l).await.unwrap().as_deref(),
@@ -1079,7 +1179,7 @@ mod tests {
             ("15550000002", "alice"),
         ] {
             store
-                .set_push_name(&s, &ContactRef::Phone(pn(n)), name)
+                .set_push_name(&s, &ContactRef::Phone(pn(n)), name, None)
                 .await
                 .unwrap();
         }
@@ -1106,11 +1206,11 @@ mod tests {
         let (_d, store, s) = store_with_session().await;
         let p = pn("15551112222");
         store
-            .set_push_name(&s, &ContactRef::Phone(p), "X")
+            .set_push_name(&s, &ContactRef::Phone(p), "X", None)
             .await
             .unwrap();
         store
-            .replace_blocklist(&s, &[(ContactRef::Phone(p), Some(7))])
+            .replace_blocklist(&s, &[(ContactRef::Phone(p), Some(7))], None)
             .await
             .unwrap();
         assert!(
@@ -1122,7 +1222,7 @@ mod tests {
                 .is_blocked
         );
         store
-            .set_blocked(&s, &ContactRef::Phone(p), false)
+            .set_blocked(&s, &ContactRef::Phone(p), false, None)
             .await
             .unwrap();
         assert!(
@@ -1140,7 +1240,7 @@ mod tests {
     async fn deleting_the_session_deletes_its_contacts() {
         let (_d, store, s) = store_with_session().await;
         store
-            .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X")
+            .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X", None)
             .await
             .unwrap();
         store.delete_session(&s).await.unwrap();

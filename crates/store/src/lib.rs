@@ -11,6 +11,7 @@ mod ports;
 mod search;
 mod sessions;
 mod sink;
+mod webhooks;
 
 pub use bulk::ImportedContact;
 pub(crate) use contacts::{AddressBookRow, StoredContact};

@@ -232,12 +232,12 @@ mod tests {
         // A new first-by-name contact and a rename shift every later position.
         let first = normalize("19990000001", &Convention::Waha).unwrap();
         store
-            .set_push_name(&s, &ContactRef::Phone(first), "aaa first")
+            .set_push_name(&s, &ContactRef::Phone(first), "aaa first", None)
             .await
             .unwrap();
         let renamed = rows[1200].phone;
         store
-            .set_push_name(&s, &ContactRef::Phone(renamed), "zzz")
+            .set_push_name(&s, &ContactRef::Phone(renamed), "zzz", None)
             .await
             .unwrap();
         store
@@ -249,6 +249,7 @@ mod tests {
                     full_name: Some("AAA renamed"),
                     ..Default::default()
                 },
+                None,
             )
             .await
             .unwrap();

@@ -194,7 +194,7 @@ impl ContactStore for Store {
         lid: &Lid,
         phone: &PhoneNumber,
     ) -> StoreResult<()> {
-        Ok(Store::add_lid_mapping(self, session, lid, phone).await?)
+        Ok(Store::add_lid_mapping(self, session, lid, phone, None).await?)
     }
 
     async fn phone_for_lid(
@@ -245,7 +245,7 @@ impl ContactStore for Store {
         about: Option<&str>,
         at_ms: i64,
     ) -> StoreResult<()> {
-        Ok(self.set_about(session, who, about, at_ms).await?)
+        Ok(self.set_about(session, who, about, at_ms, None).await?)
     }
 
     async fn cache_picture(
@@ -267,7 +267,7 @@ impl ContactStore for Store {
         is_business: bool,
         verified_name: Option<&str>,
     ) -> StoreResult<()> {
-        Ok(Store::set_business(self, session, who, is_business, verified_name).await?)
+        Ok(Store::set_business(self, session, who, is_business, verified_name, None).await?)
     }
 
     async fn set_blocked(
@@ -276,7 +276,7 @@ impl ContactStore for Store {
         who: &ContactRef,
         blocked: bool,
     ) -> StoreResult<()> {
-        Ok(Store::set_blocked(self, session, who, blocked).await?)
+        Ok(Store::set_blocked(self, session, who, blocked, None).await?)
     }
 
     async fn blocklist(&self, session: &SessionName) -> StoreResult<Vec<BlockedContact>> {
@@ -293,7 +293,7 @@ impl ContactStore for Store {
         entry: &AddressBookEntry,
     ) -> StoreResult<()> {
         Ok(self
-            .apply_address_book(session, &entry.who, address_book_row(entry))
+            .apply_address_book(session, &entry.who, address_book_row(entry), None)
             .await?)
     }
 }
@@ -362,7 +362,7 @@ mod tests {
         let (_d, store, s) = crate::test_support::store_with_session("s").await;
         let good = PhoneNumber::parse("+15551234567").unwrap();
         store
-            .set_push_name(&s, &ContactRef::Phone(good), "Ok")
+            .set_push_name(&s, &ContactRef::Phone(good), "Ok", None)
             .await
             .unwrap();
         sqlx::query("INSERT INTO contacts (session, jid, pn, updated_ms) VALUES ('s', 'x@s.whatsapp.net', 'x', 0)")

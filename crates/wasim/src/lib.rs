@@ -169,6 +169,15 @@ impl Wasim {
             .map(|a| (a.appstate.key_id.clone(), a.appstate.key_data))
     }
 
+    /// The public identity key of `user_phone`'s phone, as a client fetching its
+    /// keys sees it (it changes with [`UserEvent::Identity`]).
+    pub async fn identity_key(&self, user_phone: &str) -> Option<[u8; 32]> {
+        let w = self.shared.world.lock().await;
+        w.users
+            .get(&directory::normalize_phone(user_phone))
+            .map(|u| u.keys.identity_pub())
+    }
+
     /// Makes `user_phone` cause an event seen by the linked devices.
     pub async fn push_event(&self, user_phone: &str, event: UserEvent) -> anyhow::Result<()> {
         self.shared.touch();

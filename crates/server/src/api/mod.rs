@@ -11,4 +11,5 @@ pub mod pairing;
 pub mod sessions;
 pub mod waha;
 pub mod wawp;
+pub mod webhooks;
 pub mod whinself;

@@ -25,24 +25,93 @@ pub struct WebhookConfig {
         example = "https://example.com/hooks/wacontacts"
     )]
     pub url: String,
-    /// Event names to send, e.g. "session.status".
+    /// Event names to send: `*`, `session.status`, `contact.upsert`, `contact.update`,
+    /// `contact.identity_changed`, `contact.number_changed`, `lid.mapping`,
+    /// `blocklist.update`, `contacts.check` (others: 400 `unknown_webhook_event`).
     #[serde(default)]
+    #[schema(value_type = Vec<WebhookEventName>)]
     pub events: Vec<String>,
     /// `{key}`: sign bodies with HMAC-SHA512 under this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HmacConfig>)]
     pub hmac: Option<serde_json::Value>,
-    /// `{delaySeconds, attempts, policy}`.
+    /// `{delaySeconds (0-3600, default 2), attempts (1-100, default 15), policy
+    /// (constant|linear|exponential, default exponential)}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RetriesConfig>)]
     pub retries: Option<serde_json::Value>,
-    /// `[{name, value}]` headers added to each delivery.
+    /// `[{name, value}]` headers added to each delivery (at most 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 20)]
     pub custom_headers: Option<Vec<CustomHeader>>,
+}
+
+/// A webhook event name (`*` = all).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum WebhookEventName {
+    #[schema(rename = "*")]
+    All,
+    #[schema(rename = "session.status")]
+    SessionStatus,
+    #[schema(rename = "contact.upsert")]
+    ContactUpsert,
+    #[schema(rename = "contact.update")]
+    ContactUpdate,
+    #[schema(rename = "contact.identity_changed")]
+    ContactIdentityChanged,
+    #[schema(rename = "contact.number_changed")]
+    ContactNumberChanged,
+    #[schema(rename = "lid.mapping")]
+    LidMapping,
+    #[schema(rename = "blocklist.update")]
+    BlocklistUpdate,
+    #[schema(rename = "contacts.check")]
+    ContactsCheck,
+}
+
+/// `hmac` of a webhook (schema only; stored as given once checked).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HmacConfig {
+    /// The HMAC-SHA512 key, 1-1024 characters.
+    #[schema(min_length = 1, max_length = 1024)]
+    key: String,
+}
+
+/// `retries` of a webhook (schema only; stored as given once checked).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct RetriesConfig {
+    /// Base wait in seconds, 0-3600 (default 2).
+    #[schema(minimum = 0, maximum = 3600)]
+    delay_seconds: Option<f64>,
+    /// Attempts in all, 1-100 (default 15).
+    #[schema(minimum = 1, maximum = 100)]
+    attempts: Option<u32>,
+    /// Default exponential.
+    policy: Option<RetryPolicyName>,
+}
+
+/// How the wait between attempts grows.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum RetryPolicyName {
+    Constant,
+    Linear,
+    Exponential,
 }
 
 /// A header added to webhook deliveries.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomHeader {
+    /// An HTTP header name.
+    #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")]
     pub name: String,
+    /// Visible ASCII and spaces.
+    #[schema(pattern = "^[ -~]{0,4096}$")]
     pub value: String,
 }
 
@@ -56,7 +125,9 @@ pub struct SessionConfig {
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug: Option<bool>,
+    /// At most 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 10)]
     pub webhooks: Option<Vec<WebhookConfig>>,
     /// Other WAHA config fields, stored as given.
     #[serde(flatten)]
@@ -265,23 +336,14 @@ pub fn parse_session_name(input: &str) -> Result<SessionName, ApiError> {
     })
 }
 
-/// Checks what serde cannot: webhook URLs must be http(s).
+/// Checks what serde cannot: every webhook is one we will act on (http(s) URL,
+/// known events, a retry policy we implement, valid headers).
 fn validated_config(config: Option<SessionConfig>) -> Result<serde_json::Value, ApiError> {
     let config = config.unwrap_or_default();
-    for hook in config.webhooks.iter().flatten() {
-        let url = hook.url.trim();
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len()
-            && url.len() <= 2048;
-        if !ok {
-            return Err(ApiError::bad_request(
-                "invalid_webhook_url",
-                "Webhook URLs must be absolute http:// or https:// URLs",
-            )
-            .with_value(hook.url.clone()));
-        }
-    }
-    serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))
+    let value = serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))?;
+    crate::webhooks::targets_from_config(&value)
+        .map_err(|e| ApiError::bad_request(e.code, e.message).with_value(e.value))?;
+    Ok(value)
 }
 
 /// Creates a session, and starts it unless `start` is false (201).

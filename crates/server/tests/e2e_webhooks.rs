@@ -1,0 +1,455 @@
+//! Webhooks, identity changes and number changes end to end: wasim as WhatsApp, the
+//! real server, and a small axum receiver on port 0 standing in for the user's URL.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use common::{Linked, WAIT, assert_error_shape, eventually};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use wasim::{DirectoryUser, UserEvent};
+
+const ME: &str = "15551110000";
+const HMAC_KEY: &str = "hook-secret";
+
+/// One POST the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: Bytes,
+    json: Value,
+    /// What the receiver answered.
+    accepted: bool,
+}
+
+/// How the receiver answers: 200, 503, or hold the request until released.
+#[derive(Default)]
+struct ReceiverState {
+    got: Mutex<Vec<Received>>,
+    down: Mutex<bool>,
+    hold: Mutex<bool>,
+    held: Mutex<u32>,
+    release: Notify,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState::default());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, state }
+    }
+
+    fn set_down(&self, down: bool) {
+        *self.state.down.lock().unwrap() = down;
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+
+    /// Accepted deliveries of `event`.
+    fn accepted(&self, event: &str) -> Vec<Received> {
+        self.got()
+            .into_iter()
+            .filter(|r| r.accepted && r.json["event"] == event)
+            .collect()
+    }
+
+    /// Waits until `count` deliveries of `event` were accepted.
+    async fn wait_accepted(&self, event: &str, count: usize) -> Vec<Received> {
+        eventually(&format!("{count} accepted {event}"), || async {
+            let got = self.accepted(event);
+            (got.len() >= count).then_some(got)
+        })
+        .await
+    }
+}
+
+async fn receive(
+    State(s): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    if *s.hold.lock().unwrap() {
+        *s.held.lock().unwrap() += 1;
+        s.release.notified().await;
+    }
+    let accepted = !*s.down.lock().unwrap();
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    s.got.lock().unwrap().push(Received {
+        headers,
+        body,
+        json,
+        accepted,
+    });
+    if accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+fn hook(url: &str, events: &[&str], retries: Value) -> Value {
+    json!({ "url": url, "events": events, "hmac": { "key": HMAC_KEY }, "retries": retries })
+}
+
+async fn set_webhooks(linked: &Linked, session: &str, hooks: Value) {
+    let (status, body) = linked
+        .app
+        .put_json(
+            &format!("/api/sessions/{session}"),
+            json!({ "config": { "webhooks": hooks } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn header<'a>(r: &'a Received, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_change_is_signed_stored_and_acknowledged() {
+    let alice = "15553330001";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("default", ME).await;
+    let receiver = Receiver::start().await;
+
+    // Unknown event names are refused, not stored and ignored.
+    let (status, body) = linked
+        .app
+        .put_json(
+            "/api/sessions/default",
+            json!({"config": {"webhooks": [{"url": receiver.url, "events": ["message.any"]}]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "unknown_webhook_event");
+    assert_eq!(body["value"], "message.any");
+
+    set_webhooks(
+        &linked,
+        "default",
+        json!([hook(
+            &receiver.url,
+            &["contact.identity_changed"],
+            json!(null)
+        )]),
+    )
+    .await;
+    let (status, body) = linked
+        .app
+        .get_json("/api/default/contacts/15553330001/identity")
+        .await;
+    assert_eq!(status, 404, "no change seen yet: {body}");
+    assert_eq!(assert_error_shape(status, &body), "identity_not_found");
+
+    linked
+        .wasim
+        .push_event(alice, UserEvent::Identity)
+        .await
+        .unwrap();
+    let got = receiver.wait_accepted("contact.identity_changed", 1).await;
+    let delivery = &got[0];
+    // Signed: hex HMAC-SHA512 of the exact body.
+    assert_eq!(header(delivery, "x-webhook-hmac-algorithm"), "sha512");
+    assert_eq!(
+        header(delivery, "x-webhook-hmac"),
+        wacontacts::webhooks::sign(HMAC_KEY, &delivery.body)
+    );
+    let envelope = &delivery.json;
+    assert!(
+        envelope["id"].as_str().unwrap().starts_with("evt_"),
+        "{envelope}"
+    );
+    assert_eq!(header(delivery, "x-webhook-request-id"), envelope["id"]);
+    assert_eq!(envelope["session"], "default");
+    assert_eq!(envelope["me"]["id"], format!("{ME}@c.us"));
+    assert_eq!(envelope["engine"], "WACONTACTS");
+    assert!(envelope["environment"]["version"].is_string(), "{envelope}");
+    assert!(envelope["timestamp"].as_i64().unwrap() > 0);
+    // The hash is of the key WhatsApp now serves for alice.
+    let key = linked.wasim.identity_key(alice).await.unwrap();
+    let hash = wacontacts_core::identity::identity_hash(&key);
+    assert_eq!(envelope["payload"]["id"], format!("{alice}@c.us"));
+    assert_eq!(envelope["payload"]["hash"], hash, "{envelope}");
+
+    let path = "/api/default/contacts/15553330001/identity";
+    let (status, identity) = linked.app.get_json(path).await;
+    assert_eq!(status, 200, "{identity}");
+    assert_eq!(identity["hash"], hash);
+    assert_eq!(identity["acknowledged"], false);
+    assert!(identity["created_timestamp"].as_i64().unwrap() > 0);
+
+    let (status, body) = linked
+        .app
+        .put_json(path, json!({"hash": "AAAAAAAAAAA="}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "identity_hash_mismatch");
+    assert_eq!(body["value"], "AAAAAAAAAAA=");
+    let (_, still) = linked.app.get_json(path).await;
+    assert_eq!(still["acknowledged"], false);
+
+    let (status, acked) = linked.app.put_json(path, json!({"hash": hash})).await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acknowledged"], true);
+    let (_, now) = linked.app.get_json(path).await;
+    assert_eq!(now["acknowledged"], true);
+    linked.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_change_answers_under_both_numbers() {
+    let (old, new) = ("15558890001", "15558890002");
+    let linked = Linked::start(vec![DirectoryUser::new(old)]).await;
+    linked.link("default", ME).await;
+    let receiver = Receiver::start().await;
+    set_webhooks(
+        &linked,
+        "default",
+        json!([hook(
+            &receiver.url,
+            &["contact.number_changed"],
+            json!(null)
+        )]),
+    )
+    .await;
+    // Learn the LID, as WhatsApp's number-change notice names the account by it.
+    linked
+        .app
+        .get_json(&format!(
+            "/api/contacts/check-exists?session=default&phone={old}"
+        ))
+        .await;
+    linked
+        .wasim
+        .push_event(
+            old,
+            UserEvent::NumberChange {
+                new_phone: new.into(),
+            },
+        )
+        .await
+        .unwrap();
+    let moved = linked
+        .wait_for(&format!("/api/default/contacts/{new}"), |c| {
+            c["previousNumbers"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+        .await;
+    assert_eq!(moved["id"], format!("{new}@c.us"));
+    assert_eq!(
+        moved["previousNumbers"][0]["id"],
+        format!("{old}@c.us"),
+        "{moved}"
+    );
+    // The old number still finds the person, now under the new number.
+    let (status, by_old) = linked
+        .app
+        .get_json(&format!("/api/default/contacts/{old}"))
+        .await;
+    assert_eq!(status, 200, "{by_old}");
+    assert_eq!(by_old["id"], format!("{new}@c.us"));
+    assert_eq!(by_old["previousNumbers"], moved["previousNumbers"]);
+    let got = receiver.wait_accepted("contact.number_changed", 1).await;
+    let payload = &got[0].json["payload"];
+    assert_eq!(payload["id"], format!("{new}@c.us"));
+    assert_eq!(payload["previousId"], format!("{old}@c.us"));
+    assert_eq!(payload["lid"], moved["lid"]);
+    linked.stop().await;
+}
+
+/// The `about` texts of accepted `contact.update` deliveries, in arrival order.
+fn abouts(r: &Receiver) -> Vec<String> {
+    r.accepted("contact.update")
+        .iter()
+        .filter_map(|d| d.json["payload"]["about"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn outbox_pending(linked: &Linked) -> Option<u64> {
+    let text = linked.app.get_text("/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("wacontacts_webhook_outbox{state=\"pending\"} "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_across_a_restart_still_gets_everything_in_order() {
+    let alice = "15554440001";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("default", ME).await;
+    let receiver = Receiver::start().await;
+    receiver.set_down(true);
+    set_webhooks(
+        &linked,
+        "default",
+        json!([hook(
+            &receiver.url,
+            &["contact.update"],
+            json!({"delaySeconds": 0.2, "attempts": 100, "policy": "constant"})
+        )]),
+    )
+    .await;
+    for n in 1..=3 {
+        linked
+            .wasim
+            .push_event(
+                alice,
+                UserEvent::About {
+                    about: format!("about {n}"),
+                },
+            )
+            .await
+            .unwrap();
+        // One at a time: each fact stored (and its event queued) before the next.
+        eventually(&format!("event {n} queued"), || async {
+            (outbox_pending(&linked).await? >= n).then_some(())
+        })
+        .await;
+    }
+    // Refused at least twice: a repeat carries the same id.
+    let refused = eventually("two refused deliveries", || async {
+        let got: Vec<Received> = receiver.got().into_iter().filter(|r| !r.accepted).collect();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        refused[0].json["id"], refused[1].json["id"],
+        "same event, same id"
+    );
+    let tried: Vec<&Value> = refused.iter().map(|r| &r.json["payload"]).collect();
+    assert_eq!(
+        refused[0].json["payload"]["about"], "about 1",
+        "the first event first: {tried:?}"
+    );
+
+    // A restart while the receiver is still down: the outbox is on disk.
+    let linked = linked.restart_app().await;
+    linked.wait_status("default", "WORKING").await;
+    receiver.set_down(false);
+    let got = receiver.wait_accepted("contact.update", 3).await;
+    assert_eq!(
+        abouts(&receiver),
+        ["about 1", "about 2", "about 3"],
+        "every event, in order"
+    );
+    assert_eq!(
+        got[0].json["id"], refused[0].json["id"],
+        "the repeat after the restart too"
+    );
+    eventually("an empty outbox", || async {
+        (outbox_pending(&linked).await? == 0).then_some(())
+    })
+    .await;
+    linked.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_receiver_on_one_session_does_not_delay_another_and_dead_letters_retry() {
+    let alice = "15556660001";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("a", ME).await;
+    linked.link("b", "15551110001").await;
+    let (slow, fine) = (Receiver::start().await, Receiver::start().await);
+    // A's receiver holds every request until released, then refuses it.
+    *slow.state.hold.lock().unwrap() = true;
+    slow.set_down(true);
+    let once = json!({"delaySeconds": 0, "attempts": 1, "policy": "constant"});
+    set_webhooks(
+        &linked,
+        "a",
+        json!([hook(&slow.url, &["contact.update"], once.clone())]),
+    )
+    .await;
+    set_webhooks(
+        &linked,
+        "b",
+        json!([hook(&fine.url, &["contact.update"], once)]),
+    )
+    .await;
+
+    let about = |text: &str| UserEvent::About { about: text.into() };
+    linked.wasim.push_event(alice, about("one")).await.unwrap();
+    eventually("A's first request held", || async {
+        (*slow.state.held.lock().unwrap() >= 1).then_some(())
+    })
+    .await;
+    // While A's receiver holds A's first event, B gets the next one too.
+    linked.wasim.push_event(alice, about("two")).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        fine.wait_accepted("contact.update", 2),
+    )
+    .await
+    .expect("B is not held back by A's receiver");
+    assert_eq!(abouts(&fine), ["one", "two"]);
+    assert!(slow.got().is_empty(), "A's delivery is still hanging");
+
+    // Released and refused: out of attempts, dead letters (A's second one too).
+    *slow.state.hold.lock().unwrap() = false;
+    slow.state.release.notify_waiters();
+    let failed = linked
+        .wait_for("/api/a/webhooks/failed", |v| {
+            v.as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let letter = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["payload"]["about"] == "one")
+        .unwrap();
+    assert_eq!(letter["event"], "contact.update");
+    assert_eq!(letter["attempts"], 1);
+    assert_eq!(letter["lastError"], "HTTP 503");
+    let (_, b_failed) = linked.app.get_json("/api/b/webhooks/failed").await;
+    assert_eq!(b_failed, json!([]));
+
+    let (status, body) = linked
+        .app
+        .post_json("/api/a/webhooks/failed/evt_nope/retry", json!({}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(assert_error_shape(status, &body), "webhook_not_found");
+
+    slow.set_down(false);
+    let id = letter["id"].as_str().unwrap();
+    let (status, body) = linked
+        .app
+        .post_json(&format!("/api/a/webhooks/failed/{id}/retry"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let got = tokio::time::timeout(WAIT, slow.wait_accepted("contact.update", 1))
+        .await
+        .unwrap();
+    assert_eq!(got[0].json["id"], id, "the retry carries the same id");
+    assert_eq!(got[0].json["payload"]["about"], "one");
+    let (_, after) = linked.app.get_json("/api/a/webhooks/failed").await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        1,
+        "only the retried one left: {after}"
+    );
+    linked.stop().await;
+}
