@@ -217,6 +217,54 @@ async fn identity_change_is_signed_stored_and_acknowledged() {
     linked.stop().await;
 }
 
+/// On-Prem's identity routes read and acknowledge the same record, in its shapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onprem_identity_routes_read_and_acknowledge_the_change() {
+    let alice = "15553330002";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("default", ME).await;
+    let path = format!("/v1/contacts/{alice}/identity");
+    let (status, body) = linked.app.get_json(&path).await;
+    assert_eq!(status, 404, "no change seen yet: {body}");
+    assert_eq!(body["errors"][0]["code"], 1006, "{body}");
+
+    linked
+        .wasim
+        .push_event(alice, UserEvent::Identity)
+        .await
+        .unwrap();
+    let key = linked.wasim.identity_key(alice).await.unwrap();
+    let hash = wacontacts_core::identity::identity_hash(&key);
+    let identity = eventually("the identity change on /v1", || {
+        let (linked, path) = (&linked, &path);
+        async move {
+            let (status, body) = linked.app.get_json(path).await;
+            (status == 200).then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(identity["contacts"]["hash"], hash, "{identity}");
+    assert_eq!(identity["contacts"]["acknowledged"], false);
+    assert!(identity["contacts"]["created_timestamp"].as_i64().unwrap() > 0);
+
+    let (status, body) = linked
+        .app
+        .put_json(&path, json!({"hash": "AAAAAAAAAAA="}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["code"], 1009, "{body}");
+    let (status, body) = linked.app.put_json(&path, json!({"hash": hash})).await;
+    assert_eq!((status, body), (200, json!({})));
+    let (_, now) = linked.app.get_json(&path).await;
+    assert_eq!(now["contacts"]["acknowledged"], true, "{now}");
+    let (_, waha) = linked
+        .app
+        .get_json(&format!("/api/default/contacts/{alice}/identity"))
+        .await;
+    assert_eq!(waha["acknowledged"], true, "{waha}");
+    linked.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn number_change_answers_under_both_numbers() {
     let (old, new) = ("15558890001", "15558890002");

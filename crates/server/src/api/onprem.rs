@@ -26,7 +26,7 @@ use wacontacts_core::queued::{CheckOutcome, CheckStatus};
 use wacontacts_core::service::{CheckQueue, ContactError, PartialCheck, QueueError, outcome};
 use wacontacts_core::session::SessionName;
 
-use crate::error::{ApiError, AppJson};
+use crate::error::{ApiError, AppJson, AppPath};
 use crate::state::AppState;
 
 /// Most numbers in one `POST /v1/contacts` (as WAHA's bulk check).
@@ -494,10 +494,77 @@ pub async fn login(
     }))
 }
 
+/// `{"contacts": {hash, created_timestamp, acknowledged}}`: On-Prem wraps the one
+/// identity object in `contacts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnPremIdentity {
+    pub contacts: crate::api::webhooks::IdentityInfo,
+}
+
+/// A contact's WhatsApp id in the path: digits with the country code (`16315551000`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct WaIdPath {
+    /// The WhatsApp id, as `wa_id` answers it.
+    #[param(example = "16315551000")]
+    wa_id: String,
+}
+
+/// The latest identity change of a contact, as On-Prem's
+/// `user_identity_changed` notifications are acknowledged against.
+#[utoipa::path(get, path = "/v1/contacts/{wa_id}/identity", tag = "onprem",
+    security(("bearer" = []), ("api_key" = [])),
+    params(WaIdPath),
+    responses(
+        (status = 200, description = "The latest identity change", body = OnPremIdentity),
+        (status = 400, description = "A wa_id that is no phone number or LID (1009)", body = OnPremErrors),
+        (status = 404, description = "No identity change seen for this contact, or the configured session does not exist (1006)", body = OnPremErrors),
+    ))]
+pub async fn get_identity(
+    State(state): State<AppState>,
+    AppPath(wa_id): AppPath<String>,
+) -> Result<AppJson<OnPremIdentity>, ApiError> {
+    let session = &state.onprem.session;
+    state.sessions.get(session).await?;
+    let who = crate::api::contacts::parse_contact(&wa_id)?;
+    let latest = state.identity.latest(session, &who).await?;
+    Ok(AppJson(OnPremIdentity {
+        contacts: latest.into(),
+    }))
+}
+
+/// Acknowledges the latest identity change by its hash; answers `{}`. A hash that
+/// is not the latest one is 400 (1009).
+#[utoipa::path(put, path = "/v1/contacts/{wa_id}/identity", tag = "onprem",
+    security(("bearer" = []), ("api_key" = [])),
+    params(WaIdPath),
+    request_body = crate::api::webhooks::IdentityAck,
+    responses(
+        (status = 200, description = "Acknowledged (an empty object)", body = Object),
+        (status = 400, description = "A bad wa_id or body (1009, 1010), or a hash that is not the latest (1009)", body = OnPremErrors),
+        (status = 404, description = "No identity change seen for this contact, or the configured session does not exist (1006)", body = OnPremErrors),
+    ))]
+pub async fn put_identity(
+    State(state): State<AppState>,
+    AppPath(wa_id): AppPath<String>,
+    AppJson(body): AppJson<crate::api::webhooks::IdentityAck>,
+) -> Result<AppJson<serde_json::Value>, ApiError> {
+    let session = &state.onprem.session;
+    state.sessions.get(session).await?;
+    let who = crate::api::contacts::parse_contact(&wa_id)?;
+    state
+        .identity
+        .acknowledge(session, &who, &body.hash)
+        .await?;
+    Ok(AppJson(json!({})))
+}
+
 /// On-Prem's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(check_contacts))
+        .routes(routes!(get_identity, put_identity))
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(login))
 }
