@@ -218,7 +218,10 @@ impl Application {
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         engine_config.qr_timeout = settings.qr_timeout;
-        let engine = Engine::new(engine_config, Arc::new(store.clone()), store.devices());
+        // Stored facts wake their session's webhook task (set once the dispatcher exists).
+        let dispatcher = Arc::new(std::sync::OnceLock::new());
+        let sink = crate::webhooks::WakingSink::new(Arc::new(store.clone()), dispatcher.clone());
+        let engine = Engine::new(engine_config, Arc::new(sink), store.devices());
         let sessions = SessionService::new(
             Arc::new(store.clone()),
             Arc::new(engine.clone()),
@@ -238,6 +241,7 @@ impl Application {
             settings.webhook.clone(),
             Arc::new(TokioClock),
         )?;
+        let _ = dispatcher.set(webhooks.clone());
         webhooks.spawn();
         spawn_status_recorder(&engine, sessions.clone(), webhooks.clone());
         let restored = restore(&engine, &sessions).await?;

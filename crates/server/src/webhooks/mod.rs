@@ -5,6 +5,9 @@
 
 mod targets;
 mod transport;
+mod waking_sink;
+
+pub use waking_sink::WakingSink;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,8 +22,10 @@ pub use targets::{ConfigTargets, GlobalWebhook, WebhookConfigError, targets_from
 pub use transport::{HttpTransport, sign};
 
 /// Longest a session's task sleeps before looking at its outbox again when nothing
-/// woke it (facts stored by the engine enqueue without waking it).
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// woke it: a safety net only, as every enqueue wakes it (stored facts through
+/// [`WakingSink`], other events through [`Dispatcher::enqueue`]). Short polls cost
+/// a store query per idle session each time, which thousands of sessions feel.
+const IDLE_POLL: Duration = Duration::from_secs(30);
 /// Wait after a store failure before the task tries again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -76,7 +81,7 @@ impl Dispatcher {
                 if let Err(e) = this.start_known().await {
                     tracing::warn!(error = %format!("{e:#}"), "failed to list sessions for webhooks");
                 }
-                tokio::time::sleep(IDLE_POLL * 4).await;
+                tokio::time::sleep(IDLE_POLL).await;
             }
         });
     }
@@ -197,6 +202,6 @@ async fn run_session(inner: Arc<Inner>, session: SessionName, wake: Arc<Notify>)
         }
         // A wake-up (a new event, a retried dead letter) ends the wait early; an
         // event in backoff is still not sent before its time (run_due checks).
-        let _ = tokio::time::timeout(wait.min(IDLE_POLL * 4), wake.notified()).await;
+        let _ = tokio::time::timeout(wait.min(IDLE_POLL), wake.notified()).await;
     }
 }
