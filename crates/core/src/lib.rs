@@ -8,3 +8,4 @@ pub mod policy;
 pub mod ports;
 pub mod service;
 pub mod session;
+pub mod username;

@@ -212,11 +212,7 @@ impl ContactService {
             .filter_map(|f| answers.get(f))
             .find(|r| r.exists)
         else {
-            return Ok(Existence {
-                exists: false,
-                phone: None,
-                lid: None,
-            });
+            return Ok(Existence::not_found());
         };
         let canonical = found.phone.unwrap_or(*phone);
         if let Some(lid) = &found.lid {
@@ -236,6 +232,7 @@ impl ContactService {
             exists: true,
             phone: Some(canonical),
             lid: found.lid.clone(),
+            username: found.username.clone(),
         })
     }
 
