@@ -13,7 +13,7 @@ use crate::contact::{
     ExistenceResult, LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
-use crate::username::{CheckKey, UsernameQuery};
+use crate::username::{CheckKey, Username, UsernameQuery};
 use crate::session::{
     EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
 };
@@ -227,6 +227,14 @@ pub trait ContactStore: Send + Sync {
         &self,
         session: &SessionName,
         who: &ContactRef,
+    ) -> StoreResult<Option<Contact>>;
+
+    /// The contact whose username is `username`, when one is known (from the
+    /// address book or a username check); the most recently updated one if several.
+    async fn contact_by_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
     ) -> StoreResult<Option<Contact>>;
 
     /// The number changes that led to `phone`, oldest first.

@@ -7,6 +7,7 @@ mod contacts;
 mod page_index;
 mod ports;
 mod sessions;
+mod usernames;
 mod sink;
 
 pub use bulk::ImportedContact;

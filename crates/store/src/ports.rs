@@ -11,6 +11,7 @@ use wacontacts_core::contact::{
     ProfilePicture,
 };
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
+use wacontacts_core::username::Username;
 use wacontacts_core::ports::{ContactStore, SessionStore, StoreResult};
 use wacontacts_core::session::{NewSession, SessionName, SessionRecord, SessionStatus};
 
@@ -151,6 +152,15 @@ impl ContactStore for Store {
         who: &ContactRef,
     ) -> StoreResult<Option<Contact>> {
         let row = Store::get_contact(self, session, who).await?;
+        Ok(row.map(|r| r.into_contact(session)).transpose()?)
+    }
+
+    async fn contact_by_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
+    ) -> StoreResult<Option<Contact>> {
+        let row = Store::contact_by_username(self, session, username).await?;
         Ok(row.map(|r| r.into_contact(session)).transpose()?)
     }
 

@@ -15,6 +15,7 @@ use crate::phone::candidates;
 use crate::ports::{ContactStore, Directory, DirectoryError, StoreError};
 use crate::service::sessions::{SessionError, SessionService};
 use crate::session::{Me, SessionName};
+use crate::username::Username;
 
 /// Why a contact operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum ContactError {
     /// The store has no such contact.
     #[error("contact not found")]
     ContactNotFound(ContactRef),
+    /// No contact of the session has this username.
+    #[error("no contact has this username")]
+    UsernameNotFound(Username),
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error(transparent)]
@@ -142,6 +146,21 @@ impl ContactService {
             contact,
             previous_numbers,
         })
+    }
+
+    /// Who, among the session's contacts, has `username` (from the address book or
+    /// an earlier username check). `UsernameNotFound` when nobody known has it.
+    pub async fn find_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
+    ) -> Result<ContactRef> {
+        self.working(session).await?;
+        self.store
+            .contact_by_username(session, username)
+            .await?
+            .and_then(|c| c.id())
+            .ok_or_else(|| ContactError::UsernameNotFound(username.clone()))
     }
 
     /// One contact with its "about" text and picture URL current: each is served

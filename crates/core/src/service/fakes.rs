@@ -139,6 +139,16 @@ impl ContactStore for FakeStore {
     async fn get_contact(&self, _: &SessionName, who: &ContactRef) -> StoreResult<Option<Contact>> {
         Ok(self.contact(who))
     }
+    async fn contact_by_username(
+        &self,
+        _: &SessionName,
+        username: &Username,
+    ) -> StoreResult<Option<Contact>> {
+        Ok(lock(&self.contacts)
+            .iter()
+            .find(|c| c.username.as_deref() == Some(username.as_str()))
+            .cloned())
+    }
     async fn number_history(
         &self,
         _: &SessionName,
