@@ -7,6 +7,7 @@ pub mod lids;
 pub mod openapi;
 pub mod pairing;
 pub mod sessions;
+pub mod usernames;
 pub mod waha;
 pub mod wawp;
 pub mod whinself;
