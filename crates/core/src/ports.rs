@@ -13,10 +13,10 @@ use crate::contact::{
     ExistenceResult, LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
-use crate::username::{CheckKey, Username, UsernameQuery};
 use crate::session::{
     EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
 };
+use crate::username::{CheckKey, Username, UsernameQuery};
 
 /// A storage failure (database down, disk full, a row that does not parse). Its
 /// text is for logs, never for a client.

@@ -29,9 +29,9 @@ pub const PIN_DIGITS: usize = 4;
 
 /// Endings that make a username look like a web address (`alice.com`): refused.
 const DOMAIN_ENDINGS: &[&str] = &[
-    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "io", "co", "app", "dev",
-    "me", "xyz", "online", "site", "shop", "store", "tech", "ai", "tv", "us", "uk", "br", "in",
-    "de", "fr", "es", "it", "mx", "ar", "ru", "cn", "jp", "id", "ng", "za", "pk",
+    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "io", "co", "app", "dev", "me",
+    "xyz", "online", "site", "shop", "store", "tech", "ai", "tv", "us", "uk", "br", "in", "de",
+    "fr", "es", "it", "mx", "ar", "ru", "cn", "jp", "id", "ng", "za", "pk",
 ];
 
 /// Why an input is not a username or a PIN. [`UsernameError::code`] is stable.
@@ -238,7 +238,10 @@ mod tests {
             ("john.doe", "john.doe"),
             ("x2.y_z", "x2.y_z"),
             ("abc", "abc"),
-            ("a23456789012345678901234567890123_5", "a23456789012345678901234567890123_5"),
+            (
+                "a23456789012345678901234567890123_5",
+                "a23456789012345678901234567890123_5",
+            ),
             ("com.alice", "com.alice"),
             ("alice.", "alice."),
         ];

@@ -309,16 +309,14 @@ impl Directory for SessionDirectory {
                 continue;
             }
             let exists = contact.is_some_and(|c| c.contact_type == "in");
-            let lid = user
-                .id
-                .clone()
-                .filter(|j| j.is_lid())
-                .or_else(|| match user.protocol(UsyncProtocolKind::Lid) {
+            let lid = user.id.clone().filter(|j| j.is_lid()).or_else(|| {
+                match user.protocol(UsyncProtocolKind::Lid) {
                     Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) => {
                         Some(lid.clone())
                     }
                     _ => None,
-                });
+                }
+            });
             let pn = user
                 .pn_jid
                 .clone()

@@ -71,7 +71,11 @@ async fn usernames_are_found_with_and_without_pin_and_cached() {
         .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, found);
-    assert_eq!(linked.usync_counts(ME).await, after_first, "served from the cache");
+    assert_eq!(
+        linked.usync_counts(ME).await,
+        after_first,
+        "served from the cache"
+    );
 
     // With the right PIN.
     let (status, carol) = linked
@@ -87,7 +91,9 @@ async fn usernames_are_found_with_and_without_pin_and_cached() {
     for query in ["username=carol_pin&pin=1111", "username=carol_pin"] {
         let (status, nobody) = linked
             .app
-            .get_json(&format!("/api/contacts/check-exists?session=default&{query}"))
+            .get_json(&format!(
+                "/api/contacts/check-exists?session=default&{query}"
+            ))
             .await;
         assert_eq!(status, 200, "{nobody}");
         assert_eq!(nobody, json!({"numberExists": false}), "{query}");
@@ -207,13 +213,19 @@ async fn malformed_usernames_and_parameter_mixes_are_refused() {
             "phone_and_username",
             None,
         ),
-        (&format!("phone={ALICE}&pin=1234"), "pin_without_username", None),
+        (
+            &format!("phone={ALICE}&pin=1234"),
+            "pin_without_username",
+            None,
+        ),
         ("refresh=true", "missing_phone", None),
     ];
     for (query, code, value) in cases {
         let (status, body) = linked
             .app
-            .get_json(&format!("/api/contacts/check-exists?session=default&{query}"))
+            .get_json(&format!(
+                "/api/contacts/check-exists?session=default&{query}"
+            ))
             .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(assert_error_shape(status, &body), code, "{query}");
@@ -229,10 +241,17 @@ async fn malformed_usernames_and_parameter_mixes_are_refused() {
     assert_eq!(assert_error_shape(status, &body), "invalid_username");
     let (status, body) = linked
         .app
-        .post_json("/api/default/contacts/check-exists", json!({"usernames": []}))
+        .post_json(
+            "/api/default/contacts/check-exists",
+            json!({"usernames": []}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(assert_error_shape(status, &body), "invalid_batch_size");
-    assert_eq!(linked.usync_counts(ME).await, before, "nothing was looked up");
+    assert_eq!(
+        linked.usync_counts(ME).await,
+        before,
+        "nothing was looked up"
+    );
     linked.stop().await;
 }

@@ -9,8 +9,8 @@ use sqlx::Row;
 use wacontacts_core::contact::{CachedExistence, Existence};
 use wacontacts_core::ids::{Lid, PhoneNumber};
 use wacontacts_core::ports::{CheckStore, StoreResult};
-use wacontacts_core::username::{CheckKey, Username};
 use wacontacts_core::session::SessionName;
+use wacontacts_core::username::{CheckKey, Username};
 
 use crate::Store;
 use crate::contacts::{merge_lid_row, put_mapping};
@@ -120,8 +120,14 @@ impl CheckStore for Store {
             }
             // So does the username, on the contact it names (when we have one).
             if let Some(username) = &e.username {
-                set_username(&mut tx, session.as_str(), e.lid.as_ref(), e.phone.as_ref(), username)
-                    .await?;
+                set_username(
+                    &mut tx,
+                    session.as_str(),
+                    e.lid.as_ref(),
+                    e.phone.as_ref(),
+                    username,
+                )
+                .await?;
             }
         }
         tx.commit().await.context("Failed to cache checks")?;
@@ -154,7 +160,10 @@ mod tests {
             .cache_checks(&s, &[(asked.clone(), answer.clone())])
             .await
             .unwrap();
-        let read = store.cached_checks(&s, &[asked.clone(), absent]).await.unwrap();
+        let read = store
+            .cached_checks(&s, &[asked.clone(), absent])
+            .await
+            .unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[&asked], answer);
         assert_eq!(

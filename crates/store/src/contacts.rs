@@ -274,7 +274,8 @@ pub(crate) fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<
 }
 
 /// Columns of a contact, with `is_blocked` joined from the blocklist (by phone or LID).
-pub(crate) const CONTACT_COLUMNS: &str = "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+pub(crate) const CONTACT_COLUMNS: &str =
+    "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
       AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) AS is_blocked";
 
 /// A listed contact as one JSON array (two nested, for serde's tuple sizes), so that a

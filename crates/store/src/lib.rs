@@ -7,8 +7,8 @@ mod contacts;
 mod page_index;
 mod ports;
 mod sessions;
-mod usernames;
 mod sink;
+mod usernames;
 
 pub use bulk::ImportedContact;
 pub(crate) use contacts::{AddressBookRow, StoredContact};

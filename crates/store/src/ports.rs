@@ -11,9 +11,9 @@ use wacontacts_core::contact::{
     ProfilePicture,
 };
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
-use wacontacts_core::username::Username;
 use wacontacts_core::ports::{ContactStore, SessionStore, StoreResult};
 use wacontacts_core::session::{NewSession, SessionName, SessionRecord, SessionStatus};
+use wacontacts_core::username::Username;
 
 use crate::contacts::{BlockRow, LidMapRow, NumberChangeRow};
 use crate::{AddressBookRow, Store, StoredContact, Written};

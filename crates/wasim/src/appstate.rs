@@ -442,7 +442,11 @@ pub(crate) fn record_contact(w: &mut World, account: &str, contact: AddressBookC
     }
     acc.appstate.push_sets(
         "critical_unblock_low",
-        vec![(contact_index(&phone), contact_value(&contact, lid, username), 2)],
+        vec![(
+            contact_index(&phone),
+            contact_value(&contact, lid, username),
+            2,
+        )],
     )
 }
 

@@ -122,8 +122,7 @@ fn answer_user(w: &World, account: &str, protocols: &[String], u: &Node) -> Node
     // A username lookup tells the number only when it is in the asking account's
     // address book (WhatsApp keeps numbers private from strangers).
     let tells_number = by_username.is_none()
-        || w
-            .accounts
+        || w.accounts
             .get(account)
             .is_some_and(|a| a.contacts.iter().any(|c| c.phone == phone));
     let mut b = NodeBuilder::new("user");

@@ -13,13 +13,13 @@ use futures::channel::oneshot;
 
 use crate::contact::{CachedExistence, Existence};
 use crate::ids::PhoneNumber;
-use crate::username::{CheckKey, UsernameQuery};
 use crate::phone::candidates;
 use crate::policy::{Budget, CheckPolicy};
 use crate::ports::{CheckStore, Directory, DirectoryError, Spawner};
 use crate::service::contacts::ContactError;
 use crate::service::sessions::{SessionService, SessionView};
 use crate::session::SessionName;
+use crate::username::{CheckKey, UsernameQuery};
 
 type Answer = Result<Existence, DirectoryError>;
 

@@ -12,7 +12,6 @@ use crate::contact::{
     LidMapping, ListCursor, Listing, NumberChange, Page, ProfilePicture, UserInfo,
 };
 use crate::ids::{ContactRef, Lid, PhoneNumber};
-use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
 use crate::policy::Policy;
 use crate::ports::{
     CheckStore, Clock, ContactStore, Directory, DirectoryError, SessionRuntime, SessionStore,
@@ -22,6 +21,7 @@ use crate::service::{ContactService, SessionService};
 use crate::session::{
     EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
 };
+use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
 
 pub fn phone(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).unwrap()

@@ -329,12 +329,12 @@ mod checks {
     use futures::future::join_all;
 
     use crate::ids::PhoneNumber;
-    use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
     use crate::policy::CheckPolicy;
     use crate::ports::{DirectoryError, Spawner, Task};
     use crate::service::fakes::{World, lid, phone};
     use crate::service::{CheckService, ContactError};
     use crate::session::SessionStatus;
+    use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
 
     struct TokioSpawner;
 
@@ -395,14 +395,21 @@ mod checks {
         let found: Vec<bool> = first.iter().map(|e| e.exists).collect();
         assert_eq!(found, [true, false, false, true, false, false]);
         assert_eq!(first[0].lid, Some(lid("700@lid")));
-        assert_eq!(first[0].username.as_ref().map(|u| u.as_str()), Some("alice"));
+        assert_eq!(
+            first[0].username.as_ref().map(|u| u.as_str()),
+            Some("alice")
+        );
         assert_eq!(first[0].phone, None, "WhatsApp did not tell the number");
         let calls = w.directory.calls();
         assert!(calls.contains(&"find_usernames 5".to_string()), "{calls:?}");
         assert!(calls.contains(&"is_on_whatsapp 1".to_string()), "{calls:?}");
         let again = checks.check(&w.session, &asked, false).await.unwrap();
         assert_eq!(again, first);
-        assert_eq!(w.directory.calls().len(), calls.len(), "served from the cache");
+        assert_eq!(
+            w.directory.calls().len(),
+            calls.len(),
+            "served from the cache"
+        );
         let status = checks.budget(&w.session).await.unwrap();
         assert_eq!(status.remaining, 200 - 6);
         assert_eq!(status.stats.cache_hits, 6);
@@ -533,7 +540,12 @@ mod checks {
         );
         assert_eq!(queries(&w).len(), 1, "paused: WhatsApp is not asked again");
         w.clock.advance(Duration::from_secs(30));
-        assert!(checks.check(&w.session, &keys(&all[1..2]), false).await.is_ok());
+        assert!(
+            checks
+                .check(&w.session, &keys(&all[1..2]), false)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -547,7 +559,10 @@ mod checks {
             .unwrap()
             .insert(with_nine, None);
         let asked = phone("551187654321");
-        let answer = checks.check(&w.session, &keys(&[asked]), false).await.unwrap();
+        let answer = checks
+            .check(&w.session, &keys(&[asked]), false)
+            .await
+            .unwrap();
         assert_eq!(answer[0].phone, Some(with_nine));
         assert_eq!(queries(&w), ["is_on_whatsapp 2"]);
     }

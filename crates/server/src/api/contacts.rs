@@ -404,18 +404,22 @@ pub async fn check_exists_bulk<D: Dialect>(
                 .map(|u| u.parse().map(CheckKey::Username)),
         )
         .collect();
-    let valid: Vec<CheckKey> = parsed.iter().filter_map(|k| k.as_ref().ok()).cloned().collect();
+    let valid: Vec<CheckKey> = parsed
+        .iter()
+        .filter_map(|k| k.as_ref().ok())
+        .cloned()
+        .collect();
     let mut answers = state
         .checks
         .check(&scope.session, &valid, body.refresh)
         .await?
         .into_iter()
         .map(NumberExists::from);
-    let inputs = body
-        .phones
-        .into_iter()
-        .map(|p| (Some(p), None))
-        .chain(body.usernames.iter().map(|u| (None, Some(u.username().to_owned()))));
+    let inputs = body.phones.into_iter().map(|p| (Some(p), None)).chain(
+        body.usernames
+            .iter()
+            .map(|u| (None, Some(u.username().to_owned()))),
+    );
     let items = inputs
         .zip(parsed)
         .map(|((phone, username), parsed)| match parsed {
