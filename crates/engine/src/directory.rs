@@ -17,7 +17,7 @@ use wacontacts_core::username::{Username, UsernameQuery};
 use whatsapp_rust::lid_pn_cache::{LearningSource, LidPnEntry};
 use whatsapp_rust::wacore::iq::usync::{
     UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
-    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
+    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncResponse, UsyncUser, UsyncUserResult,
 };
 use whatsapp_rust::{
     AppStateError, BlockingError, Client, ContactError, IqError, Jid, UsyncSubprotocolError,
@@ -76,6 +76,18 @@ fn blocking_error(e: BlockingError) -> DirectoryError {
     }
 }
 
+/// The business's verified name a usync answer carries, when not empty.
+fn verified_name_of(user: &UsyncUserResult) -> Option<String> {
+    match user.protocol(UsyncProtocolKind::Business) {
+        Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
+            .verified_name
+            .as_ref()
+            .and_then(|v| v.name.clone())
+            .filter(|n| !n.is_empty()),
+        _ => None,
+    }
+}
+
 /// A fresh usync `sid` (only needs to be unique among our requests).
 fn next_sid() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -114,6 +126,36 @@ impl SessionDirectory {
         .await
     }
 
+    /// One usync query with the `contact` protocol; WhatsApp's 429 on that protocol
+    /// is the whole query's.
+    async fn contact_query(
+        &self,
+        client: &Client,
+        protocols: Vec<UsyncProtocol>,
+        users: Vec<UsyncUser>,
+    ) -> Result<UsyncResponse, DirectoryError> {
+        let query = UsyncQuery::new(
+            UsyncMode::Query,
+            UsyncContext::Interactive,
+            protocols,
+            users,
+        )
+        .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let spec = UsyncQuerySpec::new(query, next_sid())
+            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let response = self
+            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
+            .await?;
+        if let Some(err) = response
+            .protocol_state(UsyncProtocolKind::Contact)
+            .and_then(|s| s.error.as_ref())
+            .and_then(subprotocol_error)
+        {
+            return Err(err);
+        }
+        Ok(response)
+    }
+
     /// Feeds a mapping a usync answer carried to the client's cache (whatsmeow
     /// and whatsapp-rust do the same), so its blocks find it.
     async fn learned(&self, client: &Client, lid: &Jid, pn: &Jid) {
@@ -147,31 +189,14 @@ impl Directory for SessionDirectory {
             .iter()
             .map(|p| UsyncUser::from_phone(format!("+{}", convert::digits(p))))
             .collect();
-        let query = UsyncQuery::new(
-            UsyncMode::Query,
-            UsyncContext::Interactive,
-            vec![
-                UsyncProtocol::Contact {
-                    addressing_mode: UsyncAddressingMode::Pn,
-                },
-                UsyncProtocol::Lid,
-                UsyncProtocol::BusinessVerifiedName,
-            ],
-            users,
-        )
-        .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let spec = UsyncQuerySpec::new(query, next_sid())
-            .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let response = self
-            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
-            .await?;
-        if let Some(err) = response
-            .protocol_state(UsyncProtocolKind::Contact)
-            .and_then(|s| s.error.as_ref())
-            .and_then(subprotocol_error)
-        {
-            return Err(err);
-        }
+        let protocols = vec![
+            UsyncProtocol::Contact {
+                addressing_mode: UsyncAddressingMode::Pn,
+            },
+            UsyncProtocol::Lid,
+            UsyncProtocol::BusinessVerifiedName,
+        ];
+        let response = self.contact_query(&client, protocols, users).await?;
         let by_digits: HashMap<String, &PhoneNumber> = phones
             .iter()
             .map(|p| (convert::digits(p).to_string(), p))
@@ -195,14 +220,7 @@ impl Directory for SessionDirectory {
                 Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) => Some(lid.clone()),
                 _ => None,
             };
-            let verified_name = match user.protocol(UsyncProtocolKind::Business) {
-                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
-                    .verified_name
-                    .as_ref()
-                    .and_then(|v| v.name.clone())
-                    .filter(|n| !n.is_empty()),
-                _ => None,
-            };
+            let verified_name = verified_name_of(user);
             let is_business = matches!(
                 user.protocol(UsyncProtocolKind::Business),
                 Some(UsyncProtocolResult::Business(UsyncOutcome::Value(_)))
@@ -257,32 +275,15 @@ impl Directory for SessionDirectory {
             .collect();
         // Usernames map to LIDs: ask in LID addressing, with the `lid` protocol for
         // the LID and the `username` protocol for the handle as WhatsApp spells it.
-        let query = UsyncQuery::new(
-            UsyncMode::Query,
-            UsyncContext::Interactive,
-            vec![
-                UsyncProtocol::Contact {
-                    addressing_mode: UsyncAddressingMode::Lid,
-                },
-                UsyncProtocol::Lid,
-                UsyncProtocol::Username,
-                UsyncProtocol::BusinessVerifiedName,
-            ],
-            users,
-        )
-        .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let spec = UsyncQuerySpec::new(query, next_sid())
-            .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let response = self
-            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
-            .await?;
-        if let Some(err) = response
-            .protocol_state(UsyncProtocolKind::Contact)
-            .and_then(|s| s.error.as_ref())
-            .and_then(subprotocol_error)
-        {
-            return Err(err);
-        }
+        let protocols = vec![
+            UsyncProtocol::Contact {
+                addressing_mode: UsyncAddressingMode::Lid,
+            },
+            UsyncProtocol::Lid,
+            UsyncProtocol::Username,
+            UsyncProtocol::BusinessVerifiedName,
+        ];
+        let response = self.contact_query(&client, protocols, users).await?;
         let by_name: HashMap<&str, Vec<&UsernameQuery>> =
             asked.iter().fold(HashMap::new(), |mut m, q| {
                 m.entry(q.username.as_str()).or_default().push(q);
@@ -328,14 +329,7 @@ impl Directory for SessionDirectory {
                 }
                 _ => None,
             };
-            let verified_name = match user.protocol(UsyncProtocolKind::Business) {
-                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
-                    .verified_name
-                    .as_ref()
-                    .and_then(|v| v.name.clone())
-                    .filter(|n| !n.is_empty()),
-                _ => None,
-            };
+            let verified_name = verified_name_of(user);
             if exists && let (Some(pn), Some(lid)) = (&pn, &lid) {
                 self.learned(&client, lid, pn).await;
             }
