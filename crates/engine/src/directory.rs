@@ -88,6 +88,16 @@ fn verified_name_of(user: &UsyncUserResult) -> Option<String> {
     }
 }
 
+/// The username a usync answer's `username` protocol carries, when well-formed.
+fn username_of(user: &UsyncUserResult) -> Option<Username> {
+    match user.protocol(UsyncProtocolKind::Username) {
+        Some(UsyncProtocolResult::Username(UsyncOutcome::Value(Some(u)))) => {
+            Username::parse(u).ok()
+        }
+        _ => None,
+    }
+}
+
 /// A fresh usync `sid` (only needs to be unique among our requests).
 fn next_sid() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -194,6 +204,7 @@ impl Directory for SessionDirectory {
                 addressing_mode: UsyncAddressingMode::Pn,
             },
             UsyncProtocol::Lid,
+            UsyncProtocol::Username,
             UsyncProtocol::BusinessVerifiedName,
         ];
         let response = self.contact_query(&client, protocols, users).await?;
@@ -244,7 +255,7 @@ impl Directory for SessionDirectory {
                     },
                     is_business: exists && is_business,
                     verified_name: if exists { verified_name } else { None },
-                    username: None,
+                    username: username_of(user).filter(|_| exists),
                 },
             );
         }
@@ -323,12 +334,7 @@ impl Directory for SessionDirectory {
                 .clone()
                 .or_else(|| user.id.clone())
                 .filter(|j| j.is_pn());
-            let told = match user.protocol(UsyncProtocolKind::Username) {
-                Some(UsyncProtocolResult::Username(UsyncOutcome::Value(Some(u)))) => {
-                    Username::parse(u).ok()
-                }
-                _ => None,
-            };
+            let told = username_of(user);
             let verified_name = verified_name_of(user);
             if exists && let (Some(pn), Some(lid)) = (&pn, &lid) {
                 self.learned(&client, lid, pn).await;

@@ -125,6 +125,10 @@ async fn usernames_are_found_with_and_without_pin_and_cached() {
     assert_eq!(bulk.len(), 5);
     assert_eq!(bulk[0]["phone"], ALICE);
     assert_eq!(bulk[0]["chatId"], format!("{ALICE}@c.us"));
+    assert_eq!(
+        bulk[0]["username"], "alice.b",
+        "usync's username protocol answers for numbers too"
+    );
     assert_eq!(bulk[1]["username"], "alice.b");
     assert_eq!(bulk[1]["chatId"], alice_lid);
     assert_eq!(bulk[2]["username"], "@carol_pin");
