@@ -21,6 +21,8 @@ use crate::usernames::set_username;
 const READ_CHUNK: usize = 10_000;
 
 fn bad(session: &SessionName, key: &str, what: &str) -> anyhow::Error {
+    // A username's PIN stays out of logs and errors.
+    let key = key.split('#').next().unwrap_or(key);
     tracing::error!(session = %session, row = key, field = what, "a cached check does not parse");
     anyhow::anyhow!("cached check of '{key}' in session '{session}': bad {what}")
 }
