@@ -58,3 +58,70 @@ impl Store {
         row.as_ref().map(contact_from_row).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wacontacts_core::contact::{AddressBookEntry, CachedExistence, Existence};
+    use wacontacts_core::ids::ContactRef;
+    use wacontacts_core::ports::{CheckStore, ContactStore};
+    use wacontacts_core::username::{CheckKey, UsernamePin, UsernameQuery};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_username_check_names_a_contact_and_is_cached_per_pin() {
+        let (_d, store, s) = crate::test_support::store_with_session("s").await;
+        let phone = PhoneNumber::parse("+15550001234").unwrap();
+        let lid = Lid::parse("4242@lid").unwrap();
+        store
+            .save_address_book(
+                &s,
+                &AddressBookEntry {
+                    who: ContactRef::Phone(phone),
+                    phone: Some(phone),
+                    lid: Some(lid.clone()),
+                    full_name: Some("Zoe".into()),
+                    first_name: None,
+                    username: None,
+                    at_ms: 1,
+                },
+            )
+            .await
+            .unwrap();
+        let zoe = Username::parse("zoe.x").unwrap();
+        assert_eq!(store.contact_by_username(&s, &zoe).await.unwrap(), None);
+        let with_pin = CheckKey::Username(UsernameQuery {
+            username: zoe.clone(),
+            pin: Some(UsernamePin::parse("1234").unwrap()),
+        });
+        let without = CheckKey::Username(UsernameQuery {
+            username: zoe.clone(),
+            pin: None,
+        });
+        let found = CachedExistence {
+            existence: Existence {
+                exists: true,
+                phone: None,
+                lid: Some(lid.clone()),
+                username: Some(zoe.clone()),
+            },
+            checked_ms: 7,
+        };
+        store
+            .cache_checks(&s, &[(with_pin.clone(), found.clone())])
+            .await
+            .unwrap();
+        let read = store
+            .cached_checks(&s, &[with_pin.clone(), without])
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1, "a PIN is its own key");
+        assert_eq!(read[&with_pin], found);
+        let contact = ContactStore::contact_by_username(&store, &s, &zoe)
+            .await
+            .unwrap()
+            .expect("the contact carries the username");
+        assert_eq!(contact.phone, Some(phone));
+        assert_eq!(contact.username.as_deref(), Some("zoe.x"));
+    }
+}
