@@ -2,6 +2,7 @@
 //! its events tell. Filled further by the contacts issues.
 
 use crate::ids::{ContactRef, Lid, PhoneNumber};
+use crate::username::Username;
 
 /// WhatsApp's answer to "is this number on WhatsApp?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct ExistenceResult {
     pub is_business: bool,
     /// The business's verified name, when it has one.
     pub verified_name: Option<String>,
+    /// The account's username, when WhatsApp told it (usync's `username` protocol).
+    pub username: Option<Username>,
 }
 
 impl ExistenceResult {
@@ -28,6 +31,7 @@ impl ExistenceResult {
             lid: None,
             is_business: false,
             verified_name: None,
+            username: None,
         }
     }
 }
@@ -199,13 +203,28 @@ pub struct BlockedContact {
     pub blocked_ms: Option<i64>,
 }
 
-/// WhatsApp's answer about one number, in the canonical form it knows.
+/// WhatsApp's answer about one number or username, in the canonical form it knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existence {
     pub exists: bool,
     /// The number as WhatsApp knows it (e.g. Brazil with or without the 9th digit).
     pub phone: Option<PhoneNumber>,
     pub lid: Option<Lid>,
+    /// The account's username, when WhatsApp told it (asked by username, or its
+    /// `username` protocol answered).
+    pub username: Option<Username>,
+}
+
+impl Existence {
+    /// The answer for a number or username without an account.
+    pub fn not_found() -> Self {
+        Self {
+            exists: false,
+            phone: None,
+            lid: None,
+            username: None,
+        }
+    }
 }
 
 /// Order of a contact listing.

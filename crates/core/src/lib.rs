@@ -11,4 +11,5 @@ pub mod queued;
 pub mod search;
 pub mod service;
 pub mod session;
+pub mod username;
 pub mod webhook;

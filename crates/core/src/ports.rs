@@ -16,6 +16,7 @@ use crate::ids::{ContactRef, Lid, PhoneNumber};
 use crate::session::{
     EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
 };
+use crate::username::{CheckKey, Username, UsernameQuery};
 
 /// A storage failure (database down, disk full, a row that does not parse). Its
 /// text is for logs, never for a client.
@@ -61,6 +62,15 @@ pub trait Directory: Send + Sync {
         &self,
         phones: &[PhoneNumber],
     ) -> Result<HashMap<PhoneNumber, ExistenceResult>, DirectoryError>;
+
+    /// Who holds each of the usernames asked (one usync query): found only when the
+    /// username exists and the PIN, where the holder set one, is right (a wrong PIN
+    /// answers as not found). Every input is a key of the answer. WhatsApp answers
+    /// with the LID, and with the phone number only when it chooses to tell it.
+    async fn find_usernames(
+        &self,
+        asked: &[UsernameQuery],
+    ) -> Result<HashMap<UsernameQuery, ExistenceResult>, DirectoryError>;
 
     /// About text, LID, picture id and business facts of `who` (one usync query).
     async fn user_info(
@@ -234,6 +244,14 @@ pub trait ContactStore: Send + Sync {
         who: &ContactRef,
     ) -> StoreResult<Option<Contact>>;
 
+    /// The contact whose username is `username`, when one is known (from the
+    /// address book or a username check); the most recently updated one if several.
+    async fn contact_by_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
+    ) -> StoreResult<Option<Contact>>;
+
     /// The number changes that led to `phone`, oldest first.
     async fn number_history(
         &self,
@@ -316,21 +334,23 @@ pub trait ContactStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-/// The existence cache: WhatsApp's answers to number checks, by number asked.
+/// The existence cache: WhatsApp's answers to checks, by number or username asked
+/// (a username with a PIN is its own key: see [`CheckKey::cache_key`]).
 #[async_trait]
 pub trait CheckStore: Send + Sync {
-    /// The cached answers for `phones` in one read; numbers never checked are absent.
+    /// The cached answers for `keys` in one read; keys never checked are absent.
     async fn cached_checks(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
-    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>>;
+        keys: &[CheckKey],
+    ) -> StoreResult<HashMap<CheckKey, CachedExistence>>;
 
-    /// Stores answers (and the LID↔number pairs they carry) in one transaction.
+    /// Stores answers in one transaction, with what they carry: the LID↔number
+    /// pairs, and the usernames of the contacts they name.
     async fn cache_checks(
         &self,
         session: &SessionName,
-        answers: &[(PhoneNumber, CachedExistence)],
+        answers: &[(CheckKey, CachedExistence)],
     ) -> StoreResult<()>;
 }
 

@@ -13,10 +13,11 @@ use async_trait::async_trait;
 use wacontacts_core::contact::{BlockEntry, ExistenceResult, ProfilePicture, UserInfo};
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::ports::{Directory, DirectoryError};
+use wacontacts_core::username::{Username, UsernameQuery};
 use whatsapp_rust::lid_pn_cache::{LearningSource, LidPnEntry};
 use whatsapp_rust::wacore::iq::usync::{
     UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
-    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
+    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncResponse, UsyncUser, UsyncUserResult,
 };
 use whatsapp_rust::{
     AppStateError, BlockingError, Client, ContactError, IqError, Jid, UsyncSubprotocolError,
@@ -75,6 +76,28 @@ fn blocking_error(e: BlockingError) -> DirectoryError {
     }
 }
 
+/// The business's verified name a usync answer carries, when not empty.
+fn verified_name_of(user: &UsyncUserResult) -> Option<String> {
+    match user.protocol(UsyncProtocolKind::Business) {
+        Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
+            .verified_name
+            .as_ref()
+            .and_then(|v| v.name.clone())
+            .filter(|n| !n.is_empty()),
+        _ => None,
+    }
+}
+
+/// The username a usync answer's `username` protocol carries, when well-formed.
+fn username_of(user: &UsyncUserResult) -> Option<Username> {
+    match user.protocol(UsyncProtocolKind::Username) {
+        Some(UsyncProtocolResult::Username(UsyncOutcome::Value(Some(u)))) => {
+            Username::parse(u).ok()
+        }
+        _ => None,
+    }
+}
+
 /// A fresh usync `sid` (only needs to be unique among our requests).
 fn next_sid() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -113,6 +136,36 @@ impl SessionDirectory {
         .await
     }
 
+    /// One usync query with the `contact` protocol; WhatsApp's 429 on that protocol
+    /// is the whole query's.
+    async fn contact_query(
+        &self,
+        client: &Client,
+        protocols: Vec<UsyncProtocol>,
+        users: Vec<UsyncUser>,
+    ) -> Result<UsyncResponse, DirectoryError> {
+        let query = UsyncQuery::new(
+            UsyncMode::Query,
+            UsyncContext::Interactive,
+            protocols,
+            users,
+        )
+        .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let spec = UsyncQuerySpec::new(query, next_sid())
+            .map_err(|e| DirectoryError::Other(e.to_string()))?;
+        let response = self
+            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
+            .await?;
+        if let Some(err) = response
+            .protocol_state(UsyncProtocolKind::Contact)
+            .and_then(|s| s.error.as_ref())
+            .and_then(subprotocol_error)
+        {
+            return Err(err);
+        }
+        Ok(response)
+    }
+
     /// Feeds a mapping a usync answer carried to the client's cache (whatsmeow
     /// and whatsapp-rust do the same), so its blocks find it.
     async fn learned(&self, client: &Client, lid: &Jid, pn: &Jid) {
@@ -146,31 +199,15 @@ impl Directory for SessionDirectory {
             .iter()
             .map(|p| UsyncUser::from_phone(format!("+{}", convert::digits(p))))
             .collect();
-        let query = UsyncQuery::new(
-            UsyncMode::Query,
-            UsyncContext::Interactive,
-            vec![
-                UsyncProtocol::Contact {
-                    addressing_mode: UsyncAddressingMode::Pn,
-                },
-                UsyncProtocol::Lid,
-                UsyncProtocol::BusinessVerifiedName,
-            ],
-            users,
-        )
-        .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let spec = UsyncQuerySpec::new(query, next_sid())
-            .map_err(|e| DirectoryError::Other(e.to_string()))?;
-        let response = self
-            .timed(async { client.execute(spec).await.map_err(|e| iq_error(&e)) })
-            .await?;
-        if let Some(err) = response
-            .protocol_state(UsyncProtocolKind::Contact)
-            .and_then(|s| s.error.as_ref())
-            .and_then(subprotocol_error)
-        {
-            return Err(err);
-        }
+        let protocols = vec![
+            UsyncProtocol::Contact {
+                addressing_mode: UsyncAddressingMode::Pn,
+            },
+            UsyncProtocol::Lid,
+            UsyncProtocol::Username,
+            UsyncProtocol::BusinessVerifiedName,
+        ];
+        let response = self.contact_query(&client, protocols, users).await?;
         let by_digits: HashMap<String, &PhoneNumber> = phones
             .iter()
             .map(|p| (convert::digits(p).to_string(), p))
@@ -194,14 +231,7 @@ impl Directory for SessionDirectory {
                 Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) => Some(lid.clone()),
                 _ => None,
             };
-            let verified_name = match user.protocol(UsyncProtocolKind::Business) {
-                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => b
-                    .verified_name
-                    .as_ref()
-                    .and_then(|v| v.name.clone())
-                    .filter(|n| !n.is_empty()),
-                _ => None,
-            };
+            let verified_name = verified_name_of(user);
             let is_business = matches!(
                 user.protocol(UsyncProtocolKind::Business),
                 Some(UsyncProtocolResult::Business(UsyncOutcome::Value(_)))
@@ -225,8 +255,108 @@ impl Directory for SessionDirectory {
                     },
                     is_business: exists && is_business,
                     verified_name: if exists { verified_name } else { None },
+                    username: username_of(user).filter(|_| exists),
                 },
             );
+        }
+        Ok(answer)
+    }
+
+    async fn find_usernames(
+        &self,
+        asked: &[UsernameQuery],
+    ) -> Result<HashMap<UsernameQuery, ExistenceResult>, DirectoryError> {
+        let mut answer: HashMap<UsernameQuery, ExistenceResult> = asked
+            .iter()
+            .map(|q| (q.clone(), ExistenceResult::not_found()))
+            .collect();
+        if asked.is_empty() {
+            return Ok(answer);
+        }
+        let client = self.client()?;
+        let users: Vec<UsyncUser> = asked
+            .iter()
+            .map(|q| {
+                let user = UsyncUser::from_username(q.username.as_str());
+                match &q.pin {
+                    Some(pin) => user.with_username_pin(pin.as_str()),
+                    None => user,
+                }
+            })
+            .collect();
+        // Usernames map to LIDs: ask in LID addressing, with the `lid` protocol for
+        // the LID and the `username` protocol for the handle as WhatsApp spells it.
+        let protocols = vec![
+            UsyncProtocol::Contact {
+                addressing_mode: UsyncAddressingMode::Lid,
+            },
+            UsyncProtocol::Lid,
+            UsyncProtocol::Username,
+            UsyncProtocol::BusinessVerifiedName,
+        ];
+        let response = self.contact_query(&client, protocols, users).await?;
+        let by_name: HashMap<&str, Vec<&UsernameQuery>> =
+            asked.iter().fold(HashMap::new(), |mut m, q| {
+                m.entry(q.username.as_str()).or_default().push(q);
+                m
+            });
+        for (index, user) in response.users.iter().enumerate() {
+            let contact = match user.protocol(UsyncProtocolKind::Contact) {
+                Some(UsyncProtocolResult::Contact(UsyncOutcome::Value(c))) => Some(c),
+                _ => None,
+            };
+            // The user at the same position, unless the username echoed back says
+            // otherwise (then every input with that username: the same username asked
+            // with two PINs in one query is told apart by position only).
+            let echoed = contact
+                .and_then(|c| c.username.as_deref())
+                .map(|u| u.to_ascii_lowercase());
+            let inputs: Vec<&UsernameQuery> = match (asked.get(index), echoed.as_deref()) {
+                (Some(q), None) => vec![q],
+                (Some(q), Some(u)) if q.username.as_str() == u => vec![q],
+                (_, Some(u)) => by_name.get(u).cloned().unwrap_or_default(),
+                (None, None) => Vec::new(),
+            };
+            if inputs.is_empty() {
+                continue;
+            }
+            let exists = contact.is_some_and(|c| c.contact_type == "in");
+            let lid = user.id.clone().filter(|j| j.is_lid()).or_else(|| {
+                match user.protocol(UsyncProtocolKind::Lid) {
+                    Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) => {
+                        Some(lid.clone())
+                    }
+                    _ => None,
+                }
+            });
+            let pn = user
+                .pn_jid
+                .clone()
+                .or_else(|| user.id.clone())
+                .filter(|j| j.is_pn());
+            let told = username_of(user);
+            let verified_name = verified_name_of(user);
+            if exists && let (Some(pn), Some(lid)) = (&pn, &lid) {
+                self.learned(&client, lid, pn).await;
+            }
+            for input in inputs {
+                let found = exists && lid.is_some();
+                answer.insert(
+                    input.clone(),
+                    ExistenceResult {
+                        exists: found,
+                        phone: pn.as_ref().filter(|_| found).and_then(convert::phone),
+                        lid: lid.as_ref().filter(|_| found).and_then(convert::lid),
+                        is_business: found && verified_name.is_some(),
+                        verified_name: verified_name.clone().filter(|_| found),
+                        username: if found {
+                            told.clone().or_else(|| Some(input.username.clone()))
+                        } else {
+                            None
+                        },
+                    },
+                );
+            }
         }
         Ok(answer)
     }

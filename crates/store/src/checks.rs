@@ -1,4 +1,5 @@
-//! The existence cache: WhatsApp's answers to number checks, by session and number.
+//! The existence cache: WhatsApp's answers to checks, by session and number or
+//! username asked (`CheckKey::cache_key`).
 
 use std::collections::HashMap;
 
@@ -9,17 +10,21 @@ use wacontacts_core::contact::{CachedExistence, Existence};
 use wacontacts_core::ids::{Lid, PhoneNumber};
 use wacontacts_core::ports::{CheckStore, StoreResult};
 use wacontacts_core::session::SessionName;
+use wacontacts_core::username::{CheckKey, Username};
 
 use crate::Store;
 use crate::contacts::{merge_lid_row, put_mapping};
+use crate::usernames::set_username;
 
 /// Most numbers read per statement (SQLite's variable limit is not the issue with
 /// `json_each`, but one statement per 10,000 keeps each read short).
 const READ_CHUNK: usize = 10_000;
 
-fn bad(session: &SessionName, phone: &str, what: &str) -> anyhow::Error {
-    tracing::error!(session = %session, row = phone, field = what, "a cached check does not parse");
-    anyhow::anyhow!("cached check of '{phone}' in session '{session}': bad {what}")
+fn bad(session: &SessionName, key: &str, what: &str) -> anyhow::Error {
+    // A username's PIN stays out of logs and errors.
+    let key = key.split('#').next().unwrap_or(key);
+    tracing::error!(session = %session, row = key, field = what, "a cached check does not parse");
+    anyhow::anyhow!("cached check of '{key}' in session '{session}': bad {what}")
 }
 
 #[async_trait]
@@ -27,30 +32,32 @@ impl CheckStore for Store {
     async fn cached_checks(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
-    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>> {
+        keys: &[CheckKey],
+    ) -> StoreResult<HashMap<CheckKey, CachedExistence>> {
         let mut out = HashMap::new();
-        for chunk in phones.chunks(READ_CHUNK) {
-            let by_digits: HashMap<String, PhoneNumber> =
-                chunk.iter().map(|p| (p.wa_id(), *p)).collect();
-            let keys: Vec<&String> = by_digits.keys().collect();
+        for chunk in keys.chunks(READ_CHUNK) {
+            let by_key: HashMap<String, &CheckKey> =
+                chunk.iter().map(|k| (k.cache_key(), k)).collect();
+            let texts: Vec<&String> = by_key.keys().collect();
             let rows = sqlx::query(
-                "SELECT phone, on_wa, canonical, lid, checked_ms FROM existence_cache
+                "SELECT phone, on_wa, canonical, lid, username, checked_ms FROM existence_cache
                  WHERE session = ?1 AND phone IN (SELECT value FROM json_each(?2))",
             )
             .bind(session.as_str())
-            .bind(serde_json::to_string(&keys).map_err(anyhow::Error::from)?)
+            .bind(serde_json::to_string(&texts).map_err(anyhow::Error::from)?)
             .fetch_all(self.pool())
             .await
             .context("Failed to read cached checks")?;
             for row in rows {
-                let digits: String = row.try_get("phone").map_err(anyhow::Error::from)?;
-                let Some(asked) = by_digits.get(&digits) else {
+                let key: String = row.try_get("phone").map_err(anyhow::Error::from)?;
+                let Some(asked) = by_key.get(&key) else {
                     continue;
                 };
                 let canonical: Option<String> =
                     row.try_get("canonical").map_err(anyhow::Error::from)?;
                 let lid: Option<String> = row.try_get("lid").map_err(anyhow::Error::from)?;
+                let username: Option<String> =
+                    row.try_get("username").map_err(anyhow::Error::from)?;
                 let existence = Existence {
                     exists: row
                         .try_get::<i64, _>("on_wa")
@@ -59,16 +66,19 @@ impl CheckStore for Store {
                     phone: canonical
                         .map(|c| {
                             PhoneNumber::parse(&format!("+{c}"))
-                                .map_err(|_| bad(session, &digits, "canonical number"))
+                                .map_err(|_| bad(session, &key, "canonical number"))
                         })
                         .transpose()?,
                     lid: lid
-                        .map(|l| Lid::new(&l).map_err(|_| bad(session, &digits, "LID")))
+                        .map(|l| Lid::new(&l).map_err(|_| bad(session, &key, "LID")))
+                        .transpose()?,
+                    username: username
+                        .map(|u| Username::parse(&u).map_err(|_| bad(session, &key, "username")))
                         .transpose()?,
                 };
                 let checked_ms = row.try_get("checked_ms").map_err(anyhow::Error::from)?;
                 out.insert(
-                    *asked,
+                    (*asked).clone(),
                     CachedExistence {
                         existence,
                         checked_ms,
@@ -82,23 +92,24 @@ impl CheckStore for Store {
     async fn cache_checks(
         &self,
         session: &SessionName,
-        answers: &[(PhoneNumber, CachedExistence)],
+        answers: &[(CheckKey, CachedExistence)],
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         for (asked, answer) in answers {
             let e = &answer.existence;
             sqlx::query(
-                "INSERT INTO existence_cache (session, phone, on_wa, canonical, lid, checked_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO existence_cache (session, phone, on_wa, canonical, lid, username, checked_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(session, phone) DO UPDATE SET on_wa = excluded.on_wa,
                    canonical = excluded.canonical, lid = excluded.lid,
-                   checked_ms = excluded.checked_ms",
+                   username = excluded.username, checked_ms = excluded.checked_ms",
             )
             .bind(session.as_str())
-            .bind(asked.wa_id())
+            .bind(asked.cache_key())
             .bind(e.exists)
             .bind(e.phone.map(|p| p.wa_id()))
             .bind(e.lid.as_ref().map(|l| l.user().to_owned()))
+            .bind(e.username.as_ref().map(|u| u.as_str().to_owned()))
             .bind(answer.checked_ms)
             .execute(&mut *tx)
             .await
@@ -108,6 +119,17 @@ impl CheckStore for Store {
                 let (lid, pn) = (lid.user(), phone.wa_id());
                 put_mapping(&mut tx, session.as_str(), lid, &pn).await?;
                 merge_lid_row(&mut tx, session.as_str(), lid, &pn).await?;
+            }
+            // So does the username, on the contact it names (when we have one).
+            if let Some(username) = &e.username {
+                set_username(
+                    &mut tx,
+                    session.as_str(),
+                    e.lid.as_ref(),
+                    e.phone.as_ref(),
+                    username,
+                )
+                .await?;
             }
         }
         tx.commit().await.context("Failed to cache checks")?;
@@ -131,14 +153,19 @@ mod tests {
                 exists: true,
                 phone: Some(canonical),
                 lid: Some(lid.clone()),
+                username: None,
             },
             checked_ms: 42,
         };
+        let (asked, absent) = (CheckKey::Phone(asked), CheckKey::Phone(absent));
         store
-            .cache_checks(&s, &[(asked, answer.clone())])
+            .cache_checks(&s, &[(asked.clone(), answer.clone())])
             .await
             .unwrap();
-        let read = store.cached_checks(&s, &[asked, absent]).await.unwrap();
+        let read = store
+            .cached_checks(&s, &[asked.clone(), absent])
+            .await
+            .unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[&asked], answer);
         assert_eq!(

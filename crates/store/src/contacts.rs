@@ -278,7 +278,7 @@ pub(crate) async fn put_mapping(
     Ok(())
 }
 
-fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredContact> {
+pub(crate) fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredContact> {
     Ok(StoredContact {
         jid: row.try_get("jid")?,
         pn: row.try_get("pn")?,
@@ -302,7 +302,8 @@ fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredConta
 }
 
 /// Columns of a contact, with `is_blocked` joined from the blocklist (by phone or LID).
-const CONTACT_COLUMNS: &str = "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+pub(crate) const CONTACT_COLUMNS: &str =
+    "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
       AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) AS is_blocked";
 
 /// A listed contact as one JSON array (two nested, for serde's tuple sizes), so that a

@@ -11,6 +11,7 @@ mod ports;
 mod search;
 mod sessions;
 mod sink;
+mod usernames;
 mod webhooks;
 
 pub use bulk::ImportedContact;

@@ -13,6 +13,7 @@ use wacontacts_core::contact::{
 use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::ports::{ContactStore, SessionStore, StoreResult};
 use wacontacts_core::session::{NewSession, SessionName, SessionRecord, SessionStatus};
+use wacontacts_core::username::Username;
 
 use crate::contacts::{BlockRow, LidMapRow, NumberChangeRow};
 use crate::{AddressBookRow, Store, StoredContact, Written};
@@ -173,6 +174,15 @@ impl ContactStore for Store {
         who: &ContactRef,
     ) -> StoreResult<Option<Contact>> {
         let row = Store::get_contact(self, session, who).await?;
+        Ok(row.map(|r| r.into_contact(session)).transpose()?)
+    }
+
+    async fn contact_by_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
+    ) -> StoreResult<Option<Contact>> {
+        let row = Store::contact_by_username(self, session, username).await?;
         Ok(row.map(|r| r.into_contact(session)).transpose()?)
     }
 

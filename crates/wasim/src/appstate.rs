@@ -379,13 +379,20 @@ fn apply_client_patches(
     Ok(mutations)
 }
 
-fn contact_value(c: &AddressBookContact, lid: Option<String>) -> wa::SyncActionValue {
+/// The `contact` action of an address-book entry; it carries the person's LID and
+/// username when the directory knows them (as WhatsApp's phone does).
+fn contact_value(
+    c: &AddressBookContact,
+    lid: Option<String>,
+    username: Option<String>,
+) -> wa::SyncActionValue {
     wa::SyncActionValue {
         timestamp: Some(wacore::time::now_millis()),
         contact_action: buffa::MessageField::some(wa::sync_action_value::ContactAction {
             full_name: c.full_name.clone(),
             first_name: c.first_name.clone(),
             lid_jid: lid.map(|l| format!("{l}@lid")),
+            username,
             save_on_primary_addressbook: Some(true),
             ..Default::default()
         }),
@@ -427,6 +434,7 @@ pub(crate) fn record_contact(w: &mut World, account: &str, contact: AddressBookC
         ..contact
     };
     let lid = w.users.get(&phone).and_then(|u| u.info.lid.clone());
+    let username = w.users.get(&phone).and_then(|u| u.info.username.clone());
     let acc: &mut Account = w.accounts.get_mut(account).expect("account exists");
     match acc.contacts.iter_mut().find(|c| c.phone == phone) {
         Some(c) => *c = contact.clone(),
@@ -434,7 +442,11 @@ pub(crate) fn record_contact(w: &mut World, account: &str, contact: AddressBookC
     }
     acc.appstate.push_sets(
         "critical_unblock_low",
-        vec![(contact_index(&phone), contact_value(&contact, lid), 2)],
+        vec![(
+            contact_index(&phone),
+            contact_value(&contact, lid, username),
+            2,
+        )],
     )
 }
 

@@ -31,6 +31,12 @@ pub struct DirectoryUser {
     /// Device ids of the user's devices (0 = the phone). Defaults to `[0]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<u16>>,
+    /// The user's WhatsApp username, without `@` (stored lower case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The PIN ("username key") a stranger must give to find the user by username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 impl DirectoryUser {
@@ -106,6 +112,12 @@ pub struct DeviceInfo {
     pub id: u16,
     pub connected: bool,
     pub prekeys_uploaded: usize,
+}
+
+/// A username as the directory keeps it: no `@`, no blanks, lower case.
+pub fn normalize_username(u: &str) -> String {
+    let u = u.trim();
+    u.strip_prefix('@').unwrap_or(u).to_ascii_lowercase()
 }
 
 pub fn normalize_phone(p: &str) -> String {

@@ -3,7 +3,7 @@
 
 use crate::WasimConfig;
 use crate::directory::{
-    AccountInfo, AddressBookContact, DeviceInfo, DirectoryUser, normalize_phone,
+    AccountInfo, AddressBookContact, DeviceInfo, DirectoryUser, normalize_phone, normalize_username,
 };
 use crate::faults::Fault;
 use crate::noise::ServerIdentity;
@@ -140,6 +140,9 @@ impl World {
         if let Some(lid) = u.lid.as_mut() {
             *lid = normalize_phone(lid);
         }
+        if let Some(username) = u.username.as_mut() {
+            *username = normalize_username(username);
+        }
         match self.users.get_mut(&phone) {
             Some(existing) => {
                 let e = &mut existing.info;
@@ -164,7 +167,9 @@ impl World {
                     picture_hidden,
                     business,
                     verified_name,
-                    devices
+                    devices,
+                    username,
+                    pin
                 );
             }
             None => {
@@ -184,6 +189,15 @@ impl World {
             }
         }
         phone
+    }
+
+    /// The phone of the user whose username is `username` (normalized).
+    pub fn user_by_username(&self, username: &str) -> Option<&str> {
+        let username = normalize_username(username);
+        self.users
+            .iter()
+            .find(|(_, u)| u.info.username.as_deref() == Some(username.as_str()))
+            .map(|(phone, _)| phone.as_str())
     }
 
     fn fresh_lid(&mut self) -> String {

@@ -1,4 +1,5 @@
-//! `xmlns="usync"`: who is on WhatsApp, LIDs, about, picture ids, business, devices.
+//! `xmlns="usync"`: who is on WhatsApp (by number or username), LIDs, usernames,
+//! about, picture ids, business, devices.
 
 use crate::conn::{attr, iq_error, iq_result};
 use crate::directory::normalize_phone;
@@ -31,7 +32,7 @@ pub(crate) fn handle(w: &mut World, account: &str, iq_id: &str, node: &Node) -> 
     }
     let out: Vec<Node> = users
         .iter()
-        .map(|u| answer_user(w, &protocols, u))
+        .map(|u| answer_user(w, account, &protocols, u))
         .collect();
     let mut b = NodeBuilder::new("usync")
         .attr(
@@ -73,24 +74,38 @@ pub(crate) fn numeric_picture_id(id: &str) -> String {
     (h % 9_000_000_000 + 1_000_000_000).to_string()
 }
 
-fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
+/// The phone of the user holding `username`, when the PIN fits: a user who set a
+/// PIN is found only with it (a wrong or missing PIN answers like an unknown username).
+fn find_username(w: &World, username: &str, pin: Option<&str>) -> Option<String> {
+    let phone = w.user_by_username(username)?;
+    let user = w.users.get(phone)?;
+    let pin_fits = user.info.pin.as_deref().is_none_or(|p| Some(p) == pin);
+    pin_fits.then(|| phone.to_string())
+}
+
+fn answer_user(w: &World, account: &str, protocols: &[String], u: &Node) -> Node {
     let jid = attr(u, "jid");
-    let contact_query = u
-        .get_optional_child("contact")
-        .and_then(|c| match &c.content {
-            Some(NodeContent::String(s)) => Some(s.to_string()),
-            Some(NodeContent::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        });
-    let by_lid = jid.as_deref().is_some_and(|j| j.ends_with("@lid"));
-    let phone = match (&contact_query, &jid) {
-        (Some(c), _) => normalize_phone(c),
-        (None, Some(j)) if by_lid => {
+    let contact = u.get_optional_child("contact");
+    let contact_query = contact.and_then(|c| match &c.content {
+        Some(NodeContent::String(s)) => Some(s.to_string()),
+        Some(NodeContent::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    });
+    // `<contact username=".." pin=".."/>`: a lookup by username, answered by LID.
+    let by_username = contact.and_then(|c| attr(c, "username"));
+    let by_lid = by_username.is_some() || jid.as_deref().is_some_and(|j| j.ends_with("@lid"));
+    let phone = match (&by_username, &contact_query, &jid) {
+        (Some(name), _, _) => {
+            let pin = contact.and_then(|c| attr(c, "pin"));
+            find_username(w, name, pin.as_deref()).unwrap_or_default()
+        }
+        (None, Some(c), _) => normalize_phone(c),
+        (None, None, Some(j)) if by_lid => {
             let l = normalize_phone(j);
             w.lids.get(&l).cloned().unwrap_or_default()
         }
-        (None, Some(j)) => normalize_phone(j),
-        (None, None) => String::new(),
+        (None, None, Some(j)) => normalize_phone(j),
+        (None, None, None) => String::new(),
     };
     // Like WhatsApp, answer for the number as registered when the query used the other
     // form of a Brazilian (9th digit), Mexican (1 after 52) or Argentine (9 after 54)
@@ -104,15 +119,22 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
             .unwrap_or(phone)
     };
     let user = w.users.get(&phone);
+    // A username lookup tells the number only when it is in the asking account's
+    // address book (WhatsApp keeps numbers private from strangers).
+    let tells_number = by_username.is_none()
+        || w.accounts
+            .get(account)
+            .is_some_and(|a| a.contacts.iter().any(|c| c.phone == phone));
     let mut b = NodeBuilder::new("user");
     match (user, by_lid) {
         (Some(u), true) => {
-            b = b
-                .attr(
-                    "jid",
-                    format!("{}@lid", u.info.lid.clone().unwrap_or_default()),
-                )
-                .attr("pn_jid", format!("{phone}@s.whatsapp.net"));
+            b = b.attr(
+                "jid",
+                format!("{}@lid", u.info.lid.clone().unwrap_or_default()),
+            );
+            if tells_number {
+                b = b.attr("pn_jid", format!("{phone}@s.whatsapp.net"));
+            }
         }
         (Some(_), false) => b = b.attr("jid", format!("{phone}@s.whatsapp.net")),
         (None, _) => {
@@ -127,22 +149,19 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
     for p in protocols {
         let Some(u) = user else {
             if p == "contact" {
-                let mut c = NodeBuilder::new("contact").attr("type", "out");
-                if let Some(q) = &contact_query {
-                    c = c.string_content(q.clone());
-                }
-                children.push(c.build());
+                children.push(contact_node("out", &by_username, &contact_query));
             }
             continue;
         };
         let info = &u.info;
         match p.as_str() {
-            "contact" => {
-                let mut c = NodeBuilder::new("contact").attr("type", "in");
-                if let Some(q) = &contact_query {
-                    c = c.string_content(q.clone());
+            "contact" => children.push(contact_node("in", &by_username, &contact_query)),
+            "username" => {
+                let mut n = NodeBuilder::new("username");
+                if let Some(name) = &info.username {
+                    n = n.string_content(name.clone());
                 }
-                children.push(c.build());
+                children.push(n.build());
             }
             "lid" => children.push(
                 NodeBuilder::new("lid")
@@ -238,6 +257,17 @@ fn answer_user(w: &World, protocols: &[String], u: &Node) -> Node {
     } else {
         b.children(children).build()
     }
+}
+
+/// The `contact` answer: `in` or `out`, echoing the username or number asked.
+fn contact_node(kind: &str, username: &Option<String>, number: &Option<String>) -> Node {
+    let mut c = NodeBuilder::new("contact").attr("type", kind.to_string());
+    if let Some(u) = username {
+        c = c.attr("username", u.clone());
+    } else if let Some(q) = number {
+        c = c.string_content(q.clone());
+    }
+    c.build()
 }
 
 /// `VerifiedNameCertificate{details: Details{serial, issuer, verified_name}}`.

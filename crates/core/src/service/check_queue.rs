@@ -21,6 +21,7 @@ use crate::queued::{CheckOutcome, CheckStatus, QueuedCheck};
 use crate::service::checks::CheckService;
 use crate::service::contacts::ContactError;
 use crate::session::SessionName;
+use crate::username::CheckKey;
 
 /// The queue's limits and timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,8 +344,8 @@ impl Shared {
         // One `force` per call: the leading rows that share the first row's.
         let force = rows[0].force;
         let rows: Vec<QueuedCheck> = rows.into_iter().take_while(|r| r.force == force).collect();
-        let phones: Vec<PhoneNumber> = rows.iter().map(|r| r.phone).collect();
-        let partial = match self.checks.check_partial(&w.session, &phones, force).await {
+        let keys: Vec<CheckKey> = rows.iter().map(|r| CheckKey::Phone(r.phone)).collect();
+        let partial = match self.checks.check_partial(&w.session, &keys, force).await {
             Ok(partial) => partial,
             Err(ContactError::Directory(DirectoryError::RateLimited { retry_after_secs })) => {
                 return Next::Wait(secs_or(retry_after_secs, self.policy.retry_max));

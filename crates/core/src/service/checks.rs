@@ -1,8 +1,10 @@
-//! Number checks with the ban guard: normalize (at the edge) → cache → single-flight →
+//! Existence checks with the ban guard: normalize (at the edge) → cache → single-flight →
 //! batcher → budget → `Directory`. WhatsApp bans accounts that look up many numbers
-//! they never message, so every uncached number costs budget, numbers already being
-//! looked up are waited for rather than asked again, and numbers that arrive within a
-//! short window go out together in one usync query (with their BR/MX/AR variants).
+//! they never message, so every uncached number or username costs budget, keys already
+//! being looked up are waited for rather than asked again, and keys that arrive within
+//! a short window go out together (numbers in one usync query with their BR/MX/AR
+//! variants, usernames in one more). A key is a [`CheckKey`]: a number, or a username
+//! with the PIN it was asked with; both take this one path.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +19,7 @@ use crate::ports::{CheckStore, Directory, DirectoryError, Spawner};
 use crate::service::contacts::ContactError;
 use crate::service::sessions::{SessionService, SessionView};
 use crate::session::SessionName;
+use crate::username::{CheckKey, UsernameQuery};
 
 /// One number's answer: WhatsApp's, or why the lookup failed.
 pub type Answer = Result<Existence, DirectoryError>;
@@ -24,11 +27,11 @@ pub type Answer = Result<Existence, DirectoryError>;
 /// Counters of one session's checks, for `/metrics` and the budget route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckStats {
-    /// Numbers asked for (after removing duplicates within a request).
+    /// Numbers and usernames asked for (after removing duplicates within a request).
     pub numbers: u64,
     /// Of those, answered from the cache.
     pub cache_hits: u64,
-    /// Numbers looked up on WhatsApp (each costs budget).
+    /// Numbers and usernames looked up on WhatsApp (each costs budget).
     pub lookups: u64,
     /// usync queries sent.
     pub queries: u64,
@@ -60,18 +63,18 @@ pub struct BudgetStatus {
 struct SessionChecks {
     budget: Budget,
     paused_until_ms: i64,
-    /// Numbers being looked up, with who waits for each.
-    in_flight: HashMap<PhoneNumber, Vec<oneshot::Sender<Answer>>>,
-    /// Numbers waiting for the next batch.
-    queue: Vec<PhoneNumber>,
+    /// Keys being looked up, with who waits for each.
+    in_flight: HashMap<CheckKey, Vec<oneshot::Sender<Answer>>>,
+    /// Keys waiting for the next batch.
+    queue: Vec<CheckKey>,
     /// A batch task runs for this session.
     flushing: bool,
     /// WhatsApp's directory, as of the last request (the batch task uses it).
     directory: Option<Arc<dyn Directory>>,
     /// The latest answers, so that a request that read the cache just before a batch
     /// finished does not look the same numbers up again (bounded, oldest out first).
-    recent: HashMap<PhoneNumber, CachedExistence>,
-    recent_order: std::collections::VecDeque<PhoneNumber>,
+    recent: HashMap<CheckKey, CachedExistence>,
+    recent_order: std::collections::VecDeque<CheckKey>,
     stats: CheckStats,
 }
 
@@ -79,9 +82,9 @@ struct SessionChecks {
 const RECENT: usize = 20_000;
 
 impl SessionChecks {
-    fn remember(&mut self, phone: PhoneNumber, answer: CachedExistence) {
-        if self.recent.insert(phone, answer).is_none() {
-            self.recent_order.push_back(phone);
+    fn remember(&mut self, key: CheckKey, answer: CachedExistence) {
+        if self.recent.insert(key.clone(), answer).is_none() {
+            self.recent_order.push_back(key);
             if self.recent_order.len() > RECENT
                 && let Some(old) = self.recent_order.pop_front()
             {
@@ -145,7 +148,7 @@ impl Shared {
             })
     }
 
-    /// Sends queued numbers in batches until the queue is empty.
+    /// Sends queued keys in batches until the queue is empty.
     async fn flush(self: Arc<Self>, session: SessionName) {
         self.sessions.clock().sleep(self.policy.batch_window).await;
         loop {
@@ -157,7 +160,7 @@ impl Shared {
                     return;
                 }
                 let n = checks.queue.len().min(self.policy.batch_size);
-                let batch: Vec<PhoneNumber> = checks.queue.drain(..n).collect();
+                let batch: Vec<CheckKey> = checks.queue.drain(..n).collect();
                 checks.stats.queries += 1;
                 (batch, checks.directory.clone())
             };
@@ -175,48 +178,85 @@ impl Shared {
                 tracing::warn!(session = %session, pause_secs = pause.as_secs(), "WhatsApp rate-limits checks: pausing lookups");
             }
             let now = self.now_ms();
-            for phone in &batch {
+            for key in &batch {
                 if let Ok(map) = &answers
-                    && let Some(existence) = map.get(phone)
+                    && let Some(existence) = map.get(key)
                 {
                     let cached = CachedExistence {
                         existence: existence.clone(),
                         checked_ms: now,
                     };
-                    checks.remember(*phone, cached);
+                    checks.remember(key.clone(), cached);
                 }
                 let answer = match &answers {
-                    Ok(map) => Ok(map.get(phone).cloned().unwrap_or(Existence {
-                        exists: false,
-                        phone: None,
-                        lid: None,
-                    })),
+                    Ok(map) => Ok(map.get(key).cloned().unwrap_or_else(Existence::not_found)),
                     Err(e) => Err(e.clone()),
                 };
-                for waiter in checks.in_flight.remove(phone).unwrap_or_default() {
+                for waiter in checks.in_flight.remove(key).unwrap_or_default() {
                     let _ = waiter.send(answer.clone());
                 }
             }
         }
     }
 
-    /// One usync query for `batch` and every variant of its numbers; answers are
-    /// cached (with the LIDs they carry) before anyone sees them.
+    /// One usync query for the numbers of `batch` and every variant of them, one
+    /// more for its usernames; answers are cached (with what they carry) before
+    /// anyone sees them.
     async fn ask(
         &self,
         session: &SessionName,
         directory: &dyn Directory,
-        batch: &[PhoneNumber],
-    ) -> Result<HashMap<PhoneNumber, Existence>, DirectoryError> {
-        let forms: Vec<Vec<PhoneNumber>> = batch.iter().map(candidates).collect();
-        let mut all: Vec<PhoneNumber> = forms.iter().flatten().copied().collect();
-        all.sort();
-        all.dedup();
-        let answers = directory.is_on_whatsapp(&all).await?;
-        let now = self.now_ms();
+        batch: &[CheckKey],
+    ) -> Result<HashMap<CheckKey, Existence>, DirectoryError> {
+        let mut phones = Vec::new();
+        let mut usernames = Vec::new();
+        for key in batch {
+            match key {
+                CheckKey::Phone(p) => phones.push(*p),
+                CheckKey::Username(q) => usernames.push(q.clone()),
+            }
+        }
         let mut out = HashMap::with_capacity(batch.len());
-        let mut cached = Vec::with_capacity(batch.len());
-        for (phone, forms) in batch.iter().zip(&forms) {
+        if !phones.is_empty() {
+            out.extend(ask_numbers(directory, &phones).await?);
+        }
+        if !usernames.is_empty() {
+            out.extend(ask_usernames(directory, &usernames).await?);
+        }
+        let now = self.now_ms();
+        let cached: Vec<(CheckKey, CachedExistence)> = out
+            .iter()
+            .map(|(key, existence)| {
+                let answer = CachedExistence {
+                    existence: existence.clone(),
+                    checked_ms: now,
+                };
+                (key.clone(), answer)
+            })
+            .collect();
+        if let Err(e) = self.store.cache_checks(session, &cached).await {
+            // The answers still reach the callers; only the cache misses them.
+            tracing::error!(session = %session, error = %format!("{e:#}"), "failed to cache check answers");
+        }
+        Ok(out)
+    }
+}
+
+/// Numbers, with their BR/MX/AR variants, in one usync query: a number exists when
+/// any of its forms does, under the form WhatsApp answered.
+async fn ask_numbers(
+    directory: &dyn Directory,
+    batch: &[PhoneNumber],
+) -> Result<Vec<(CheckKey, Existence)>, DirectoryError> {
+    let forms: Vec<Vec<PhoneNumber>> = batch.iter().map(candidates).collect();
+    let mut all: Vec<PhoneNumber> = forms.iter().flatten().copied().collect();
+    all.sort();
+    all.dedup();
+    let answers = directory.is_on_whatsapp(&all).await?;
+    Ok(batch
+        .iter()
+        .zip(&forms)
+        .map(|(phone, forms)| {
             let found = forms
                 .iter()
                 .filter_map(|f| answers.get(f))
@@ -226,28 +266,37 @@ impl Shared {
                     exists: true,
                     phone: Some(r.phone.unwrap_or(*phone)),
                     lid: r.lid.clone(),
+                    username: r.username.clone(),
                 },
-                None => Existence {
-                    exists: false,
-                    phone: None,
-                    lid: None,
-                },
+                None => Existence::not_found(),
             };
-            cached.push((
-                *phone,
-                CachedExistence {
-                    existence: existence.clone(),
-                    checked_ms: now,
+            (CheckKey::Phone(*phone), existence)
+        })
+        .collect())
+}
+
+/// Usernames in one usync query. A found username carries the LID (and the number
+/// when WhatsApp told it); its `username` is the one asked unless WhatsApp said more.
+async fn ask_usernames(
+    directory: &dyn Directory,
+    batch: &[UsernameQuery],
+) -> Result<Vec<(CheckKey, Existence)>, DirectoryError> {
+    let answers = directory.find_usernames(batch).await?;
+    Ok(batch
+        .iter()
+        .map(|q| {
+            let existence = match answers.get(q) {
+                Some(r) if r.exists => Existence {
+                    exists: true,
+                    phone: r.phone,
+                    lid: r.lid.clone(),
+                    username: Some(r.username.clone().unwrap_or_else(|| q.username.clone())),
                 },
-            ));
-            out.insert(*phone, existence);
-        }
-        if let Err(e) = self.store.cache_checks(session, &cached).await {
-            // The answers still reach the callers; only the cache misses them.
-            tracing::error!(session = %session, error = %format!("{e:#}"), "failed to cache check answers");
-        }
-        Ok(out)
-    }
+                _ => Existence::not_found(),
+            };
+            (CheckKey::Username(q.clone()), existence)
+        })
+        .collect())
 }
 
 impl CheckService {
@@ -268,16 +317,16 @@ impl CheckService {
         }
     }
 
-    /// Whether each of `phones` is on WhatsApp, in input order. `force` skips the
-    /// cache except inside the per-number cooldown. All uncached numbers must fit in
-    /// the session's budget, else nothing is looked up (`BudgetExceeded`).
+    /// Whether each of `keys` (numbers or usernames) is on WhatsApp, in input order.
+    /// `force` skips the cache except inside the per-key cooldown. All uncached keys
+    /// must fit in the session's budget, else nothing is looked up (`BudgetExceeded`).
     pub async fn check(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
+        keys: &[CheckKey],
         force: bool,
     ) -> Result<Vec<Existence>, ContactError> {
-        let partial = self.check_inner(session, phones, force, false).await?;
+        let partial = self.check_inner(session, keys, force, false).await?;
         partial
             .answers
             .into_iter()
@@ -297,16 +346,16 @@ impl CheckService {
     pub async fn check_partial(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
+        keys: &[CheckKey],
         force: bool,
     ) -> Result<PartialCheck, ContactError> {
-        self.check_inner(session, phones, force, true).await
+        self.check_inner(session, keys, force, true).await
     }
 
     async fn check_inner(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
+        keys: &[CheckKey],
         force: bool,
         partial: bool,
     ) -> Result<PartialCheck, ContactError> {
@@ -316,30 +365,26 @@ impl CheckService {
             .sessions
             .directory(session)
             .ok_or(ContactError::Directory(DirectoryError::NotConnected))?;
-        let unique: Vec<PhoneNumber> = {
+        let unique: Vec<CheckKey> = {
             let mut seen = HashSet::new();
-            phones
-                .iter()
-                .filter(|p| seen.insert(**p))
-                .copied()
-                .collect()
+            keys.iter().filter(|k| seen.insert(*k)).cloned().collect()
         };
         let cached = shared.store.cached_checks(session, &unique).await?;
         let now = shared.now_ms();
-        let mut known: HashMap<PhoneNumber, Existence> = HashMap::new();
+        let mut known: HashMap<CheckKey, Existence> = HashMap::new();
         for p in &unique {
             if let Some(c) = cached.get(p)
                 && shared
                     .policy
                     .serves(c.existence.exists, c.checked_ms, now, force)
             {
-                known.insert(*p, c.existence.clone());
+                known.insert(p.clone(), c.existence.clone());
             }
         }
-        let todo: Vec<PhoneNumber> = unique
+        let todo: Vec<CheckKey> = unique
             .iter()
             .filter(|p| !known.contains_key(p))
-            .copied()
+            .cloned()
             .collect();
         let budget = shared.budget_of(&view);
         let mut waiting = Vec::with_capacity(todo.len());
@@ -351,21 +396,21 @@ impl CheckService {
             checks.stats.cache_hits += known.len() as u64;
             // Answered by a batch that finished after this request read the cache.
             let policy = &shared.policy;
-            let todo: Vec<PhoneNumber> = todo
+            let todo: Vec<CheckKey> = todo
                 .into_iter()
                 .filter(|p| match checks.recent.get(p) {
                     Some(c) if policy.serves(c.existence.exists, c.checked_ms, now, force) => {
-                        known.insert(*p, c.existence.clone());
+                        known.insert(p.clone(), c.existence.clone());
                         checks.stats.cache_hits += 1;
                         false
                     }
                     _ => true,
                 })
                 .collect();
-            let mut new: Vec<PhoneNumber> = todo
+            let mut new: Vec<CheckKey> = todo
                 .iter()
                 .filter(|p| !checks.in_flight.contains_key(p))
-                .copied()
+                .cloned()
                 .collect();
             let paused = !new.is_empty() && checks.paused_until_ms > now;
             if paused && partial {
@@ -398,16 +443,16 @@ impl CheckService {
                     .err()
                     .flatten();
             }
-            let asked: HashSet<PhoneNumber> = new.iter().copied().collect();
-            let todo: Vec<PhoneNumber> = todo
+            let asked: HashSet<CheckKey> = new.iter().cloned().collect();
+            let todo: Vec<CheckKey> = todo
                 .into_iter()
                 .filter(|p| asked.contains(p) || checks.in_flight.contains_key(p))
                 .collect();
             checks.stats.lookups += new.len() as u64;
             for p in &todo {
                 let (tx, rx) = oneshot::channel();
-                checks.in_flight.entry(*p).or_default().push(tx);
-                waiting.push((*p, rx));
+                checks.in_flight.entry(p.clone()).or_default().push(tx);
+                waiting.push((p.clone(), rx));
             }
             checks.queue.extend(new);
             checks.directory = Some(directory);
@@ -419,22 +464,22 @@ impl CheckService {
             let task = shared.clone().flush(session.clone());
             shared.spawner.spawn(Box::pin(task));
         }
-        let mut failed: HashMap<PhoneNumber, DirectoryError> = HashMap::new();
-        for (phone, rx) in waiting {
+        let mut failed: HashMap<CheckKey, DirectoryError> = HashMap::new();
+        for (key, rx) in waiting {
             match rx
                 .await
                 .unwrap_or(Err(DirectoryError::Other("the check was abandoned".into())))
             {
                 Ok(answer) => {
-                    known.insert(phone, answer);
+                    known.insert(key, answer);
                 }
                 Err(e) if partial => {
-                    failed.insert(phone, e);
+                    failed.insert(key, e);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let answers = phones
+        let answers = keys
             .iter()
             .map(|p| match (known.get(p), failed.get(p)) {
                 (Some(existence), _) => Some(Ok(existence.clone())),
@@ -448,22 +493,22 @@ impl CheckService {
         })
     }
 
-    /// The answers the cache holds for `phones` (as a check would serve them), in
-    /// input order; `None` for numbers a check would look up. Costs no budget and
+    /// The answers the cache holds for `keys` (as a check would serve them), in
+    /// input order; `None` for keys a check would look up. Costs no budget and
     /// asks WhatsApp nothing (On-Prem `no_wait` answers these at once).
     pub async fn cached(
         &self,
         session: &SessionName,
-        phones: &[PhoneNumber],
+        keys: &[CheckKey],
         force: bool,
     ) -> Result<Vec<Option<Existence>>, ContactError> {
         let shared = &self.shared;
-        let cached = shared.store.cached_checks(session, phones).await?;
+        let cached = shared.store.cached_checks(session, keys).await?;
         let now = shared.now_ms();
         let mut state = lock(&shared.state);
         let checks = shared.entry(&mut state, session);
         let policy = &shared.policy;
-        Ok(phones
+        Ok(keys
             .iter()
             .map(|p| {
                 cached

@@ -15,6 +15,7 @@ use crate::phone::candidates;
 use crate::ports::{ContactStore, Directory, DirectoryError, StoreError};
 use crate::service::sessions::{SessionError, SessionService};
 use crate::session::{Me, SessionName};
+use crate::username::Username;
 
 /// Why a contact operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum ContactError {
     /// The store has no such contact.
     #[error("contact not found")]
     ContactNotFound(ContactRef),
+    /// No contact of the session has this username.
+    #[error("no contact has this username")]
+    UsernameNotFound(Username),
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error(transparent)]
@@ -162,6 +166,21 @@ impl ContactService {
         })
     }
 
+    /// Who, among the session's contacts, has `username` (from the address book or
+    /// an earlier username check). `UsernameNotFound` when nobody known has it.
+    pub async fn find_username(
+        &self,
+        session: &SessionName,
+        username: &Username,
+    ) -> Result<ContactRef> {
+        self.working(session).await?;
+        self.store
+            .contact_by_username(session, username)
+            .await?
+            .and_then(|c| c.id())
+            .ok_or_else(|| ContactError::UsernameNotFound(username.clone()))
+    }
+
     /// One contact with its "about" text and picture URL current: each is served
     /// from the cache while fresh, else fetched. A WhatsApp failure keeps what the
     /// cache holds (logged): the contact itself comes from the store either way.
@@ -230,11 +249,7 @@ impl ContactService {
             .filter_map(|f| answers.get(f))
             .find(|r| r.exists)
         else {
-            return Ok(Existence {
-                exists: false,
-                phone: None,
-                lid: None,
-            });
+            return Ok(Existence::not_found());
         };
         let canonical = found.phone.unwrap_or(*phone);
         if let Some(lid) = &found.lid {
@@ -254,6 +269,7 @@ impl ContactService {
             exists: true,
             phone: Some(canonical),
             lid: found.lid.clone(),
+            username: found.username.clone(),
         })
     }
 

@@ -21,6 +21,7 @@ use crate::service::{ContactService, SessionService};
 use crate::session::{
     EngineError, NewSession, SessionName, SessionRecord, SessionState, SessionStatus,
 };
+use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
 
 pub fn phone(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).unwrap()
@@ -66,7 +67,7 @@ pub struct FakeStore {
     pub blocked: Mutex<HashSet<ContactRef>>,
     pub saved: Mutex<Vec<AddressBookEntry>>,
     pub sessions: Mutex<Vec<SessionRecord>>,
-    pub checks: Mutex<HashMap<PhoneNumber, CachedExistence>>,
+    pub checks: Mutex<HashMap<CheckKey, CachedExistence>>,
     /// Chunks a streamed listing serves before failing (`usize::MAX`: never fails).
     pub chunks_before_failure: std::sync::atomic::AtomicUsize,
 }
@@ -165,6 +166,16 @@ impl ContactStore for FakeStore {
     }
     async fn get_contact(&self, _: &SessionName, who: &ContactRef) -> StoreResult<Option<Contact>> {
         Ok(self.contact(who))
+    }
+    async fn contact_by_username(
+        &self,
+        _: &SessionName,
+        username: &Username,
+    ) -> StoreResult<Option<Contact>> {
+        Ok(lock(&self.contacts)
+            .iter()
+            .find(|c| c.username.as_deref() == Some(username.as_str()))
+            .cloned())
     }
     async fn number_history(
         &self,
@@ -281,18 +292,18 @@ impl CheckStore for FakeStore {
     async fn cached_checks(
         &self,
         _: &SessionName,
-        phones: &[PhoneNumber],
-    ) -> StoreResult<HashMap<PhoneNumber, CachedExistence>> {
+        keys: &[CheckKey],
+    ) -> StoreResult<HashMap<CheckKey, CachedExistence>> {
         let checks = lock(&self.checks);
-        Ok(phones
+        Ok(keys
             .iter()
-            .filter_map(|p| Some((*p, checks.get(p)?.clone())))
+            .filter_map(|k| Some((k.clone(), checks.get(k)?.clone())))
             .collect())
     }
     async fn cache_checks(
         &self,
         _: &SessionName,
-        answers: &[(PhoneNumber, CachedExistence)],
+        answers: &[(CheckKey, CachedExistence)],
     ) -> StoreResult<()> {
         lock(&self.checks).extend(answers.iter().cloned());
         Ok(())
@@ -367,6 +378,8 @@ pub struct FakeDirectory {
     pub rate_limited: std::sync::atomic::AtomicBool,
     /// What `profile_picture` answers.
     pub picture: Mutex<Option<Result<Option<ProfilePicture>, DirectoryError>>>,
+    /// Usernames on WhatsApp: their LID and the PIN their holder set.
+    pub usernames: Mutex<HashMap<Username, (Lid, Option<UsernamePin>)>>,
 }
 
 impl FakeDirectory {
@@ -401,10 +414,37 @@ impl Directory for FakeDirectory {
                         lid: lid.clone(),
                         is_business: false,
                         verified_name: None,
+                        username: None,
                     },
                     None => ExistenceResult::not_found(),
                 };
                 (*p, answer)
+            })
+            .collect())
+    }
+    async fn find_usernames(
+        &self,
+        asked: &[UsernameQuery],
+    ) -> Result<HashMap<UsernameQuery, ExistenceResult>, DirectoryError> {
+        self.log(format!("find_usernames {}", asked.len()));
+        let usernames = lock(&self.usernames);
+        Ok(asked
+            .iter()
+            .map(|q| {
+                let answer = match usernames.get(&q.username) {
+                    Some((lid, pin)) if pin.as_ref().is_none_or(|p| Some(p) == q.pin.as_ref()) => {
+                        ExistenceResult {
+                            exists: true,
+                            phone: None,
+                            lid: Some(lid.clone()),
+                            is_business: false,
+                            verified_name: None,
+                            username: Some(q.username.clone()),
+                        }
+                    }
+                    _ => ExistenceResult::not_found(),
+                };
+                (q.clone(), answer)
             })
             .collect())
     }

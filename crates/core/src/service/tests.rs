@@ -334,6 +334,7 @@ mod checks {
     use crate::service::fakes::{World, lid, phone};
     use crate::service::{CheckService, ContactError};
     use crate::session::SessionStatus;
+    use crate::username::{CheckKey, Username, UsernamePin, UsernameQuery};
 
     struct TokioSpawner;
 
@@ -358,6 +359,62 @@ mod checks {
             .collect()
     }
 
+    fn keys(phones: &[PhoneNumber]) -> Vec<CheckKey> {
+        phones.iter().map(|p| CheckKey::Phone(*p)).collect()
+    }
+
+    fn username(s: &str, pin: Option<&str>) -> CheckKey {
+        CheckKey::Username(UsernameQuery {
+            username: Username::parse(s).unwrap(),
+            pin: pin.map(|p| UsernamePin::parse(p).unwrap()),
+        })
+    }
+
+    #[tokio::test]
+    async fn usernames_take_the_same_path_cache_pin_and_budget() {
+        let w = World::new(SessionStatus::Working).await;
+        let checks = service(&w, CheckPolicy::default());
+        w.directory.usernames.lock().unwrap().insert(
+            Username::parse("alice").unwrap(),
+            (lid("700@lid"), Some(UsernamePin::parse("1234").unwrap())),
+        );
+        w.directory
+            .usernames
+            .lock()
+            .unwrap()
+            .insert(Username::parse("bob").unwrap(), (lid("701@lid"), None));
+        let asked = [
+            username("alice", Some("1234")),
+            username("alice", Some("9999")),
+            username("alice", None),
+            username("bob", None),
+            username("nobody", None),
+            CheckKey::Phone(phone("15550009999")),
+        ];
+        let first = checks.check(&w.session, &asked, false).await.unwrap();
+        let found: Vec<bool> = first.iter().map(|e| e.exists).collect();
+        assert_eq!(found, [true, false, false, true, false, false]);
+        assert_eq!(first[0].lid, Some(lid("700@lid")));
+        assert_eq!(
+            first[0].username.as_ref().map(|u| u.as_str()),
+            Some("alice")
+        );
+        assert_eq!(first[0].phone, None, "WhatsApp did not tell the number");
+        let calls = w.directory.calls();
+        assert!(calls.contains(&"find_usernames 5".to_string()), "{calls:?}");
+        assert!(calls.contains(&"is_on_whatsapp 1".to_string()), "{calls:?}");
+        let again = checks.check(&w.session, &asked, false).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(
+            w.directory.calls().len(),
+            calls.len(),
+            "served from the cache"
+        );
+        let status = checks.budget(&w.session).await.unwrap();
+        assert_eq!(status.remaining, 200 - 6);
+        assert_eq!(status.stats.cache_hits, 6);
+    }
+
     fn queries(w: &World) -> Vec<String> {
         w.directory
             .calls()
@@ -374,15 +431,11 @@ mod checks {
             ..CheckPolicy::default()
         };
         let checks = service(&w, policy);
-        let all = numbers(6);
+        let all = keys(&numbers(6));
         checks.check(&w.session, &all[5..], false).await.unwrap();
         assert_eq!(
             checks.cached(&w.session, &all, false).await.unwrap()[5],
-            Some(crate::contact::Existence {
-                exists: false,
-                phone: None,
-                lid: None
-            })
+            Some(crate::contact::Existence::not_found())
         );
         let partial = checks.check_partial(&w.session, &all, false).await.unwrap();
         let answered: Vec<bool> = partial
@@ -418,7 +471,7 @@ mod checks {
             ..CheckPolicy::default()
         };
         let checks = service(&w, short);
-        let fresh = numbers(8);
+        let fresh = keys(&numbers(8));
         let partial = checks
             .check_partial(&w.session, &fresh[6..], false)
             .await
@@ -445,11 +498,11 @@ mod checks {
             .lock()
             .unwrap()
             .insert(all[0], Some(lid("500@lid")));
-        let first = checks.check(&w.session, &all, false).await.unwrap();
+        let first = checks.check(&w.session, &keys(&all), false).await.unwrap();
         assert!(first[0].exists && first[0].lid == Some(lid("500@lid")));
         assert!(!first[1].exists);
         assert_eq!(queries(&w).len(), 1, "one query for the batch");
-        let again = checks.check(&w.session, &all, false).await.unwrap();
+        let again = checks.check(&w.session, &keys(&all), false).await.unwrap();
         assert_eq!(again, first);
         assert_eq!(queries(&w).len(), 1, "no lookup on the second pass");
         let status = checks.budget(&w.session).await.unwrap();
@@ -461,7 +514,7 @@ mod checks {
     async fn concurrent_requests_for_one_number_make_one_lookup() {
         let w = World::new(SessionStatus::Working).await;
         let checks = service(&w, CheckPolicy::default());
-        let one = numbers(1);
+        let one = keys(&numbers(1));
         let answers = join_all((0..50).map(|_| checks.check(&w.session, &one, false))).await;
         assert!(answers.iter().all(|a| a.is_ok()));
         assert_eq!(queries(&w), ["is_on_whatsapp 1"]);
@@ -476,7 +529,7 @@ mod checks {
             ..CheckPolicy::default()
         };
         let checks = service(&w, policy);
-        let all = numbers(1_000);
+        let all = keys(&numbers(1_000));
         join_all(all.chunks(10).map(|c| checks.check(&w.session, c, false))).await;
         let q = queries(&w);
         assert!(q.len() <= 10, "{q:?}");
@@ -487,7 +540,7 @@ mod checks {
     async fn the_budget_is_never_exceeded_under_a_burst() {
         let w = World::new(SessionStatus::Working).await;
         let checks = service(&w, CheckPolicy::default());
-        let all = numbers(300);
+        let all = keys(&numbers(300));
         let results = join_all(all.chunks(7).map(|c| checks.check(&w.session, c, false))).await;
         let looked_up: usize = results.iter().filter(|r| r.is_ok()).map(|_| 7).sum();
         assert!(looked_up <= 200, "{looked_up}");
@@ -512,7 +565,7 @@ mod checks {
     async fn force_answers_from_the_cache_inside_the_cooldown() {
         let w = World::new(SessionStatus::Working).await;
         let checks = service(&w, CheckPolicy::default());
-        let one = numbers(1);
+        let one = keys(&numbers(1));
         checks.check(&w.session, &one, false).await.unwrap();
         w.clock.advance(Duration::from_secs(3599));
         checks.check(&w.session, &one, true).await.unwrap();
@@ -529,7 +582,7 @@ mod checks {
         w.directory.rate_limited.store(true, Ordering::SeqCst);
         let all = numbers(3);
         let err = checks
-            .check(&w.session, &all[..1], false)
+            .check(&w.session, &keys(&all[..1]), false)
             .await
             .unwrap_err();
         assert!(matches!(
@@ -538,7 +591,7 @@ mod checks {
         ));
         w.directory.rate_limited.store(false, Ordering::SeqCst);
         let err = checks
-            .check(&w.session, &all[1..2], false)
+            .check(&w.session, &keys(&all[1..2]), false)
             .await
             .unwrap_err();
         assert!(
@@ -552,7 +605,12 @@ mod checks {
         );
         assert_eq!(queries(&w).len(), 1, "paused: WhatsApp is not asked again");
         w.clock.advance(Duration::from_secs(30));
-        assert!(checks.check(&w.session, &all[1..2], false).await.is_ok());
+        assert!(
+            checks
+                .check(&w.session, &keys(&all[1..2]), false)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -566,7 +624,10 @@ mod checks {
             .unwrap()
             .insert(with_nine, None);
         let asked = phone("551187654321");
-        let answer = checks.check(&w.session, &[asked], false).await.unwrap();
+        let answer = checks
+            .check(&w.session, &keys(&[asked]), false)
+            .await
+            .unwrap();
         assert_eq!(answer[0].phone, Some(with_nine));
         assert_eq!(queries(&w), ["is_on_whatsapp 2"]);
     }

@@ -14,8 +14,10 @@ use wacontacts_core::phone::{Convention, PhoneNumber, normalize};
 use wacontacts_core::search::{ContactSearch, SearchError};
 use wacontacts_core::service::ContactService;
 use wacontacts_core::session::SessionName;
+use wacontacts_core::username::CheckKey;
 
 use crate::api::dialect::{BodyScope, Dialect, Scope};
+use crate::api::usernames::{UsernameItem, parse_lookup, resolve_contact};
 use crate::api::waha::{About, BlockedContact, NumberExists, Success};
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::state::AppState;
@@ -256,7 +258,7 @@ pub async fn get_contact<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
 ) -> Result<AppJson<D::Contact>, ApiError> {
-    let who = parse_contact(scope.contact()?)?;
+    let who = resolve_contact(&state.contacts, &scope.session, scope.contact()?).await?;
     let details = if D::PROFILE_IN_CONTACT {
         state
             .contacts
@@ -268,67 +270,114 @@ pub async fn get_contact<D: Dialect>(
     Ok(AppJson(D::contact(details)))
 }
 
-/// The number of `check-exists`.
+/// The number or username of `check-exists`: exactly one of `phone` and `username`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PhoneParam {
     /// The number, any dialable format with country code (`15551234567`,
     /// `+1 (555) 123-4567`, `15551234567@c.us`); it must be valid for its country
-    /// (400 otherwise).
+    /// (400 otherwise). Exactly one of `phone` and `username`.
     #[param(
-        required = true,
         pattern = r"^\+?[1-9][0-9]{6,14}(@c\.us|@s\.whatsapp\.net)?$",
         example = "15550100001"
     )]
     pub phone: Option<String>,
+    /// A WhatsApp username, with or without `@` (`alice.b`, `@alice.b`): 3–35
+    /// lower-case letters, digits, `.` and `_`, at least one letter (400
+    /// `invalid_username` otherwise). Found by its LID: `chatId` is the LID unless
+    /// WhatsApp also tells the number.
+    #[param(pattern = r"^@?[a-zA-Z0-9._]{3,35}$", example = "alice.b")]
+    pub username: Option<String>,
+    /// The username's 4-digit PIN, when its holder set one (a wrong PIN finds nobody).
+    /// Only with `username`.
+    #[param(pattern = r"^[0-9]{4}$", example = "1234")]
+    pub pin: Option<String>,
     /// Ask WhatsApp even when cached (still answered from the cache within an hour
     /// of the last check: the ban guard's cooldown).
     pub refresh: Option<bool>,
 }
 
-/// Whether the number is on WhatsApp, and under which id.
+impl PhoneParam {
+    /// The one key asked about; 400 for neither, both, or a PIN without a username.
+    fn key(&self) -> Result<CheckKey, ApiError> {
+        match (&self.phone, &self.username) {
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "phone_and_username",
+                "Give either phone or username, not both",
+            )),
+            (None, None) => Err(ApiError::bad_request(
+                "missing_phone",
+                "phone (or username) is required",
+            )),
+            (Some(phone), None) => {
+                if self.pin.is_some() {
+                    return Err(ApiError::bad_request(
+                        "pin_without_username",
+                        "pin goes with username only",
+                    ));
+                }
+                Ok(CheckKey::Phone(parse_phone(phone)?))
+            }
+            (None, Some(username)) => Ok(CheckKey::Username(parse_lookup(
+                username,
+                self.pin.as_deref(),
+            )?)),
+        }
+    }
+}
+
+/// Whether the number or username is on WhatsApp, and under which id.
 pub async fn check_exists<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
     AppQuery(q): AppQuery<PhoneParam>,
 ) -> Result<AppJson<NumberExists>, ApiError> {
-    let Some(phone) = q.phone.as_deref() else {
-        return Err(ApiError::bad_request("missing_phone", "phone is required"));
-    };
-    let phone = parse_phone(phone)?;
+    let key = q.key()?;
     let force = q.refresh.unwrap_or(false);
-    let mut found = state.checks.check(&scope.session, &[phone], force).await?;
+    let mut found = state.checks.check(&scope.session, &[key], force).await?;
     Ok(AppJson(NumberExists::from(found.remove(0))))
 }
 
 /// Most numbers in one bulk check.
 pub const MAX_BULK_CHECK: usize = 10_000;
 
-/// Body of the bulk check.
+/// Body of the bulk check: numbers, usernames, or both (1 to 10,000 in all).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BulkCheckBody {
-    /// 1 to 10,000 numbers, any dialable format with country code.
-    #[schema(min_items = 1, max_items = 10000, example = json!(["15551234567", "+55 11 98765-4321"]))]
+    /// Numbers, any dialable format with country code.
+    #[serde(default)]
+    #[schema(max_items = 10000, example = json!(["15551234567", "+55 11 98765-4321"]))]
     pub phones: Vec<String>,
+    /// Usernames, with or without `@`; `{"username", "pin"}` for one whose holder set
+    /// a PIN.
+    #[serde(default)]
+    #[schema(max_items = 10000, example = json!(["alice.b", {"username": "@carol", "pin": "1234"}]))]
+    pub usernames: Vec<UsernameItem>,
     /// Ask WhatsApp even when cached (the cooldown still applies).
     #[serde(default)]
     pub refresh: bool,
 }
 
 /// One answer of the bulk check, in input order: WAHA's result, or why the input
-/// is not a number.
+/// is not a number or username.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkCheckItem {
-    /// The input as sent.
-    pub phone: String,
-    /// The input normalized to E.164 (`+15551234567`), for an input that is a number.
+    /// The number as sent (for an input of `phones`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The number normalized to E.164 (`+15551234567`), for an input that is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e164: Option<String>,
-    /// WAHA's answer, for an input that is a number.
+    /// For an input of `usernames`: the username as sent; else, the username WhatsApp
+    /// told for the number, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// WAHA's answer, for an input that parses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number_exists: Option<bool>,
-    /// The chat id WhatsApp knows the number under, when on WhatsApp.
+    /// The chat id WhatsApp knows the account under, when on WhatsApp (the LID for a
+    /// username whose number WhatsApp did not tell).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chat_id: Option<String>,
     /// Its LID, when WhatsApp told it.
@@ -339,56 +388,93 @@ pub struct BulkCheckItem {
     pub error: Option<crate::error::ErrorBody>,
 }
 
-/// Whether many numbers are on WhatsApp: one answer per input, in order. Cached
-/// numbers cost nothing; the uncached ones must fit in the session's budget.
+impl BulkCheckItem {
+    /// The answer to a valid input (the service answers every one of them).
+    fn answer(
+        phone: Option<String>,
+        username: Option<String>,
+        key: &CheckKey,
+        found: Option<NumberExists>,
+    ) -> Self {
+        let (number_exists, found_username, chat_id, lid) = match found {
+            Some(f) => (Some(f.number_exists), f.username, f.chat_id, f.lid),
+            None => (None, None, None, None),
+        };
+        let e164 = match key {
+            CheckKey::Phone(p) => Some(p.e164()),
+            CheckKey::Username(_) => None,
+        };
+        Self {
+            phone,
+            e164,
+            username: username.or(found_username),
+            number_exists,
+            chat_id,
+            lid,
+            error: None,
+        }
+    }
+
+    fn refused(phone: Option<String>, username: Option<String>, e: &ApiError) -> Self {
+        Self {
+            phone,
+            e164: None,
+            username,
+            number_exists: None,
+            chat_id: None,
+            lid: None,
+            error: Some(e.body()),
+        }
+    }
+}
+
+/// Whether many numbers and usernames are on WhatsApp: one answer per input, numbers
+/// first, each list in order. Cached ones cost nothing; the uncached ones must fit in
+/// the session's budget.
 pub async fn check_exists_bulk<D: Dialect>(
     State(state): State<AppState>,
     scope: Scope<D>,
     AppJson(body): AppJson<BulkCheckBody>,
 ) -> Result<AppJson<Vec<BulkCheckItem>>, ApiError> {
-    if body.phones.is_empty() || body.phones.len() > MAX_BULK_CHECK {
+    let total = body.phones.len() + body.usernames.len();
+    if total == 0 || total > MAX_BULK_CHECK {
         return Err(ApiError::bad_request(
             "invalid_batch_size",
-            format!("phones must hold 1 to {MAX_BULK_CHECK} numbers"),
+            format!("phones and usernames must hold 1 to {MAX_BULK_CHECK} entries in all"),
         )
-        .with_value(body.phones.len()));
+        .with_value(total));
     }
-    let parsed: Vec<Result<PhoneNumber, ApiError>> =
-        body.phones.iter().map(|p| parse_phone(p)).collect();
-    let valid: Vec<PhoneNumber> = parsed
+    let parsed: Vec<Result<CheckKey, ApiError>> = body
+        .phones
         .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .copied()
+        .map(|p| parse_phone(p).map(CheckKey::Phone))
+        .chain(
+            body.usernames
+                .iter()
+                .map(|u| u.parse().map(CheckKey::Username)),
+        )
+        .collect();
+    let valid: Vec<CheckKey> = parsed
+        .iter()
+        .filter_map(|k| k.as_ref().ok())
+        .cloned()
         .collect();
     let mut answers = state
         .checks
         .check(&scope.session, &valid, body.refresh)
         .await?
-        .into_iter();
-    let items = body
-        .phones
         .into_iter()
+        .map(NumberExists::from);
+    let inputs = body.phones.into_iter().map(|p| (Some(p), None)).chain(
+        body.usernames
+            .iter()
+            .map(|u| (None, Some(u.username().to_owned()))),
+    );
+    let items = inputs
         .zip(parsed)
-        .map(|(phone, parsed)| match parsed {
-            Ok(number) => {
-                let found = answers.next().map(NumberExists::from);
-                BulkCheckItem {
-                    phone,
-                    e164: Some(number.e164()),
-                    number_exists: found.as_ref().map(|f| f.number_exists),
-                    chat_id: found.as_ref().and_then(|f| f.chat_id.clone()),
-                    lid: found.and_then(|f| f.lid),
-                    error: None,
-                }
-            }
-            Err(e) => BulkCheckItem {
-                phone,
-                e164: None,
-                number_exists: None,
-                chat_id: None,
-                lid: None,
-                error: Some(e.body()),
-            },
+        .map(|((phone, username), parsed)| match parsed {
+            Ok(key) => BulkCheckItem::answer(phone, username, &key, answers.next()),
+            Err(e) => BulkCheckItem::refused(phone, username, &e),
         })
         .collect();
     Ok(AppJson(items))

@@ -9,6 +9,7 @@ pub mod onprem;
 pub mod openapi;
 pub mod pairing;
 pub mod sessions;
+pub mod usernames;
 pub mod waha;
 pub mod wawp;
 pub mod webhooks;

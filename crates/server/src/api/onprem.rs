@@ -25,6 +25,7 @@ use wacontacts_core::phone::{Convention, PhoneNumber, normalize};
 use wacontacts_core::queued::{CheckOutcome, CheckStatus};
 use wacontacts_core::service::{CheckQueue, ContactError, PartialCheck, QueueError, outcome};
 use wacontacts_core::session::SessionName;
+use wacontacts_core::username::CheckKey;
 
 use crate::error::{ApiError, AppJson, AppPath};
 use crate::state::AppState;
@@ -188,7 +189,11 @@ pub async fn check_contacts(
         .iter()
         .map(|c| normalize(c, &convention).ok())
         .collect();
-    let phones: Vec<PhoneNumber> = parsed.iter().flatten().copied().collect();
+    let keys: Vec<CheckKey> = parsed
+        .iter()
+        .flatten()
+        .map(|p| CheckKey::Phone(*p))
+        .collect();
     let (outcomes, retry_after) = match body.blocking {
         Blocking::Wait => {
             wait(
@@ -196,7 +201,7 @@ pub async fn check_contacts(
                 session,
                 body.contacts,
                 &parsed,
-                &phones,
+                &keys,
                 body.force_check,
             )
             .await?
@@ -207,7 +212,7 @@ pub async fn check_contacts(
                 session,
                 body.contacts,
                 &parsed,
-                &phones,
+                &keys,
                 body.force_check,
             )
             .await?,
@@ -232,14 +237,14 @@ async fn wait(
     session: &SessionName,
     inputs: Vec<String>,
     parsed: &[Option<PhoneNumber>],
-    phones: &[PhoneNumber],
+    keys: &[CheckKey],
     force: bool,
 ) -> Result<(Vec<CheckOutcome>, Option<u32>), ApiError> {
-    let partial = match state.checks.check_partial(session, phones, force).await {
+    let partial = match state.checks.check_partial(session, keys, force).await {
         Ok(partial) => partial,
         // WhatsApp unreachable: every number that needed it failed, not the request.
         Err(ContactError::Directory(e)) => PartialCheck {
-            answers: vec![Some(Err(e)); phones.len()],
+            answers: vec![Some(Err(e)); keys.len()],
             retry_after_secs: None,
         },
         Err(e) => return Err(e.into()),
@@ -271,14 +276,10 @@ async fn no_wait(
     session: &SessionName,
     inputs: Vec<String>,
     parsed: &[Option<PhoneNumber>],
-    phones: &[PhoneNumber],
+    keys: &[CheckKey],
     force: bool,
 ) -> Result<Vec<CheckOutcome>, ApiError> {
-    let mut cached = state
-        .checks
-        .cached(session, phones, force)
-        .await?
-        .into_iter();
+    let mut cached = state.checks.cached(session, keys, force).await?.into_iter();
     let mut queue = Vec::new();
     let outcomes = inputs
         .into_iter()

@@ -99,6 +99,9 @@ pub struct ContactFields {
     pub is_business: bool,
     /// The "about" text, when fetched or pushed.
     pub about: Option<String>,
+    /// The contact's WhatsApp username (without `@`), when WhatsApp told it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     /// Numbers this contact had before, oldest first (single-contact answers only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub previous_numbers: Vec<PreviousNumber>,
@@ -148,6 +151,7 @@ impl From<ContactDetails> for ContactFields {
             verified_name: c.verified_name,
             is_business: c.is_business,
             about: c.about,
+            username: c.username,
             name: c.name,
             pushname: c.push_name,
             previous_numbers: d
@@ -172,14 +176,23 @@ pub struct NumberExists {
     pub chat_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lid: Option<String>,
+    /// The account's WhatsApp username (without `@`), when WhatsApp told it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 impl From<wacontacts_core::contact::Existence> for NumberExists {
+    /// `chatId` is the number's chat id; the LID when WhatsApp told no number (a
+    /// username found by someone who does not have the number).
     fn from(found: wacontacts_core::contact::Existence) -> Self {
         Self {
             number_exists: found.exists,
-            chat_id: found.phone.map(|p| chat_id(&ContactRef::Phone(p))),
+            chat_id: found
+                .phone
+                .map(|p| chat_id(&ContactRef::Phone(p)))
+                .or_else(|| found.lid.as_ref().map(|l| l.to_string())),
             lid: found.lid.map(|l| l.to_string()),
+            username: found.username.map(|u| u.to_string()),
         }
     }
 }
@@ -256,6 +269,11 @@ impl From<ContactError> for ApiError {
                 ApiError::not_found("contact_not_found", "No such contact in this session")
                     .with_value(chat_id(&who))
             }
+            ContactError::UsernameNotFound(username) => ApiError::not_found(
+                "username_not_found",
+                "No contact of this session has this username",
+            )
+            .with_value(username.handle()),
             ContactError::Directory(e) => directory_error(e),
             ContactError::Store(e) => ApiError::internal(e.0),
             ContactError::BudgetExceeded {
@@ -380,7 +398,7 @@ mod docs {
     pub fn list_contacts() {}
 
     /// One contact, with the numbers it had before.
-    #[utoipa::path(get, path = "/api/contacts", tag = "contacts", params(ContactQuery, SessionQuery),
+    #[utoipa::path(get, path = "/api/contacts", tag = "contacts", params(crate::api::usernames::ContactOrUsernameQuery, SessionQuery),
         responses((status = 200, body = WahaContact), StoreErrors))]
     pub fn get_contact() {}
 
@@ -396,14 +414,15 @@ mod docs {
         responses((status = 200, body = Success), WhatsAppErrors))]
     pub fn save_contact() {}
 
-    /// Whether the number is on WhatsApp, and under which id.
+    /// Whether the number, or the username, is on WhatsApp, and under which id.
     #[utoipa::path(get, path = "/api/contacts/check-exists", tag = "contacts", params(PhoneParam, SessionQuery),
         responses((status = 200, body = NumberExists), WhatsAppErrors))]
     pub fn check_exists() {}
 
-    /// Whether many numbers are on WhatsApp, one answer per input in order.
+    /// Whether many numbers and usernames are on WhatsApp, one answer per input in
+    /// order (numbers first, then usernames).
     ///
-    /// Cached numbers cost nothing; the uncached ones must fit in the session's lookup
+    /// Cached ones cost nothing; the uncached ones must fit in the session's lookup
     /// budget (429 `check_budget_exceeded` with `Retry-After` otherwise).
     #[utoipa::path(post, path = "/api/{session}/contacts/check-exists", tag = "contacts",
         params(SessionPath), request_body = BulkCheckBody,

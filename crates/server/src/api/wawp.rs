@@ -364,9 +364,9 @@ mod docs {
         responses((status = 200, body = Vec<WawpContact>), WawpErrors))]
     pub fn list_contacts() {}
 
-    /// One contact by `contactId`.
+    /// One contact by `contactId` (an id, a number, or `@username`).
     #[utoipa::path(get, path = "/v2/contacts", tag = "wawp", operation_id = "wawp_get_contact",
-        params(InstanceQuery, ContactQuery),
+        params(InstanceQuery, crate::api::usernames::ContactOrUsernameQuery),
         responses((status = 200, body = WawpContact), WawpErrors))]
     pub fn get_contact() {}
 
@@ -382,7 +382,7 @@ mod docs {
         responses((status = 200, body = Success), WawpErrors))]
     pub fn save_contact() {}
 
-    /// Whether `phone` is on WhatsApp.
+    /// Whether `phone`, or `username`, is on WhatsApp.
     #[utoipa::path(get, path = "/v2/contacts/check-exists", tag = "wawp", operation_id = "wawp_check_exists",
         params(InstanceQuery, PhoneParam),
         responses((status = 200, body = NumberExists), WawpErrors))]
