@@ -514,7 +514,7 @@ struct WaIdPath {
 
 /// The latest identity change of a contact, as On-Prem's
 /// `user_identity_changed` notifications are acknowledged against.
-#[utoipa::path(get, path = "/v1/contacts/{wa_id}/identity", tag = "onprem",
+#[utoipa::path(get, path = "/v1/contacts/{wa_id}/identity", tag = "onprem", operation_id = "onprem_get_identity",
     security(("bearer" = []), ("api_key" = [])),
     params(WaIdPath),
     responses(
@@ -537,7 +537,7 @@ pub async fn get_identity(
 
 /// Acknowledges the latest identity change by its hash; answers `{}`. A hash that
 /// is not the latest one is 400 (1009).
-#[utoipa::path(put, path = "/v1/contacts/{wa_id}/identity", tag = "onprem",
+#[utoipa::path(put, path = "/v1/contacts/{wa_id}/identity", tag = "onprem", operation_id = "onprem_put_identity",
     security(("bearer" = []), ("api_key" = [])),
     params(WaIdPath),
     request_body = crate::api::webhooks::IdentityAck,
