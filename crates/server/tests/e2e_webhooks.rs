@@ -342,6 +342,43 @@ async fn outbox_pending(linked: &Linked) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Facts pushed in a burst each enter the outbox: none is lost on the way. Their
+/// order is not asserted: whatsapp-rust 0.7 handles each `<notification>` on its own
+/// task (`Client::processes_inline`), so two WhatsApp sends microseconds apart can
+/// reach us swapped (seen here: "burst 2" before "burst 1"). The outbox keeps the
+/// order in which facts were stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_facts_all_enter_the_outbox() {
+    let alice = "15554440002";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("default", ME).await;
+    let receiver = Receiver::start().await;
+    set_webhooks(
+        &linked,
+        "default",
+        json!([hook(&receiver.url, &["contact.update"], json!(null))]),
+    )
+    .await;
+    for n in 1..=5 {
+        let about = UserEvent::About {
+            about: format!("burst {n}"),
+        };
+        linked.wasim.push_event(alice, about).await.unwrap();
+    }
+    let got = receiver.wait_accepted("contact.update", 5).await;
+    let mut abouts: Vec<&str> = got
+        .iter()
+        .filter_map(|r| r.json["payload"]["about"].as_str())
+        .collect();
+    abouts.sort();
+    assert_eq!(
+        abouts,
+        ["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"],
+        "every fact"
+    );
+    linked.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_across_a_restart_still_gets_everything_in_order() {
     let alice = "15554440001";
