@@ -135,6 +135,25 @@ async fn pair_code_links_too() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(assert_error_shape(400, &body), "invalid_phone");
+    // A leading 0 is no country code: refused here, not by WhatsApp (was a 502).
+    let (status, body) = linked
+        .app
+        .post_json(
+            "/api/pc/auth/request-code",
+            json!({"phoneNumber": "0(0 )-5-1-2-5-6-1-5-5-6-3"}),
+        )
+        .await;
+    assert_eq!(assert_error_shape(status, &body), "invalid_phone");
+    // SMS or voice registration is not served: refused, not ignored.
+    let (status, body) = linked
+        .app
+        .post_json(
+            "/api/pc/auth/request-code",
+            json!({"phoneNumber": "15551230009", "method": "sms"}),
+        )
+        .await;
+    assert_eq!(assert_error_shape(status, &body), "unsupported_method");
+    assert_eq!(body["value"], "sms");
     linked.stop().await;
 }
 

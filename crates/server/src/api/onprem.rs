@@ -507,8 +507,9 @@ pub struct OnPremIdentity {
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
 struct WaIdPath {
-    /// The WhatsApp id, as `wa_id` answers it.
-    #[param(example = "16315551000")]
+    /// The WhatsApp id, as `wa_id` answers it: digits with the country code. A number
+    /// must be valid for its country (400, 1009, otherwise).
+    #[param(pattern = "^[1-9][0-9]{6,14}$", example = "16315551000")]
     wa_id: String,
 }
 

@@ -42,15 +42,17 @@ pub struct QrCodeValue {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestCodeRequest {
-    /// The account's number with country code, 7 to 15 digits; `+`, spaces, `-`, `(`,
-    /// `)` and `.` are allowed between them.
+    /// The account's number with country code, 7 to 15 digits, the first not `0`; `+`,
+    /// spaces, `-`, `(`, `)` and `.` are allowed between them.
     #[schema(
-        pattern = r"^[+ ().-]*([0-9][+ ().-]*){7,15}$",
+        pattern = r"^[+ ().-]*[1-9][+ ().-]*([0-9][+ ().-]*){6,14}$",
         example = "12132132130"
     )]
     pub phone_number: String,
-    /// WAHA's registration method; ignored (web pairing only).
+    /// WAHA's registration method (`sms`, `voice`): only web pairing is served, so it
+    /// must be empty or null (400 `unsupported_method` otherwise).
     #[serde(default)]
+    #[schema(nullable, max_length = 0)]
     pub method: Option<String>,
 }
 
@@ -137,10 +139,17 @@ pub async fn request_code(
         .phone_number
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-    if !only_dial_chars || !(7..=15).contains(&digits.len()) {
+    if let Some(method) = body.method.filter(|m| !m.is_empty()) {
+        return Err(ApiError::bad_request(
+            "unsupported_method",
+            "only web pairing is served: leave method empty",
+        )
+        .with_value(method));
+    }
+    if !only_dial_chars || !(7..=15).contains(&digits.len()) || digits.starts_with('0') {
         return Err(ApiError::bad_request(
             "invalid_phone",
-            "phoneNumber must be the account's number with country code, 7 to 15 digits",
+            "phoneNumber must be the account's number with country code, 7 to 15 digits, not starting with 0",
         )
         .with_value(body.phone_number));
     }

@@ -72,8 +72,12 @@ struct ContactPath {
     /// Session name.
     #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "default")]
     session: String,
-    /// Phone number, chat id or LID.
-    #[param(example = "15551234567@c.us")]
+    /// Phone number, chat id or LID (`15551234567@c.us`, `15551234567`, `…@lid`). A
+    /// number must be valid for its country (400 otherwise).
+    #[param(
+        pattern = r"^\+?[1-9][0-9]{6,14}(@c\.us|@s\.whatsapp\.net)?$|^[1-9][0-9]{0,23}@lid$",
+        example = "15551234567@c.us"
+    )]
     id: String,
 }
 
