@@ -83,7 +83,7 @@ async fn sessions_survive_a_restart_on_the_same_data_dir() {
     let (status, _) = app
         .post_json(
             "/api/sessions",
-            json!({"name": "kept", "start": false, "config": {"debug": true}}),
+            json!({"name": "kept", "start": false, "config": {"checks": {"budgetPerHour": 7}}}),
         )
         .await;
     assert_eq!(status, 201);
@@ -92,7 +92,7 @@ async fn sessions_survive_a_restart_on_the_same_data_dir() {
     let app = TestApp::spawn_in(dir.path(), |_| {}).await;
     let (status, body) = app.get_json("/api/sessions/kept").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["config"]["debug"], true);
+    assert_eq!(body["config"]["checks"]["budgetPerHour"], 7);
     let (_, list) = app.get_json("/api/sessions?all=true").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     app.stop().await;
@@ -210,5 +210,52 @@ async fn oversized_body_is_413() {
     assert_eq!(assert_error_shape(413, &body), "payload_too_large");
     let (status, _) = app.get_json("/api/sessions/big").await;
     assert_eq!(status, 404, "nothing was created");
+    app.stop().await;
+}
+
+/// A config field the server would not act on is refused, not stored and ignored;
+/// a null one (WAHA clients send `proxy: null`) is accepted and not stored.
+#[tokio::test]
+async fn config_fields_not_acted_on_are_refused() {
+    let (_dir, app) = TestApp::spawn().await;
+    for (config, field) in [
+        (json!({"proxy": {"server": "localhost:3128"}}), "proxy"),
+        (json!({"noweb": {"store": {"enabled": true}}}), "noweb"),
+        (json!({"debug": true}), "debug"),
+    ] {
+        let (status, body) = app
+            .post_json(
+                "/api/sessions",
+                json!({"name": "x", "start": false, "config": config}),
+            )
+            .await;
+        assert_eq!(
+            assert_error_shape(status, &body),
+            "unsupported_config_field"
+        );
+        assert_eq!(body["value"], field);
+    }
+    let (status, body) = app
+        .post_json(
+            "/api/sessions",
+            json!({"name": "x", "start": false, "config": {"checks": {"budgetPerHour": "lots"}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .post_json(
+            "/api/sessions",
+            json!({"name": "x", "start": false, "apps": [{"app": "chatwoot"}]}),
+        )
+        .await;
+    assert_eq!(assert_error_shape(status, &body), "unsupported_field");
+    let (status, body) = app
+        .post_json(
+            "/api/sessions",
+            json!({"name": "x", "start": false, "apps": [], "config": {"proxy": null, "debug": false}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["config"].get("proxy").is_none(), "{body}");
     app.stop().await;
 }

@@ -234,6 +234,7 @@ pub struct Frame;
 impl utoipa::Modify for Frame {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        only_served_config_fields(components);
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
@@ -388,4 +389,21 @@ pub enum SortBy {
 pub enum SortOrder {
     Asc,
     Desc,
+}
+
+/// A session config takes only the fields the server acts on (any other is 400
+/// unless null), and `debug` only off: what utoipa's derive cannot say.
+fn only_served_config_fields(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+    if let Some(RefOr::T(Schema::Object(config))) = components.schemas.get_mut("SessionConfig") {
+        config.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        let debug = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+            .enum_values(Some([serde_json::json!(false), serde_json::Value::Null]))
+            .description(Some("Only `false`: per-session debug logs are not served (400 `unsupported_config_field`)."));
+        config
+            .properties
+            .insert("debug".into(), RefOr::T(Schema::Object(debug.build())));
+    }
 }

@@ -115,24 +115,39 @@ pub struct CustomHeader {
     pub value: String,
 }
 
-/// A session's config (WAHA's `SessionConfig`). Fields this server does not use
-/// (proxy, noweb, …) are kept as given.
+/// A session's config (WAHA's `SessionConfig`). A field this server does not act on
+/// (proxy, noweb, …) is refused with 400 `unsupported_config_field` unless it is null;
+/// nothing is stored and ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionConfig {
     /// Free-form string pairs echoed in every webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Only `false`: per-session debug logs are not served (400 `unsupported_config_field`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug: Option<bool>,
+    /// The number-check ban guard of this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ChecksConfig>,
     /// At most 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 10)]
     pub webhooks: Option<Vec<WebhookConfig>>,
-    /// Other WAHA config fields, stored as given.
+    /// Other WAHA config fields: refused unless null (and then not stored); not in
+    /// the document, which says `additionalProperties: false`.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `config.checks`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// Uncached number checks allowed per rolling hour (overrides `--check-budget-per-hour`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_per_hour: Option<u32>,
 }
 
 /// Body of `POST /api/sessions`.
@@ -148,9 +163,9 @@ pub struct SessionCreateRequest {
     pub start: Option<bool>,
     #[serde(default)]
     pub config: Option<SessionConfig>,
-    /// WAHA apps; accepted and ignored.
+    /// WAHA apps: none are served, so only empty (400 `unsupported_field` otherwise).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 0)]
     pub apps: Option<serde_json::Value>,
 }
 
@@ -160,9 +175,9 @@ pub struct SessionCreateRequest {
 pub struct SessionUpdateRequest {
     #[serde(default)]
     pub config: Option<SessionConfig>,
-    /// WAHA apps; accepted and ignored.
+    /// WAHA apps: none are served, so only empty (400 `unsupported_field` otherwise).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 0)]
     pub apps: Option<serde_json::Value>,
 }
 
@@ -338,8 +353,39 @@ pub fn parse_session_name(input: &str) -> Result<SessionName, ApiError> {
 
 /// Checks what serde cannot: every webhook is one we will act on (http(s) URL,
 /// known events, a retry policy we implement, valid headers).
-fn validated_config(config: Option<SessionConfig>) -> Result<serde_json::Value, ApiError> {
-    let config = config.unwrap_or_default();
+fn validated_config(
+    config: Option<SessionConfig>,
+    apps: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    if let Some(apps) = apps.filter(|a| !a.is_null() && a.as_array().is_none_or(|a| !a.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "unsupported_field",
+            "apps are not served: leave apps empty",
+        )
+        .with_value(apps.clone()));
+    }
+    let mut config = config.unwrap_or_default();
+    if config.debug == Some(true) {
+        return Err(ApiError::bad_request(
+            "unsupported_config_field",
+            "per-session debug logs are not served (set RUST_LOG instead)",
+        )
+        .with_value("debug"));
+    }
+    if let Some(field) = config
+        .other
+        .iter()
+        .find(|(_, v)| !v.is_null())
+        .map(|(k, _)| k)
+    {
+        return Err(ApiError::bad_request(
+            "unsupported_config_field",
+            format!("config.{field} is not acted on by this server"),
+        )
+        .with_value(field.clone()));
+    }
+    config.other.clear();
     let value = serde_json::to_value(config).map_err(|e| ApiError::internal(e.into()))?;
     crate::webhooks::targets_from_config(&value)
         .map_err(|e| ApiError::bad_request(e.code, e.message).with_value(e.value))?;
@@ -362,7 +408,7 @@ pub async fn create_session(
         Some(n) => parse_session_name(n)?,
         None => SessionName::default_name(),
     };
-    let config = validated_config(body.config)?;
+    let config = validated_config(body.config, body.apps.as_ref())?;
     let record = state
         .sessions
         .create(name, config, body.start.unwrap_or(true))
@@ -405,7 +451,7 @@ pub async fn update_session(
     AppJson(body): AppJson<SessionUpdateRequest>,
 ) -> Result<AppJson<SessionDto>, ApiError> {
     let name = parse_session_name(&session)?;
-    let config = validated_config(body.config)?;
+    let config = validated_config(body.config, body.apps.as_ref())?;
     Ok(AppJson(state.sessions.update(&name, config).await?.into()))
 }
 
