@@ -111,6 +111,19 @@ impl Budget {
         }
     }
 
+    /// A budget that already spent one lookup at each of `spent` (Unix ms, oldest
+    /// first): what a restart reads back from the cache.
+    pub fn with_spent(window: Duration, spent: &[i64]) -> Self {
+        let mut budget = Self::with_window(window);
+        for &at in spent {
+            match budget.spent.back_mut() {
+                Some((last, n)) if *last == at => *n += 1,
+                _ => budget.spent.push_back((at, 1)),
+            }
+        }
+        budget
+    }
+
     fn expire(&mut self, now_ms: i64) {
         while self
             .spent

@@ -352,6 +352,10 @@ pub trait CheckStore: Send + Sync {
         session: &SessionName,
         answers: &[(CheckKey, CachedExistence)],
     ) -> StoreResult<()>;
+
+    /// When the answers cached at or after `since_ms` were looked up (Unix ms, oldest
+    /// first): each is one lookup the budget spent, so a restart keeps counting them.
+    async fn lookups_since(&self, session: &SessionName, since_ms: i64) -> StoreResult<Vec<i64>>;
 }
 
 /// The sessions the user created, as stored.

@@ -132,6 +132,15 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     assert_eq!(value("check_lookups"), 1_001);
     assert_eq!(value("check_refusals"), 1);
     assert!(value("check_cache_hits") >= 1_000);
+
+    // A restart does not refill the budget: the hour's lookups still count.
+    let linked = linked.restart_app().await;
+    linked.wait_status("default", "WORKING").await;
+    let (_, body) = linked
+        .app
+        .get_json("/api/default/contacts/check-exists/budget")
+        .await;
+    assert_eq!(body["remaining"], 0, "after a restart: {body}");
     linked.stop().await;
 }
 

@@ -29,6 +29,19 @@ fn bad(session: &SessionName, key: &str, what: &str) -> anyhow::Error {
 
 #[async_trait]
 impl CheckStore for Store {
+    async fn lookups_since(&self, session: &SessionName, since_ms: i64) -> StoreResult<Vec<i64>> {
+        let at: Vec<i64> = sqlx::query_scalar(
+            "SELECT checked_ms FROM existence_cache WHERE session = ?1 AND checked_ms >= ?2
+             ORDER BY checked_ms",
+        )
+        .bind(session.as_str())
+        .bind(since_ms)
+        .fetch_all(self.pool())
+        .await
+        .context("Failed to read the lookups of the budget window")?;
+        Ok(at)
+    }
+
     async fn cached_checks(
         &self,
         session: &SessionName,

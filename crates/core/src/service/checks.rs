@@ -15,7 +15,7 @@ use crate::contact::{CachedExistence, Existence};
 use crate::ids::PhoneNumber;
 use crate::phone::candidates;
 use crate::policy::{Budget, CheckPolicy};
-use crate::ports::{CheckStore, Directory, DirectoryError, Spawner};
+use crate::ports::{CheckStore, Directory, DirectoryError, Spawner, StoreError};
 use crate::service::contacts::ContactError;
 use crate::service::sessions::{SessionService, SessionView};
 use crate::session::SessionName;
@@ -122,6 +122,24 @@ fn lock(
 
 impl Shared {
     /// The session's check state, created with the policy's budget window.
+    /// Reads back, once per session and process, the lookups the budget spent in
+    /// its window before this process started (a restart must not refill it).
+    async fn restore_budget(&self, session: &SessionName) -> Result<(), StoreError> {
+        if lock(&self.state).contains_key(session) {
+            return Ok(());
+        }
+        let window = self.policy.budget_window;
+        let since = self.now_ms() - window.as_millis() as i64;
+        let spent = self.store.lookups_since(session, since).await?;
+        lock(&self.state)
+            .entry(session.clone())
+            .or_insert_with(|| SessionChecks {
+                budget: Budget::with_spent(window, &spent),
+                ..Default::default()
+            });
+        Ok(())
+    }
+
     fn entry<'a>(
         &self,
         state: &'a mut HashMap<SessionName, SessionChecks>,
@@ -361,6 +379,7 @@ impl CheckService {
     ) -> Result<PartialCheck, ContactError> {
         let shared = &self.shared;
         let view = shared.sessions.require_working(session).await?;
+        shared.restore_budget(session).await?;
         let directory = shared
             .sessions
             .directory(session)
@@ -524,6 +543,7 @@ impl CheckService {
     pub async fn budget(&self, session: &SessionName) -> Result<BudgetStatus, ContactError> {
         let shared = &self.shared;
         let budget = shared.budget_of(&shared.sessions.get(session).await?);
+        shared.restore_budget(session).await?;
         let now = shared.now_ms();
         let mut state = lock(&shared.state);
         let checks = shared.entry(&mut state, session);

@@ -308,6 +308,15 @@ impl CheckStore for FakeStore {
         lock(&self.checks).extend(answers.iter().cloned());
         Ok(())
     }
+    async fn lookups_since(&self, _: &SessionName, since_ms: i64) -> StoreResult<Vec<i64>> {
+        let mut at: Vec<i64> = lock(&self.checks)
+            .values()
+            .map(|c| c.checked_ms)
+            .filter(|&t| t >= since_ms)
+            .collect();
+        at.sort_unstable();
+        Ok(at)
+    }
 }
 
 #[async_trait]

@@ -354,8 +354,12 @@ mod checks {
     }
 
     fn numbers(n: u64) -> Vec<PhoneNumber> {
+        phones_from(2_000_000, n)
+    }
+
+    fn phones_from(first: u64, n: u64) -> Vec<PhoneNumber> {
         (0..n)
-            .map(|i| phone(&format!("1555{:07}", 2_000_000 + i)))
+            .map(|i| phone(&format!("1555{:07}", first + i)))
             .collect()
     }
 
@@ -508,6 +512,33 @@ mod checks {
         let status = checks.budget(&w.session).await.unwrap();
         assert_eq!(status.remaining, 100);
         assert_eq!(status.stats.cache_hits, 100);
+    }
+
+    #[tokio::test]
+    async fn a_restart_keeps_what_the_budget_spent_until_the_window_passes() {
+        let w = World::new(SessionStatus::Working).await;
+        let policy = CheckPolicy {
+            budget_per_hour: 5,
+            ..CheckPolicy::default()
+        };
+        let before = service(&w, policy);
+        before
+            .check(&w.session, &keys(&numbers(3)), false)
+            .await
+            .unwrap();
+        assert_eq!(before.budget(&w.session).await.unwrap().remaining, 2);
+        // A new process on the same store: the three lookups still count...
+        let after = service(&w, policy);
+        assert_eq!(after.budget(&w.session).await.unwrap().remaining, 2);
+        let more = keys(&phones_from(3_000_000, 3));
+        assert!(matches!(
+            after.check(&w.session, &more, false).await,
+            Err(ContactError::BudgetExceeded { .. })
+        ));
+        // ...until the window has passed.
+        w.clock.advance(Duration::from_secs(3600));
+        let later = service(&w, policy);
+        assert_eq!(later.budget(&w.session).await.unwrap().remaining, 5);
     }
 
     #[tokio::test]
