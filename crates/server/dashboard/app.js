@@ -8,6 +8,8 @@ const KEY_STORAGE = "wacontacts.apiKey";
 const PAGE_SIZE = 50;
 const SESSION_POLL_MS = 2000;
 const SEARCH_DEBOUNCE_MS = 300;
+const WEBHOOK_POLL_MS = 2000;
+const FAILED_LIMIT = 100;
 
 const $ = (id) => document.getElementById(id);
 
@@ -135,13 +137,15 @@ async function start() {
 function route() {
   if (!apiKey()) return;
   const tab = (location.hash || "#sessions").slice(1);
-  const known = ["sessions", "contacts", "checks"].includes(tab) ? tab : "sessions";
+  const known = ["sessions", "contacts", "checks", "webhooks"].includes(tab) ? tab : "sessions";
   for (const view of document.querySelectorAll("[data-view]")) view.hidden = view.dataset.view !== known;
   for (const link of document.querySelectorAll("[data-tab]")) {
     link.setAttribute("aria-current", link.dataset.tab === known ? "page" : "false");
   }
   if (known === "contacts") openContacts();
   if (known === "checks") openChecks();
+  if (known === "webhooks") openWebhooks();
+  else stopWebhookPolling();
 }
 
 // ---- Sessions ---------------------------------------------------------------------
@@ -156,6 +160,7 @@ function startPolling() {
 function stopPolling() {
   clearInterval(sessionTimer);
   sessionTimer = null;
+  stopWebhookPolling();
 }
 
 async function refreshSessions() {
@@ -302,7 +307,7 @@ async function requestPairCode(event) {
 
 function fillSessionSelects() {
   const working = state.sessions.filter((s) => s.status === "WORKING").map((s) => s.name);
-  for (const id of ["contact-session", "check-session"]) {
+  for (const id of ["contact-session", "check-session", "webhook-session"]) {
     const select = $(id);
     const current = select.value;
     const names = [...select.options].map((o) => o.value);
@@ -452,9 +457,10 @@ function page(step) {
 async function openDetail(id) {
   const session = state.contacts.session;
   const contact = await api(`/api/${enc(session)}/contacts/${enc(id)}`);
-  state.detail = { session, contact };
+  state.detail = { session, contact, identity: undefined };
   renderDetail();
   $("detail").hidden = false;
+  loadIdentity(session, id).catch(failed);
   // The about text may be older than its cache; the route refreshes a stale one.
   const params = new URLSearchParams({ session, contactId: id });
   const about = await api(`/api/contacts/about?${params}`).catch(() => null);
@@ -470,6 +476,8 @@ function renderDetail() {
   $("detail-number").textContent = c.number ? `+${c.number}` : "—";
   $("detail-lid").textContent = c.lid || "—";
   $("detail-pushname").textContent = c.pushname || "—";
+  $("detail-username").textContent = c.username ? `@${c.username}` : "";
+  $("detail-username").hidden = $("detail-username-label").hidden = !c.username;
   $("detail-about").textContent = c.about ?? "—";
   const previous = c.previousNumbers || [];
   $("detail-previous").replaceChildren(
@@ -478,6 +486,49 @@ function renderDetail() {
       : ["—"]),
   );
   $("detail-block").textContent = c.isBlocked ? "Unblock" : "Block";
+  renderIdentity();
+}
+
+/**
+ * The contact's latest identity (security code) change. A 404 `identity_not_found`
+ * is an answer, not a failure: no change was seen for this contact.
+ */
+async function loadIdentity(session, id) {
+  let identity;
+  try {
+    identity = await api(`/api/${enc(session)}/contacts/${enc(id)}/identity`);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "identity_not_found")) throw e;
+    identity = null;
+  }
+  if (state.detail?.session !== session || state.detail.contact.id !== id) return;
+  state.detail.identity = identity;
+  renderIdentity();
+}
+
+function renderIdentity() {
+  const identity = state.detail.identity;
+  const out = $("detail-identity");
+  const ack = $("detail-ack");
+  // A change whose key could not be read has no hash to acknowledge it by.
+  ack.hidden = !identity || identity.acknowledged || !identity.hash;
+  if (identity === undefined) out.textContent = "…";
+  else if (identity === null) out.textContent = "no change seen";
+  else {
+    const when = new Date(identity.created_timestamp).toLocaleString();
+    out.textContent = `changed ${when}, ${identity.acknowledged ? "acknowledged" : "not acknowledged"}`;
+  }
+}
+
+/** Acknowledges the change shown (by its hash; 400 when a newer one came meanwhile). */
+async function acknowledgeIdentity() {
+  const { session, contact, identity } = state.detail;
+  const path = `/api/${enc(session)}/contacts/${enc(contact.id)}/identity`;
+  try {
+    await api(path, { method: "PUT", body: { hash: identity.hash } });
+  } finally {
+    await loadIdentity(session, contact.id);
+  }
 }
 
 async function toggleBlock() {
@@ -582,6 +633,79 @@ function exportCsv() {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+// ---- Webhooks ---------------------------------------------------------------------------
+
+let webhookTimer = null;
+
+/** While the view is open, the failed list is reloaded every 2 s (retries come back). */
+function openWebhooks() {
+  loadWebhooks().catch(failed);
+  clearInterval(webhookTimer);
+  webhookTimer = setInterval(() => loadFailed().catch(failed), WEBHOOK_POLL_MS);
+}
+
+function stopWebhookPolling() {
+  clearInterval(webhookTimer);
+  webhookTimer = null;
+}
+
+async function loadWebhooks() {
+  await Promise.all([loadTargets(), loadFailed()]);
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** The session's configured webhooks (`config.webhooks` of GET /api/sessions/{name}). */
+async function loadTargets() {
+  const session = $("webhook-session").value;
+  const hooks = session ? (await api(`/api/sessions/${enc(session)}`)).config?.webhooks || [] : [];
+  if (session !== $("webhook-session").value) return;
+  const items = hooks.map((h) => {
+    const r = h.retries || {};
+    const retries = `${plural(r.attempts ?? 15, "attempt")}, base delay ${r.delaySeconds ?? 2} s, ${r.policy || "exponential"}`;
+    return el(
+      "li",
+      { class: "card" },
+      el("code", { class: "wrap", textContent: h.url }),
+      el("p", { class: "muted", textContent: `Events: ${(h.events || []).join(", ") || "none"}` }),
+      el("p", { class: "muted", textContent: `Retries: ${retries}${h.hmac ? "; signed (HMAC)" : ""}` }),
+    );
+  });
+  $("webhook-targets").replaceChildren(...items);
+  $("no-targets").hidden = items.length > 0;
+}
+
+/** Dead letters, newest first. */
+async function loadFailed() {
+  const session = $("webhook-session").value;
+  const dead = session ? await api(`/api/${enc(session)}/webhooks/failed?limit=${FAILED_LIMIT}`) : [];
+  if (session !== $("webhook-session").value) return;
+  const rows = dead.map((d) => {
+    const retry = el("button", { type: "button", textContent: "Retry" });
+    retry.addEventListener("click", () => act(retry, () => retryFailed(session, d.id)));
+    return el(
+      "tr",
+      { dataset: { id: d.id, failedAt: String(d.failedAt) } },
+      el("td", { textContent: d.event }),
+      el("td", { textContent: new Date(d.failedAt).toLocaleString() }),
+      el("td", { textContent: plural(d.attempts, "attempt") }),
+      el("td", { class: "opt wrap", textContent: d.lastError }),
+      el("td", {}, retry),
+    );
+  });
+  $("failed-body").replaceChildren(...rows);
+  $("no-failed").hidden = rows.length > 0;
+}
+
+/** Queues a dead letter again; it leaves the list, and comes back if it fails again. */
+async function retryFailed(session, id) {
+  await api(`/api/${enc(session)}/webhooks/failed/${enc(id)}/retry`, { method: "POST" });
+  notice(`Event ${id} queued again.`, "info");
+  await loadFailed();
+}
+
 // ---- Wiring -----------------------------------------------------------------------------
 
 $("login-form").addEventListener("submit", login);
@@ -607,7 +731,12 @@ $("detail-close").addEventListener("click", () => {
   state.detail = null;
 });
 $("detail-block").addEventListener("click", (e) => act(e.currentTarget, toggleBlock));
+$("detail-ack").addEventListener("click", (e) => act(e.currentTarget, acknowledgeIdentity));
 $("check-run").addEventListener("click", runChecks);
+$("webhook-session").addEventListener("change", () => {
+  if (!$("view-webhooks").hidden) loadWebhooks().catch(failed);
+});
+$("webhooks-reload").addEventListener("click", () => loadWebhooks().catch(failed));
 $("check-csv").addEventListener("click", exportCsv);
 window.addEventListener("hashchange", route);
 
