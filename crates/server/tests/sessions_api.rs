@@ -259,3 +259,35 @@ async fn config_fields_not_acted_on_are_refused() {
     assert!(body["config"].get("proxy").is_none(), "{body}");
     app.stop().await;
 }
+
+/// WAHA's deprecated body forms: `stop` acts on `logout`; what is not served is refused.
+#[tokio::test]
+async fn deprecated_body_forms_act_on_what_they_take() {
+    let (_dir, app) = TestApp::spawn().await;
+    let (status, _) = app
+        .post_json("/api/sessions", json!({"name": "old", "start": false}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = app
+        .post_json("/api/sessions/stop", json!({"name": "old"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, info) = app.get_json("/api/sessions/old").await;
+    assert!(info["failureReason"].is_null(), "a plain stop: {info}");
+    let (status, body) = app
+        .post_json("/api/sessions/stop", json!({"name": "old", "logout": true}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    common::eventually("the logout's reason", || async {
+        let (_, info) = app.get_json("/api/sessions/old").await;
+        (info["failureReason"] == "logged out").then_some(())
+    })
+    .await;
+    let (status, body) = app
+        .post_json("/api/sessions/start", json!({"name": "old", "config": {}}))
+        .await;
+    assert_eq!(assert_error_shape(status, &body), "invalid_body");
+    let (status, body) = app.get_json("/api/sessions?expand=apps").await;
+    assert_eq!(assert_error_shape(status, &body), "unsupported_parameter");
+    app.stop().await;
+}

@@ -224,8 +224,9 @@ pub struct ListQuery {
     #[serde(default)]
     #[param(example = true)]
     pub all: Option<bool>,
-    /// WAHA's `expand=apps`; accepted and ignored.
+    /// WAHA's `expand=apps`: no apps are served, so only empty (400 `unsupported_parameter`).
     #[serde(default)]
+    #[param(max_length = 0)]
     pub expand: Option<String>,
 }
 
@@ -424,6 +425,13 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<AppJson<Vec<SessionInfo>>, ApiError> {
+    if let Some(expand) = query.expand.filter(|e| !e.is_empty()) {
+        return Err(ApiError::bad_request(
+            "unsupported_parameter",
+            "expand is not served: no apps",
+        )
+        .with_value(expand));
+    }
     let list = state.sessions.list(query.all.unwrap_or(false)).await?;
     Ok(AppJson(list.into_iter().map(Into::into).collect()))
 }
@@ -469,13 +477,28 @@ pub async fn delete_session(
     Ok(AppJson(serde_json::json!({})))
 }
 
-/// Body of WAHA's deprecated `POST /api/sessions/start|stop|logout`.
+/// Body of WAHA's deprecated `POST /api/sessions/start|logout`. WAHA's `start` also
+/// takes a `config` to upsert; that is not served, so it is refused (400), not ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SessionNameBody {
     /// The session; "default" when omitted.
     #[serde(default)]
     #[schema(schema_with = crate::api::openapi::session_name)]
     pub name: Option<String>,
+}
+
+/// Body of WAHA's deprecated `POST /api/sessions/stop`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionStopBody {
+    /// The session; "default" when omitted.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::session_name)]
+    pub name: Option<String>,
+    /// Also log out (unlink the device and wipe its keys); default false, as WAHA's.
+    #[serde(default)]
+    pub logout: Option<bool>,
 }
 
 fn name_or_default(name: Option<&str>) -> Result<SessionName, ApiError> {
@@ -555,18 +578,17 @@ pub async fn start_session_by_body(
 }
 
 /// Stops the session named in the body (WAHA's deprecated form).
-#[utoipa::path(post, path = "/api/sessions/stop", tag = "sessions", request_body = SessionNameBody,
+#[utoipa::path(post, path = "/api/sessions/stop", tag = "sessions", request_body = SessionStopBody,
     responses((status = 201, body = SessionDto), LifecycleErrors))]
 pub async fn stop_session_by_body(
     State(state): State<AppState>,
-    AppJson(body): AppJson<SessionNameBody>,
+    AppJson(body): AppJson<SessionStopBody>,
 ) -> Result<(StatusCode, AppJson<SessionDto>), ApiError> {
-    lifecycle(
-        &state,
-        name_or_default(body.name.as_deref()),
-        Lifecycle::Stop,
-    )
-    .await
+    let op = match body.logout {
+        Some(true) => Lifecycle::Logout,
+        _ => Lifecycle::Stop,
+    };
+    lifecycle(&state, name_or_default(body.name.as_deref()), op).await
 }
 
 /// Logs out the session named in the body (WAHA's deprecated form).
