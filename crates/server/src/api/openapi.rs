@@ -392,18 +392,11 @@ pub enum SortOrder {
 }
 
 /// A session config takes only the fields the server acts on (any other is 400
-/// unless null), and `debug` only off: what utoipa's derive cannot say.
+/// unless null): what utoipa's derive cannot say beside the flattened rest.
 fn only_served_config_fields(components: &mut utoipa::openapi::Components) {
     use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
     if let Some(RefOr::T(Schema::Object(config))) = components.schemas.get_mut("SessionConfig") {
         config.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
-        let debug = ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
-            .enum_values(Some([serde_json::json!(false), serde_json::Value::Null]))
-            .description(Some("Only `false`: per-session debug logs are not served (400 `unsupported_config_field`)."));
-        config
-            .properties
-            .insert("debug".into(), RefOr::T(Schema::Object(debug.build())));
     }
 }

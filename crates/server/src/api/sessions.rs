@@ -125,7 +125,10 @@ pub struct SessionConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Only `false`: per-session debug logs are not served (400 `unsupported_config_field`).
+    /// Left out of the document, which cannot say "only false" in a way client generators
+    /// read (openapi-python-client drops the whole schema over a boolean enum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub debug: Option<bool>,
     /// The number-check ban guard of this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
