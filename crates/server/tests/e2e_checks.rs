@@ -17,6 +17,19 @@ async fn usync(linked: &Linked) -> (u64, u64) {
     linked.usync_counts(ME).await
 }
 
+/// WAHA's bulk check on session `default`: the answers, after asserting a 200.
+async fn bulk_check(linked: &Linked, phones: &[String]) -> Vec<serde_json::Value> {
+    let (status, answers) = linked
+        .app
+        .post_json(
+            "/api/default/contacts/check-exists",
+            json!({ "phones": phones }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answers}");
+    answers.as_array().expect("an array of answers").clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     let users = (0..100).map(|i| DirectoryUser::new(number(i))).collect();
@@ -26,15 +39,7 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
 
     let phones: Vec<String> = (0..1_000).map(number).collect();
     let before = usync(&linked).await;
-    let (status, answers) = linked
-        .app
-        .post_json(
-            "/api/default/contacts/check-exists",
-            json!({"phones": phones}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answers}");
-    let answers = answers.as_array().unwrap();
+    let answers = bulk_check(&linked, &phones).await;
     assert_eq!(answers.len(), 1_000);
     assert_eq!(answers[0]["phone"], number(0));
     assert_eq!(answers[0]["numberExists"], true);
@@ -54,15 +59,7 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     );
 
     // The second pass costs WhatsApp nothing.
-    let (status, again) = linked
-        .app
-        .post_json(
-            "/api/default/contacts/check-exists",
-            json!({"phones": phones}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(again.as_array().unwrap().len(), 1_000);
+    assert_eq!(bulk_check(&linked, &phones).await.len(), 1_000);
     assert_eq!(usync(&linked).await, after, "no lookup on the second pass");
     // The single GET goes through the same cache.
     let (_, one) = linked
@@ -83,17 +80,10 @@ async fn bulk_checks_are_cached_batched_single_flight_and_budgeted() {
     assert_eq!(now.1 - after.1, 1, "one usync user for 50 requests");
 
     // Bad inputs get an error each; the rest are answered.
-    let (status, mixed) = linked
-        .app
-        .post_json(
-            "/api/default/contacts/check-exists",
-            json!({"phones": [number(0), "abc"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{mixed}");
+    let mixed = bulk_check(&linked, &[number(0), "abc".into()]).await;
     assert_eq!(mixed[0]["numberExists"], true);
     assert_eq!(mixed[1]["phone"], "abc");
-    assert!(mixed[1]["error"]["code"].is_string(), "{mixed}");
+    assert!(mixed[1]["error"]["code"].is_string(), "{mixed:?}");
 
     // A small budget: a burst over it is refused, and WhatsApp is not asked.
     linked.set_check_budget("default", 3).await;
@@ -182,16 +172,8 @@ async fn ten_thousand_numbers_twice_cost_one_lookup_each() {
     let phones: Vec<String> = (0..10_000).map(number).collect();
     let before = usync(&linked).await;
     for pass in 0..2 {
-        let (status, answers) = linked
-            .app
-            .post_json(
-                "/api/default/contacts/check-exists",
-                json!({"phones": phones}),
-            )
-            .await;
-        assert_eq!(status, 200, "pass {pass}: {answers}");
-        let answers = answers.as_array().unwrap();
-        assert_eq!(answers.len(), 10_000);
+        let answers = bulk_check(&linked, &phones).await;
+        assert_eq!(answers.len(), 10_000, "pass {pass}");
         let found = answers.iter().filter(|a| a["numberExists"] == true).count();
         assert_eq!(found, 500, "pass {pass}");
     }
