@@ -4,7 +4,7 @@ mod common;
 
 use common::{Linked, assert_error_shape};
 use serde_json::json;
-use wasim::{AddressBookContact, DirectoryUser};
+use wasim::DirectoryUser;
 
 const ME: &str = "15551110000";
 
@@ -37,17 +37,8 @@ async fn address_book_is_listed_paged_and_sorted() {
     let linked = linked_with(names.iter().map(|(p, _)| user(p)).collect()).await;
     for (phone, name) in names {
         linked
-            .wasim
-            .add_contact(
-                ME,
-                AddressBookContact {
-                    phone: phone.into(),
-                    full_name: Some(name.into()),
-                    first_name: None,
-                },
-            )
-            .await
-            .unwrap();
+            .add_to_address_book(ME, phone, Some(name), None)
+            .await;
     }
     let all = linked
         .wait_for("/api/contacts/all?session=default", |v| {
@@ -391,17 +382,8 @@ async fn block_list_unblock_and_save_contact() {
 async fn number_change_keeps_the_contact_and_its_history() {
     let linked = linked_with(vec![user("15558880001")]).await;
     linked
-        .wasim
-        .add_contact(
-            ME,
-            AddressBookContact {
-                phone: "15558880001".into(),
-                full_name: Some("Nina Mover".into()),
-                first_name: Some("Nina".into()),
-            },
-        )
-        .await
-        .unwrap();
+        .add_to_address_book(ME, "15558880001", Some("Nina Mover"), Some("Nina"))
+        .await;
     linked
         .wait_for("/api/default/contacts/15558880001", |c| {
             c["name"] == "Nina Mover"
@@ -444,17 +426,8 @@ async fn number_change_keeps_the_contact_and_its_history() {
 async fn block_works_without_a_lookup_first() {
     let linked = linked_with(vec![user("15557770001"), user("15557770002")]).await;
     linked
-        .wasim
-        .add_contact(
-            ME,
-            AddressBookContact {
-                phone: "15557770001".into(),
-                full_name: Some("In Book".into()),
-                first_name: None,
-            },
-        )
-        .await
-        .unwrap();
+        .add_to_address_book(ME, "15557770001", Some("In Book"), None)
+        .await;
     let all = linked
         .wait_for("/api/contacts/all?session=default", |v| {
             v.as_array().unwrap().iter().any(|c| c["name"] == "In Book")
@@ -551,12 +524,9 @@ async fn a_block_reaches_the_other_session_of_the_account() {
 async fn an_existing_address_book_arrives_as_a_snapshot() {
     let linked = Linked::start(vec![user("15559990001"), user("15559990002")]).await;
     for (phone, name) in [("15559990001", "Snap One"), ("15559990002", "Snap Two")] {
-        let contact = AddressBookContact {
-            phone: phone.into(),
-            full_name: Some(name.into()),
-            first_name: None,
-        };
-        linked.wasim.add_contact(ME, contact).await.unwrap();
+        linked
+            .add_to_address_book(ME, phone, Some(name), None)
+            .await;
     }
     linked.link("default", ME).await;
     linked

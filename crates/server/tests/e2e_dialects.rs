@@ -5,7 +5,7 @@ mod common;
 
 use common::{API_KEY, Linked, assert_error_shape, json_of};
 use serde_json::json;
-use wasim::{AddressBookContact, DirectoryUser};
+use wasim::DirectoryUser;
 
 const ME: &str = "15551112222";
 
@@ -18,17 +18,8 @@ async fn wawp_and_whinself_speak_their_shapes() {
     .await;
     linked.link("inst1", ME).await;
     linked
-        .wasim
-        .add_contact(
-            ME,
-            AddressBookContact {
-                phone: "15557770001".into(),
-                full_name: Some("Alice Book".into()),
-                first_name: Some("Alice".into()),
-            },
-        )
-        .await
-        .unwrap();
+        .add_to_address_book(ME, "15557770001", Some("Alice Book"), Some("Alice"))
+        .await;
     linked
         .wait_for("/api/contacts/all?session=inst1", |v| {
             v.as_array()
@@ -181,12 +172,9 @@ async fn wawp_contact_answers_carry_picture_and_about_in_its_shapes() {
     let linked = Linked::start(vec![alice, bob]).await;
     linked.link("crm", ME).await;
     for (phone, name) in [("15557780001", "Alice Book"), ("15557780002", "Bob Book")] {
-        let contact = AddressBookContact {
-            phone: phone.into(),
-            full_name: Some(name.into()),
-            first_name: None,
-        };
-        linked.wasim.add_contact(ME, contact).await.unwrap();
+        linked
+            .add_to_address_book(ME, phone, Some(name), None)
+            .await;
     }
     linked
         .wasim

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Linked;
-use wasim::{AddressBookContact, DirectoryUser};
+use wasim::DirectoryUser;
 
 const ME: &str = "15551440000";
 
@@ -29,17 +29,8 @@ async fn push_names_of_the_address_book_arrive_with_the_link() {
     let linked = Linked::start(users).await;
     for (phone, name, _) in people {
         linked
-            .wasim
-            .add_contact(
-                ME,
-                AddressBookContact {
-                    phone: phone.into(),
-                    full_name: Some(name.into()),
-                    first_name: None,
-                },
-            )
-            .await
-            .unwrap();
+            .add_to_address_book(ME, phone, Some(name), None)
+            .await;
     }
     linked.link("default", ME).await;
 

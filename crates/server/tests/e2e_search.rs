@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Linked, assert_error_shape};
-use wasim::{AddressBookContact, DirectoryUser};
+use wasim::DirectoryUser;
 
 const ME: &str = "15551110000";
 
@@ -33,18 +33,7 @@ async fn search_finds_names_and_numbers_in_pages() {
         .collect();
     let linked = Linked::start(users).await;
     for (phone, name, _) in people {
-        linked
-            .wasim
-            .add_contact(
-                ME,
-                AddressBookContact {
-                    phone: phone.into(),
-                    full_name: name.map(str::to_owned),
-                    first_name: None,
-                },
-            )
-            .await
-            .unwrap();
+        linked.add_to_address_book(ME, phone, name, None).await;
     }
     linked.link("default", ME).await;
     linked

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Linked, WAIT, assert_error_shape, eventually};
 use serde_json::json;
-use wasim::{AddressBookContact, DirectoryUser, Fault, UserEvent};
+use wasim::{DirectoryUser, Fault, UserEvent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_link_me_events_and_restart_without_scan() {
@@ -56,17 +56,13 @@ async fn qr_link_me_events_and_restart_without_scan() {
 
     // Address-book contacts and push names pushed by the phone land in the store.
     linked
-        .wasim
-        .add_contact(
+        .add_to_address_book(
             "15551230001",
-            AddressBookContact {
-                phone: "15557770001".into(),
-                full_name: Some("Alice Book".into()),
-                first_name: Some("Alice".into()),
-            },
+            "15557770001",
+            Some("Alice Book"),
+            Some("Alice"),
         )
-        .await
-        .unwrap();
+        .await;
     linked
         .wasim
         .push_event(

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Linked, assert_error_shape};
 use serde_json::json;
-use wasim::{AddressBookContact, DirectoryUser};
+use wasim::DirectoryUser;
 
 const ME: &str = "15554440000";
 const ALICE: &str = "15554440001";
@@ -150,17 +150,8 @@ async fn a_username_tells_the_number_of_an_address_book_contact_and_arrives_by_a
     let linked = linked().await;
     let dave_lid = lid_of(&linked, DAVE).await;
     linked
-        .wasim
-        .add_contact(
-            ME,
-            AddressBookContact {
-                phone: DAVE.into(),
-                full_name: Some("Dave Friend".into()),
-                first_name: Some("Dave".into()),
-            },
-        )
-        .await
-        .unwrap();
+        .add_to_address_book(ME, DAVE, Some("Dave Friend"), Some("Dave"))
+        .await;
 
     // The address book's contact action carries the username: the contact has it.
     let contact = linked

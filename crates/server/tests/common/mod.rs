@@ -221,6 +221,26 @@ impl Linked {
         Self::serve(wasim, dir, adjust).await
     }
 
+    /// Saves `phone` in `account`'s phone address book (in wasim), as a user does on the
+    /// phone; WhatsApp then sends the contact action to linked devices.
+    pub async fn add_to_address_book(
+        &self,
+        account: &str,
+        phone: &str,
+        full_name: Option<&str>,
+        first_name: Option<&str>,
+    ) {
+        let contact = wasim::AddressBookContact {
+            phone: phone.into(),
+            full_name: full_name.map(str::to_owned),
+            first_name: first_name.map(str::to_owned),
+        };
+        self.wasim
+            .add_contact(account, contact)
+            .await
+            .expect("wasim saves the contact");
+    }
+
     /// Creates (and starts) `session`, scans its QR as `account`, waits for WORKING.
     pub async fn link(&self, session: &str, account: &str) {
         let (status, body) = self
