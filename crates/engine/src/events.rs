@@ -101,6 +101,21 @@ pub(crate) async fn apply_durably(sink: &dyn ContactEventSink, session: &Session
     }
 }
 
+/// Orders the blocklist snapshot that [`after_connect`] fetches against the changes
+/// the pump applies meanwhile. whatsapp-rust hands the `Connected` event and the
+/// notifications to different tasks, so a snapshot fetched just before a block can be
+/// stored just after the block's notification, and would undo it. The count of
+/// changes applied, under one lock: a snapshot is stored only if no change was
+/// applied since it was asked for; otherwise it is asked for again. The lock is held
+/// for store writes only, never across a call to WhatsApp.
+#[derive(Default)]
+pub(crate) struct BlocklistOrder {
+    changes_applied: tokio::sync::Mutex<u64>,
+}
+
+/// Snapshots asked for again, at most, when changes keep arriving during the fetch.
+const BLOCKLIST_SNAPSHOT_TRIES: u32 = 5;
+
 /// Feeds the events of one client to the sink until the client is gone. An
 /// identity change first waits (bounded) for the contact's new identity key.
 pub(crate) async fn pump(
@@ -108,6 +123,7 @@ pub(crate) async fn pump(
     session: SessionName,
     client: Weak<Client>,
     mut events: mpsc::Receiver<Arc<Event>>,
+    blocklist: Arc<BlocklistOrder>,
 ) {
     while let Some(event) = events.recv().await {
         let key = match (&*event, client.upgrade()) {
@@ -120,7 +136,13 @@ pub(crate) async fn pump(
             if let Fact::Identity(_, _, _, k) = &mut fact {
                 *k = key;
             }
-            apply_durably(&*sink, &session, fact).await;
+            if matches!(fact, Fact::Blocklist(_)) {
+                let mut applied = blocklist.changes_applied.lock().await;
+                apply_durably(&*sink, &session, fact).await;
+                *applied += 1;
+            } else {
+                apply_durably(&*sink, &session, fact).await;
+            }
         }
     }
 }
@@ -165,6 +187,7 @@ pub(crate) async fn after_connect(
     sink: Arc<dyn ContactEventSink>,
     session: SessionName,
     client: Arc<Client>,
+    blocklist: Arc<BlocklistOrder>,
     timeout: Duration,
 ) {
     if let (Some(pn), Some(lid)) = (client.pn(), client.lid())
@@ -176,8 +199,13 @@ pub(crate) async fn after_connect(
     if !push_name.is_empty() {
         apply_durably(&*sink, &session, Fact::OwnPushName(push_name)).await;
     }
-    if let Ok(Ok(entries)) = tokio::time::timeout(timeout, client.blocking().get_blocklist()).await
-    {
+    for _ in 0..BLOCKLIST_SNAPSHOT_TRIES {
+        let asked_after = *blocklist.changes_applied.lock().await;
+        let Ok(Ok(entries)) =
+            tokio::time::timeout(timeout, client.blocking().get_blocklist()).await
+        else {
+            return;
+        };
         let list = entries
             .iter()
             .filter_map(|e| {
@@ -187,13 +215,14 @@ pub(crate) async fn after_connect(
                 })
             })
             .collect();
-        apply_durably(
-            &*sink,
-            &session,
-            Fact::Blocklist(BlocklistUpdate::Full(list)),
-        )
-        .await;
+        let applied = blocklist.changes_applied.lock().await;
+        if *applied == asked_after {
+            let full = Fact::Blocklist(BlocklistUpdate::Full(list));
+            apply_durably(&*sink, &session, full).await;
+            return;
+        }
     }
+    tracing::warn!(session = %session, "blocklist kept changing while it was fetched; kept the changes as told");
 }
 
 use wacontacts_core::ports::unix_now_ms as now_ms;

@@ -93,6 +93,9 @@ struct Running {
     /// Keeps whatsapp-rust forwarding raw stanzas: blocklist changes made on the
     /// account's other devices arrive only that way (`account_sync` notifications).
     _raw_nodes: whatsapp_rust::RawNodeLease,
+    /// Orders the blocklist snapshot taken after each connect against the changes
+    /// the pump applies meanwhile.
+    blocklist: Arc<events::BlocklistOrder>,
     /// Ends when the client's run loop has ended (`None` only while starting).
     watcher: Option<JoinHandle<()>>,
 }
@@ -252,6 +255,7 @@ impl Session {
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
         let weak_client = Arc::downgrade(&client);
+        let blocklist = Arc::new(events::BlocklistOrder::default());
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -261,6 +265,7 @@ impl Session {
                 _raw_nodes: client.acquire_raw_node_forwarding(),
                 client,
                 device,
+                blocklist: blocklist.clone(),
                 watcher: None,
             });
         }
@@ -269,6 +274,7 @@ impl Session {
             self.name.clone(),
             weak_client,
             event_rx,
+            blocklist,
         ));
         let handle = bot.spawn();
         let weak = Arc::downgrade(self);
@@ -591,8 +597,11 @@ impl Session {
                 set_state(shared, name, &mut inner, SessionStatus::Starting, None);
             }
             Event::Connected(_) => {
-                let client = inner.run.as_ref().map(|r| r.client.clone());
-                if let Some(client) = client {
+                let run = inner
+                    .run
+                    .as_ref()
+                    .map(|r| (r.client.clone(), r.blocklist.clone()));
+                if let Some((client, blocklist)) = run {
                     inner.state.me = me_of(&client);
                     if inner.state.status == SessionStatus::Working {
                         // Only `me` may have changed: tell anyway.
@@ -610,6 +619,7 @@ impl Session {
                         shared.sink.clone(),
                         name.clone(),
                         client,
+                        blocklist,
                         shared.config.call_timeout,
                     ));
                 }
