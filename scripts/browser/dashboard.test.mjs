@@ -340,15 +340,20 @@ async function startReceiver() {
     });
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  return { url: `http://127.0.0.1:${server.address().port}/ok`, got, close: () => server.close() };
+  const close = () => {
+    server.close();
+    server.closeAllConnections();
+  };
+  return { url: `http://127.0.0.1:${server.address().port}/ok`, got, close };
 }
 
-test("webhooks: configured targets, recent and failed deliveries, retry", async () => {
+test("webhooks: configured targets, recent and failed deliveries, retry", async (t) => {
   // Two webhooks, one attempt each: one to a port nobody listens on (every POST fails
   // at once; its query carries a secret the deliveries list must not show), one to a
   // receiver that takes everything.
   const dead = "http://127.0.0.1:9/hook";
   const receiver = await startReceiver();
+  t.after(() => receiver.close());
   const once = { attempts: 1, delaySeconds: 0 };
   const put = await fetch(`${base}/api/sessions/${SESSION}`, {
     method: "PUT",
@@ -370,7 +375,7 @@ test("webhooks: configured targets, recent and failed deliveries, retry", async 
   await until("the configured webhook", async () => (await target.textContent())?.includes(dead));
   assert.match(await target.textContent(), /contact\.update/);
   assert.match(await target.textContent(), /1 attempt/);
-  assert.ok(await page.locator("#no-deliveries").isVisible(), "nothing delivered yet");
+  await until("nothing delivered yet", () => page.locator("#no-deliveries").isVisible());
 
   // The user reloads the tab (the key stays in the tab): the view keeps itself current
   // from here on, with no Reload click. Every wait below relies on the page's polling.
@@ -420,7 +425,6 @@ test("webhooks: configured targets, recent and failed deliveries, retry", async 
   await assertFits(page, 360);
   await shot(page, "mobile-5-webhooks");
   await page.context().close();
-  receiver.close();
 });
 
 test("sessions: pair code, stop and start, delete", async () => {

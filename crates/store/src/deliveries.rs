@@ -127,17 +127,17 @@ mod tests {
             .unwrap();
         let max = MAX_DELIVERIES_PER_SESSION;
         // One write of 3, then single writes: past the cap, the oldest go.
-        let first: Vec<_> = (0..3).map(|n| record(n, n % 2 == 0)).collect();
+        let first: Vec<_> = (0..3).map(|n| record(n, n.is_multiple_of(2))).collect();
         store.record_deliveries(&s, &first).await.unwrap();
         for n in 3..max + 5 {
             store
-                .record_deliveries(&s, &[record(n, n % 2 == 0)])
+                .record_deliveries(&s, &[record(n, n.is_multiple_of(2))])
                 .await
                 .unwrap();
         }
         let all = store.recent_deliveries(&s, 1_000, 0).await.unwrap();
         assert_eq!(all.len(), max as usize, "capped");
-        assert_eq!(all[0], record(max + 4, (max + 4) % 2 == 0), "newest first");
+        assert_eq!(all[0], record(max + 4, (max + 4).is_multiple_of(2)), "newest first");
         assert_eq!(all.last().unwrap().event_id, "evt_5", "the oldest 5 pruned");
         let page = store.recent_deliveries(&s, 2, 1).await.unwrap();
         assert_eq!(page, all[1..3].to_vec());
