@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's chromium through playwright-core) against
 // the sandbox server: link a session by QR with the test playing the phone, see the
 // contacts with their pictures, search, block and unblock, check a pasted list and
-// export it, on a desktop and at 360 px, with no console errors. Screenshots go to
+// export it, see failed and recent webhook deliveries and retry one, see the QR change
+// when it rotates, on a desktop and at 360 px, with no console errors. Screenshots go to
 // target/browser-artifacts/. Run by scripts/browser-tests.sh, which builds the server
 // and installs chromium and playwright-core first.
 
