@@ -720,7 +720,7 @@ async function loadFailed() {
       { dataset: { id: d.id, failedAt: String(d.failedAt) } },
       el("td", { textContent: d.event }),
       el("td", { textContent: new Date(d.failedAt).toLocaleString() }),
-      el("td", { textContent: plural(d.attempts, "attempt") }),
+      el("td", { class: "opt", textContent: plural(d.attempts, "attempt") }),
       el("td", { class: "opt wrap", textContent: d.lastError }),
       el("td", {}, retry),
     );
@@ -754,7 +754,7 @@ async function loadDeliveries() {
       el("td", { textContent: new Date(r.attemptedAt).toLocaleString() }),
       el("td", { class: "opt wrap", textContent: r.url }),
       el("td", { class: "result", textContent: deliveryResult(r) }),
-      el("td", { textContent: String(r.attempts) }),
+      el("td", { class: "opt", textContent: String(r.attempts) }),
     ),
   );
   $("no-deliveries").hidden = shown.length > 0 || d.offset > 0;

@@ -137,7 +137,11 @@ mod tests {
         }
         let all = store.recent_deliveries(&s, 1_000, 0).await.unwrap();
         assert_eq!(all.len(), max as usize, "capped");
-        assert_eq!(all[0], record(max + 4, (max + 4).is_multiple_of(2)), "newest first");
+        assert_eq!(
+            all[0],
+            record(max + 4, (max + 4).is_multiple_of(2)),
+            "newest first"
+        );
         assert_eq!(all.last().unwrap().event_id, "evt_5", "the oldest 5 pruned");
         let page = store.recent_deliveries(&s, 2, 1).await.unwrap();
         assert_eq!(page, all[1..3].to_vec());
