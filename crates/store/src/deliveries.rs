@@ -1,6 +1,8 @@
 //! The recent-deliveries log of webhooks ([`DeliveryLog`]): a bounded, per-session
 //! list of what each POST did. Queries use `$n` placeholders (sqlx-sqlite binds them
-//! by number; PostgreSQL's own form) and SQL both databases accept.
+//! by number; PostgreSQL's own form) and SQL both databases accept; each column is
+//! bound and read as the Rust type its SQL type maps to in both (INTEGER as `i32`,
+//! BIGINT as `i64`, BOOLEAN as `bool`).
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -36,7 +38,7 @@ impl DeliveryLog for Store {
             .bind(r.delivered)
             .bind(r.status.map(i32::from))
             .bind(r.error.as_deref())
-            .bind(r.attempts as i64)
+            .bind(i32::try_from(r.attempts).unwrap_or(i32::MAX))
             .bind(r.at_ms)
             .execute(&mut *tx)
             .await
@@ -84,7 +86,7 @@ impl DeliveryLog for Store {
                     .try_get::<Option<i32>, _>("status")?
                     .and_then(|s| u16::try_from(s).ok()),
                 error: row.try_get("error")?,
-                attempts: row.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
+                attempts: row.try_get::<i32, _>("attempts")?.max(0) as u32,
                 at_ms: row.try_get("at_ms")?,
             })
         };
