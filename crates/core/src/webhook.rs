@@ -19,6 +19,12 @@ use crate::ids::{ContactRef, Lid, PhoneNumber};
 use crate::ports::{Clock, StoreResult};
 use crate::session::SessionName;
 
+pub mod deliveries;
+
+pub use deliveries::{
+    DeliveryFailure, DeliveryLog, DeliveryRecord, MAX_DELIVERIES_PER_SESSION, redact_url,
+};
+
 /// Every event name a webhook may list (`*` subscribes to all of them).
 pub const EVENTS: &[&str] = &[
     SESSION_STATUS,
@@ -329,14 +335,15 @@ pub fn new_event_id(at_ms: i64, rand: u64) -> String {
     )
 }
 
-/// What one POST did.
-pub type DeliveryResult = Result<(), String>;
+/// What one POST did: the receiver's 2xx status, or why it failed.
+pub type DeliveryResult = Result<u16, DeliveryFailure>;
 
 /// Sends one event to one target (HTTP in the server).
 #[async_trait]
 pub trait WebhookTransport: Send + Sync {
-    /// POSTs `entry` of `session` to `target`; `Err` carries a short reason
-    /// (status code or transport error) for logs and the dead letter.
+    /// POSTs `entry` of `session` to `target`; `Ok` carries the 2xx status, `Err`
+    /// the non-2xx status or the transport error class (for logs, the delivery log
+    /// and the dead letter).
     async fn post(
         &self,
         target: &WebhookTarget,
@@ -353,9 +360,11 @@ pub trait WebhookTargets: Send + Sync {
 }
 
 /// Drains one session's outbox: call [`Deliverer::run_due`] whenever something
-/// may be due; it returns when the next attempt is due.
+/// may be due; it returns when the next attempt is due. Every POST's outcome goes
+/// to `log` once the outbox recorded it.
 pub struct Deliverer {
     pub outbox: Arc<dyn Outbox>,
+    pub log: Arc<dyn DeliveryLog>,
     pub transport: Arc<dyn WebhookTransport>,
     pub targets: Arc<dyn WebhookTargets>,
     pub clock: Arc<dyn Clock>,
@@ -385,38 +394,75 @@ impl Deliverer {
             let targets = self.targets.targets(session).await?;
             let wanted: Vec<&WebhookTarget> =
                 targets.iter().filter(|t| t.wants(&entry.event)).collect();
+            let attempts = entry.attempts + 1;
             let mut failure: Option<(String, RetryPolicy)> = None;
+            let mut outcomes = Vec::with_capacity(wanted.len());
             for target in wanted {
-                if let Err(e) = self.transport.post(target, session, &entry).await {
+                let result = self.transport.post(target, session, &entry).await;
+                outcomes.push(self.record(&entry, target, attempts, &result));
+                if let Err(e) = result {
                     tracing::warn!(session = %session, event = %entry.event, id = %entry.id, error = %e, "webhook delivery failed");
                     let stricter = failure
                         .as_ref()
                         .is_none_or(|(_, p)| target.retry.attempts < p.attempts);
                     if stricter {
-                        failure = Some((e, target.retry));
+                        failure = Some((e.to_string(), target.retry));
                     }
                 }
             }
             let Some((error, policy)) = failure else {
                 self.outbox.delivered(entry.seq).await?;
+                self.log_outcomes(session, &outcomes).await;
                 continue;
             };
-            let attempts = entry.attempts + 1;
             let now = self.clock.now_ms();
             if attempts >= policy.attempts {
                 tracing::warn!(session = %session, id = %entry.id, attempts, "webhook event dead-lettered");
                 self.outbox
                     .dead_letter(entry.seq, attempts, &error, now)
                     .await?;
+                self.log_outcomes(session, &outcomes).await;
                 continue;
             }
             let next = now.saturating_add(policy.delay_after(attempts) as i64);
             self.outbox
                 .failed(entry.seq, attempts, next, &error)
                 .await?;
+            self.log_outcomes(session, &outcomes).await;
             return Ok(Some(next));
         }
         Ok(Some(self.clock.now_ms()))
+    }
+
+    /// The log line of one POST, stamped now.
+    fn record(
+        &self,
+        entry: &OutboxEntry,
+        target: &WebhookTarget,
+        attempts: u32,
+        result: &DeliveryResult,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            event_id: entry.id.clone(),
+            event: entry.event.clone(),
+            url: redact_url(&target.url),
+            delivered: result.is_ok(),
+            status: match result {
+                Ok(status) => Some(*status),
+                Err(e) => e.status(),
+            },
+            error: result.as_ref().err().map(ToString::to_string),
+            attempts,
+            at_ms: self.clock.now_ms(),
+        }
+    }
+
+    /// Writes outcomes after the outbox recorded them: a failed log write loses
+    /// only log lines (said loudly), never an event or its order.
+    async fn log_outcomes(&self, session: &SessionName, outcomes: &[DeliveryRecord]) {
+        if let Err(e) = self.log.record_deliveries(session, outcomes).await {
+            tracing::error!(session = %session, error = %format!("{:#}", e.0), "failed to log webhook deliveries");
+        }
     }
 }
 

@@ -10,6 +10,7 @@ const SESSION_POLL_MS = 2000;
 const SEARCH_DEBOUNCE_MS = 300;
 const WEBHOOK_POLL_MS = 2000;
 const FAILED_LIMIT = 100;
+const DELIVERIES_PAGE = 25;
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +32,9 @@ const state = {
   contacts: { session: null, offset: 0, sortBy: "name", sortOrder: "asc", search: "", rows: [], seq: 0 },
   detail: null,
   checks: [],
+  // Recent deliveries: the page shown (offset), and the answers' order guard.
+  deliveries: { offset: 0, seq: 0 },
+  failedSeq: 0,
 };
 
 // ---- API ----------------------------------------------------------------------
@@ -152,11 +156,17 @@ function route() {
 
 let sessionTimer = null;
 
+/**
+ * (Re)starts the session status poll. It leaves the Webhooks view's own poll alone:
+ * `route()` owns that one, and has already started it when the page opens on
+ * #webhooks (stopping it here left that view without updates until a Reload click).
+ */
 function startPolling() {
-  stopPolling();
+  clearInterval(sessionTimer);
   sessionTimer = setInterval(() => refreshSessions().catch(failed), SESSION_POLL_MS);
 }
 
+/** Stops every poll (the key was refused or forgotten). */
 function stopPolling() {
   clearInterval(sessionTimer);
   sessionTimer = null;
@@ -637,11 +647,15 @@ function exportCsv() {
 
 let webhookTimer = null;
 
-/** While the view is open, the failed list is reloaded every 2 s (retries come back). */
+/**
+ * While the view is open, failed and recent deliveries are reloaded every 2 s (events
+ * fail, retries come back, new POSTs are logged). The one timer of this view: started
+ * here, stopped when another view opens or polling stops.
+ */
 function openWebhooks() {
   loadWebhooks().catch(failed);
   clearInterval(webhookTimer);
-  webhookTimer = setInterval(() => loadFailed().catch(failed), WEBHOOK_POLL_MS);
+  webhookTimer = setInterval(() => loadDeliveryLists().catch(failed), WEBHOOK_POLL_MS);
 }
 
 function stopWebhookPolling() {
@@ -650,11 +664,26 @@ function stopWebhookPolling() {
 }
 
 async function loadWebhooks() {
-  await Promise.all([loadTargets(), loadFailed()]);
+  await Promise.all([loadTargets(), loadDeliveryLists()]);
+}
+
+function loadDeliveryLists() {
+  return Promise.all([loadFailed(), loadDeliveries()]);
 }
 
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * Replaces `body`'s rows only when `data` differs from what they show: polling every
+ * 2 s must not rebuild a row under a pointer that is about to click its button.
+ */
+function renderRows(body, data, row) {
+  const shown = JSON.stringify(data);
+  if (body.dataset.shown === shown) return;
+  body.dataset.shown = shown;
+  body.replaceChildren(...data.map(row));
 }
 
 /** The session's configured webhooks (`config.webhooks` of GET /api/sessions/{name}). */
@@ -677,12 +706,13 @@ async function loadTargets() {
   $("no-targets").hidden = items.length > 0;
 }
 
-/** Dead letters, newest first. */
+/** Dead letters, newest first. An answer overtaken by a newer request is dropped. */
 async function loadFailed() {
   const session = $("webhook-session").value;
+  const seq = ++state.failedSeq;
   const dead = session ? await api(`/api/${enc(session)}/webhooks/failed?limit=${FAILED_LIMIT}`) : [];
-  if (session !== $("webhook-session").value) return;
-  const rows = dead.map((d) => {
+  if (seq !== state.failedSeq || session !== $("webhook-session").value) return;
+  renderRows($("failed-body"), dead, (d) => {
     const retry = el("button", { type: "button", textContent: "Retry" });
     retry.addEventListener("click", () => act(retry, () => retryFailed(session, d.id)));
     return el(
@@ -690,20 +720,60 @@ async function loadFailed() {
       { dataset: { id: d.id, failedAt: String(d.failedAt) } },
       el("td", { textContent: d.event }),
       el("td", { textContent: new Date(d.failedAt).toLocaleString() }),
-      el("td", { textContent: plural(d.attempts, "attempt") }),
+      el("td", { class: "opt", textContent: plural(d.attempts, "attempt") }),
       el("td", { class: "opt wrap", textContent: d.lastError }),
       el("td", {}, retry),
     );
   });
-  $("failed-body").replaceChildren(...rows);
-  $("no-failed").hidden = rows.length > 0;
+  $("no-failed").hidden = dead.length > 0;
+}
+
+/** `delivered (200)` or `failed: HTTP 503` / `failed: could not connect`. */
+function deliveryResult(d) {
+  return d.delivered ? `delivered (${d.status})` : `failed: ${d.error}`;
+}
+
+/**
+ * One page of the session's recent delivery attempts (delivered and failed, every
+ * receiver), newest first; the server keeps the newest 200. An answer overtaken by a
+ * newer request is dropped.
+ */
+async function loadDeliveries() {
+  const session = $("webhook-session").value;
+  const d = state.deliveries;
+  const seq = ++d.seq;
+  const params = new URLSearchParams({ limit: String(DELIVERIES_PAGE + 1), offset: String(d.offset) });
+  const rows = session ? await api(`/api/${enc(session)}/webhooks/deliveries?${params}`) : [];
+  if (seq !== d.seq || session !== $("webhook-session").value) return;
+  const shown = rows.slice(0, DELIVERIES_PAGE);
+  renderRows($("deliveries-body"), shown, (r) =>
+    el(
+      "tr",
+      { class: r.delivered ? "delivered" : "failed", dataset: { id: r.id, attemptedAt: String(r.attemptedAt) } },
+      el("td", { textContent: r.event }),
+      el("td", { textContent: new Date(r.attemptedAt).toLocaleString() }),
+      el("td", { class: "opt wrap", textContent: r.url }),
+      el("td", { class: "result", textContent: deliveryResult(r) }),
+      el("td", { class: "opt", textContent: String(r.attempts) }),
+    ),
+  );
+  $("no-deliveries").hidden = shown.length > 0 || d.offset > 0;
+  $("deliveries-newer").disabled = d.offset === 0;
+  $("deliveries-older").disabled = rows.length <= DELIVERIES_PAGE;
+  $("deliveries-info").textContent = shown.length ? `${d.offset + 1}–${d.offset + shown.length}` : "";
+}
+
+function deliveriesPage(step) {
+  const d = state.deliveries;
+  d.offset = Math.max(0, d.offset + step * DELIVERIES_PAGE);
+  loadDeliveries().catch(failed);
 }
 
 /** Queues a dead letter again; it leaves the list, and comes back if it fails again. */
 async function retryFailed(session, id) {
   await api(`/api/${enc(session)}/webhooks/failed/${enc(id)}/retry`, { method: "POST" });
   notice(`Event ${id} queued again.`, "info");
-  await loadFailed();
+  await loadDeliveryLists();
 }
 
 // ---- Wiring -----------------------------------------------------------------------------
@@ -734,9 +804,12 @@ $("detail-block").addEventListener("click", (e) => act(e.currentTarget, toggleBl
 $("detail-ack").addEventListener("click", (e) => act(e.currentTarget, acknowledgeIdentity));
 $("check-run").addEventListener("click", runChecks);
 $("webhook-session").addEventListener("change", () => {
+  state.deliveries.offset = 0;
   if (!$("view-webhooks").hidden) loadWebhooks().catch(failed);
 });
 $("webhooks-reload").addEventListener("click", () => loadWebhooks().catch(failed));
+$("deliveries-newer").addEventListener("click", () => deliveriesPage(-1));
+$("deliveries-older").addEventListener("click", () => deliveriesPage(1));
 $("check-csv").addEventListener("click", exportCsv);
 window.addEventListener("hashchange", route);
 

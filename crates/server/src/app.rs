@@ -23,7 +23,10 @@ use wacontacts_engine::{Engine, EngineConfig};
 use wacontacts_store::Store;
 
 use crate::api::openapi::Frame;
-use crate::api::{dashboard, health, onprem, pairing, sessions, waha, wawp, webhooks, whinself};
+use crate::api::{
+    dashboard, health, onprem, pairing, sessions, waha, wawp, webhook_deliveries, webhooks,
+    whinself,
+};
 use crate::auth::{self, ApiKey, KeySource};
 use crate::callbacks::HttpCallbacks;
 use crate::clock::{TokioClock, TokioSpawner};
@@ -95,6 +98,7 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
         .routes(routes!(webhooks::get_identity, webhooks::put_identity))
         .routes(routes!(webhooks::list_failed))
         .routes(routes!(webhooks::retry_failed))
+        .routes(routes!(webhook_deliveries::list_deliveries))
         .split_for_parts();
 
     utoipa::Modify::modify(&Frame, &mut openapi);
@@ -235,6 +239,7 @@ impl Application {
             sandbox.spawn_auto_scan(&engine);
         }
         let webhooks = Dispatcher::new(
+            Arc::new(store.clone()),
             Arc::new(store.clone()),
             Arc::new(store.clone()),
             Arc::new(engine.clone()),

@@ -538,3 +538,145 @@ async fn a_dead_receiver_on_one_session_does_not_delay_another_and_dead_letters_
     );
     linked.stop().await;
 }
+
+/// The delivery log: every POST, delivered or failed, per receiver, newest first,
+/// with the receiver's URL shown without its credentials and query values; paged,
+/// with bad paging refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_deliveries_list_delivered_and_failed_posts_without_secrets() {
+    let alice = "15556660002";
+    let linked = Linked::start(vec![DirectoryUser::new(alice)]).await;
+    linked.link("default", ME).await;
+    let receiver = Receiver::start().await;
+    // A port nobody listens on: bound, then let go.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let address = receiver.url.strip_prefix("http://").unwrap();
+    let with_secrets = format!("http://recv:passw0rd@{address}?token=s3cret");
+    let once = json!({"delaySeconds": 0, "attempts": 1, "policy": "constant"});
+    set_webhooks(
+        &linked,
+        "default",
+        json!([
+            hook(&with_secrets, &["contact.update"], once.clone()),
+            hook(
+                &format!("http://127.0.0.1:{closed}/gone"),
+                &["contact.update"],
+                once
+            ),
+        ]),
+    )
+    .await;
+    let (status, body) = linked
+        .app
+        .get_json("/api/default/webhooks/deliveries")
+        .await;
+    assert_eq!((status, body), (200, json!([])), "nothing sent yet");
+
+    receiver.set_down(true);
+    let about = |text: &str| UserEvent::About { about: text.into() };
+    linked.wasim.push_event(alice, about("one")).await.unwrap();
+    linked
+        .wait_for("/api/default/webhooks/deliveries", |v| {
+            v.as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    receiver.set_down(false);
+    linked.wasim.push_event(alice, about("two")).await.unwrap();
+    let log = linked
+        .wait_for("/api/default/webhooks/deliveries", |v| {
+            v.as_array().is_some_and(|a| a.len() == 4)
+        })
+        .await;
+    let accepted = receiver.accepted("contact.update");
+    assert_eq!(accepted.len(), 1, "{log:#}");
+    let (one, two) = (
+        receiver.got()[0].json["id"].clone(),
+        accepted[0].json["id"].clone(),
+    );
+    assert_eq!(
+        header(&accepted[0], "authorization"),
+        "Basic cmVjdjpwYXNzdzByZA==",
+        "the receiver got the URL's credentials"
+    );
+
+    let shown = format!("{}?token=***", receiver.url);
+    let gone = format!("http://127.0.0.1:{closed}/gone");
+    let rows: Vec<(Value, &str, bool, Value, Value)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["event"], "contact.update");
+            assert_eq!(r["attempts"], 1);
+            assert!(r["attemptedAt"].as_i64().unwrap() > 1_700_000_000_000);
+            (
+                r["id"].clone(),
+                r["url"].as_str().unwrap(),
+                r["delivered"].as_bool().unwrap(),
+                r["status"].clone(),
+                r["error"].clone(),
+            )
+        })
+        .collect();
+    // Newest first; within one event the receivers in config order.
+    assert_eq!(
+        rows,
+        [
+            (
+                two.clone(),
+                gone.as_str(),
+                false,
+                Value::Null,
+                json!("could not connect")
+            ),
+            (two.clone(), shown.as_str(), true, json!(200), Value::Null),
+            (
+                one.clone(),
+                gone.as_str(),
+                false,
+                Value::Null,
+                json!("could not connect")
+            ),
+            (
+                one.clone(),
+                shown.as_str(),
+                false,
+                json!(503),
+                json!("HTTP 503")
+            ),
+        ]
+    );
+    let text = log.to_string();
+    assert!(
+        !text.contains("passw0rd") && !text.contains("s3cret"),
+        "{text}"
+    );
+
+    let (status, page) = linked
+        .app
+        .get_json("/api/default/webhooks/deliveries?limit=2&offset=1")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page, json!(log.as_array().unwrap()[1..3]));
+
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=201", "invalid_limit"),
+        ("offset=201", "invalid_offset"),
+        ("limit=ten", "invalid_query"),
+        ("page=2", "invalid_query"),
+    ] {
+        let (status, body) = linked
+            .app
+            .get_json(&format!("/api/default/webhooks/deliveries?{query}"))
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(assert_error_shape(status, &body), code, "{query}");
+    }
+    let (status, body) = linked.app.get_json("/api/nobody/webhooks/deliveries").await;
+    assert_eq!(status, 404, "{body}");
+    linked.stop().await;
+}

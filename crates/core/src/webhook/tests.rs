@@ -102,10 +102,30 @@ impl WebhookTransport for Receiver {
             .unwrap()
             .push((e.id.clone(), self.clock.now_ms()));
         if self.script.lock().unwrap().pop_front().unwrap_or(true) {
-            Ok(())
+            Ok(204)
         } else {
-            Err("HTTP 503".into())
+            Err(DeliveryFailure::Status(503))
         }
+    }
+}
+
+/// The delivery log in memory, oldest first.
+#[derive(Default)]
+struct MemLog(Mutex<Vec<DeliveryRecord>>);
+
+#[async_trait]
+impl DeliveryLog for MemLog {
+    async fn record_deliveries(&self, _: &SessionName, r: &[DeliveryRecord]) -> StoreResult<()> {
+        self.0.lock().unwrap().extend_from_slice(r);
+        Ok(())
+    }
+    async fn recent_deliveries(
+        &self,
+        _: &SessionName,
+        _: u32,
+        _: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        Ok(self.0.lock().unwrap().iter().rev().cloned().collect())
     }
 }
 
@@ -130,6 +150,7 @@ fn target(events: &[&str], retry: RetryPolicy) -> WebhookTarget {
 
 struct Fixture {
     outbox: Arc<MemOutbox>,
+    log: Arc<MemLog>,
     receiver: Arc<Receiver>,
     clock: Arc<FakeClock>,
     deliverer: Deliverer,
@@ -140,6 +161,7 @@ fn fixture(targets: Vec<WebhookTarget>, script: &[bool]) -> Fixture {
     let clock = Arc::new(FakeClock::default());
     clock.advance(Duration::from_secs(1_000));
     let outbox = Arc::new(MemOutbox::default());
+    let log = Arc::new(MemLog::default());
     let receiver = Arc::new(Receiver {
         script: Mutex::new(script.iter().copied().collect()),
         clock: clock.clone(),
@@ -147,12 +169,14 @@ fn fixture(targets: Vec<WebhookTarget>, script: &[bool]) -> Fixture {
     });
     let deliverer = Deliverer {
         outbox: outbox.clone(),
+        log: log.clone(),
         transport: receiver.clone(),
         targets: Arc::new(Targets(targets)),
         clock: clock.clone(),
     };
     Fixture {
         outbox,
+        log,
         receiver,
         clock,
         deliverer,
@@ -281,4 +305,37 @@ async fn events_nobody_wants_are_dropped_from_the_queue_unsent() {
     let got = f.receiver.got.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, "evt_2");
+}
+
+#[tokio::test]
+async fn every_post_is_logged_with_its_outcome_and_a_redacted_url() {
+    let secret = WebhookTarget {
+        url: "https://bob:pw@hooks.example.test/in?token=s3cret".into(),
+        ..target(&["*"], EXP)
+    };
+    let f = fixture(vec![secret], &[false, true]);
+    f.outbox
+        .enqueue(&f.session, "contact.update", &json!({}), 0)
+        .await
+        .unwrap();
+    let due = f.deliverer.run_due(&f.session).await.unwrap().unwrap();
+    f.clock
+        .advance(Duration::from_millis((due - f.clock.now_ms()) as u64));
+    assert_eq!(f.deliverer.run_due(&f.session).await.unwrap(), None);
+    let log = f.log.0.lock().unwrap().clone();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|r| (r.delivered, r.status, r.error.as_deref(), r.attempts))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (false, Some(503), Some("HTTP 503"), 1),
+            (true, Some(204), None, 2)
+        ]
+    );
+    assert!(log.iter().all(|r| r.event_id == "evt_1"
+        && r.event == "contact.update"
+        && r.url == "https://hooks.example.test/in?token=***"));
+    assert_eq!(log[1].at_ms, due, "stamped when the attempt ended");
 }

@@ -12,5 +12,6 @@ pub mod sessions;
 pub mod usernames;
 pub mod waha;
 pub mod wawp;
+pub mod webhook_deliveries;
 pub mod webhooks;
 pub mod whinself;

@@ -95,7 +95,10 @@ struct EventPath {
 }
 
 /// The session of a request, which must exist (404 otherwise).
-async fn existing_session(state: &AppState, session: &str) -> Result<SessionName, ApiError> {
+pub(crate) async fn existing_session(
+    state: &AppState,
+    session: &str,
+) -> Result<SessionName, ApiError> {
     let name = parse_session_name(session)?;
     state.sessions.get(&name).await?;
     Ok(name)

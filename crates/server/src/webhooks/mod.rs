@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use wacontacts_core::ports::{Clock, SessionRuntime, SessionStore, StoreResult};
 use wacontacts_core::session::SessionName;
-use wacontacts_core::webhook::{Deliverer, Outbox};
+use wacontacts_core::webhook::{Deliverer, DeliveryLog, DeliveryRecord, Outbox};
 
 pub use targets::{ConfigTargets, GlobalWebhook, WebhookConfigError, targets_from_config};
 pub use transport::{HttpTransport, sign};
@@ -49,9 +49,11 @@ impl std::fmt::Debug for Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher over `outbox`, delivering to the targets of each session's config
-    /// (and `global`) with `runtime`'s `me` in the envelope.
+    /// (and `global`) with `runtime`'s `me` in the envelope; every POST's outcome
+    /// goes to `log`.
     pub fn new(
         outbox: Arc<dyn Outbox>,
+        log: Arc<dyn DeliveryLog>,
         sessions: Arc<dyn SessionStore>,
         runtime: Arc<dyn SessionRuntime>,
         global: Option<GlobalWebhook>,
@@ -59,6 +61,7 @@ impl Dispatcher {
     ) -> anyhow::Result<Self> {
         let deliverer = Deliverer {
             outbox,
+            log,
             transport: Arc::new(HttpTransport::new(runtime)?),
             targets: Arc::new(ConfigTargets::new(sessions.clone(), global)),
             clock,
@@ -163,6 +166,20 @@ impl Dispatcher {
             .deliverer
             .outbox
             .dead_letters(session, limit)
+            .await
+    }
+
+    /// A session's recent delivery outcomes, newest first (see [`DeliveryLog`]).
+    pub async fn deliveries(
+        &self,
+        session: &SessionName,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.inner
+            .deliverer
+            .log
+            .recent_deliveries(session, limit, offset)
             .await
     }
 

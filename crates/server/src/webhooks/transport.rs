@@ -12,7 +12,9 @@ use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use wacontacts_core::ports::SessionRuntime;
 use wacontacts_core::session::SessionName;
-use wacontacts_core::webhook::{DeliveryResult, OutboxEntry, WebhookTarget, WebhookTransport};
+use wacontacts_core::webhook::{
+    DeliveryFailure, DeliveryResult, OutboxEntry, WebhookTarget, WebhookTransport,
+};
 
 /// The `engine` WAHA puts in every envelope; ours names itself.
 pub const ENGINE: &str = "WACONTACTS";
@@ -94,12 +96,12 @@ impl WebhookTransport for HttpTransport {
             request = request.header(name, value);
         }
         match request.body(body).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => Err(DeliveryFailure::Status(r.status().as_u16())),
             // No URL in the reason: it may carry credentials.
-            Err(e) if e.is_timeout() => Err("timed out".into()),
-            Err(e) if e.is_connect() => Err("could not connect".into()),
-            Err(_) => Err("request failed".into()),
+            Err(e) if e.is_timeout() => Err(DeliveryFailure::Transport("timed out".into())),
+            Err(e) if e.is_connect() => Err(DeliveryFailure::Transport("could not connect".into())),
+            Err(_) => Err(DeliveryFailure::Transport("request failed".into())),
         }
     }
 }
