@@ -68,10 +68,13 @@ fn target(hook: &Value) -> Result<WebhookTarget, WebhookConfigError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .trim();
-    let url_ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.len() > "https://".len()
-        && url.len() <= 2048
-        && !url.contains(char::is_whitespace);
+    // The document's pattern, `^https?://\S{2,2000}$`, counted in characters.
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let url_ok = rest.is_some_and(|rest| {
+        (2..=2000).contains(&rest.chars().count()) && !rest.contains(char::is_whitespace)
+    });
     if !url_ok {
         return Err(refuse(
             "invalid_webhook_url",
@@ -249,6 +252,12 @@ mod tests {
                 .code
         };
         assert_eq!(code(json!({"url": "ftp://x"})), "invalid_webhook_url");
+        assert_eq!(code(json!({"url": "http://x"})), "invalid_webhook_url");
+        // The pattern counts characters, not bytes: 2,000 of 3 bytes each are accepted.
+        let wide = format!("https://{}", "€".repeat(2_000));
+        assert!(targets_from_config(&json!({ "webhooks": [{ "url": wide }] })).is_ok());
+        let long = format!("https://{}", "a".repeat(2_001));
+        assert_eq!(code(json!({ "url": long })), "invalid_webhook_url");
         assert_eq!(
             code(json!({"url": "http://x.test", "events": ["message"]})),
             "unknown_webhook_event"
