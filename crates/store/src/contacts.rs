@@ -188,7 +188,7 @@ pub(crate) async fn merge_lid_row(
 ) -> anyhow::Result<()> {
     let from = lid_key(lid);
     let to = pn_key(pn);
-    let exists: Option<i64> = on_tx!(conn, |c| sqlx::query_scalar(
+    let exists: Option<i32> = on_tx!(conn, |c| sqlx::query_scalar(
         "SELECT 1 FROM contacts WHERE session = $1 AND jid = $2"
     )
     .bind(session)
@@ -620,7 +620,7 @@ impl Store {
         if let Some(lid) = lid {
             put_mapping(&mut tx, s, lid.user(), &new_pn).await?;
         }
-        let new_exists: Option<i64> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+        let new_exists: Option<i32> = on_tx!(&mut tx, |c| sqlx::query_scalar(
             "SELECT 1 FROM contacts WHERE session = $1 AND jid = $2"
         )
         .bind(s)
@@ -1107,15 +1107,18 @@ impl Store {
     ) -> anyhow::Result<Vec<NumberChangeRow>> {
         let rows: Vec<(Option<String>, String, String, i64)> = on_pool!(self.pool(), |pool| {
             sqlx::query_as(
-            "WITH RECURSIVE chain(pn) AS (SELECT CAST($2 AS TEXT) UNION SELECT h.old_pn FROM number_history h, chain
+                "WITH RECURSIVE chain(pn) AS (
+               SELECT old_pn FROM number_history WHERE session = $1 AND new_pn = $2
+               UNION SELECT h.old_pn FROM number_history h, chain
                WHERE h.session = $1 AND h.new_pn = chain.pn)
              SELECT h.lid, h.old_pn, h.new_pn, h.at_ms FROM number_history h
-             WHERE h.session = $1 AND h.new_pn IN (SELECT pn FROM chain) ORDER BY h.at_ms",
-        )
-        .bind(session.as_str())
-        .bind(pn)
-        .fetch_all(pool)
-        .await
+             WHERE h.session = $1 AND (h.new_pn = $2 OR h.new_pn IN (SELECT pn FROM chain))
+             ORDER BY h.at_ms",
+            )
+            .bind(session.as_str())
+            .bind(pn)
+            .fetch_all(pool)
+            .await
         })?;
         Ok(rows
             .into_iter()

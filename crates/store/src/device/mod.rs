@@ -74,7 +74,7 @@ impl Devices {
 
     /// Whether `session` has an account row (created at its first start, linked or not).
     pub async fn exists(&self, session: &SessionName) -> anyhow::Result<bool> {
-        let found: Option<i64> = on_pool!(&self.pool, |pool| sqlx::query_scalar(
+        let found: Option<i32> = on_pool!(&self.pool, |pool| sqlx::query_scalar(
             "SELECT 1 FROM wa_device WHERE session = $1"
         )
         .bind(session.as_str())
@@ -86,7 +86,7 @@ impl Devices {
 
     /// Whether `session` is linked to an account: its device row knows its phone number.
     pub async fn is_linked(&self, session: &SessionName) -> anyhow::Result<bool> {
-        let found: Option<i64> = on_pool!(&self.pool, |pool| sqlx::query_scalar(
+        let found: Option<i32> = on_pool!(&self.pool, |pool| sqlx::query_scalar(
             "SELECT 1 FROM wa_device WHERE session = $1 AND pn <> ''"
         )
         .bind(session.as_str())
