@@ -25,6 +25,7 @@ pub enum Backend {
 /// or its database, dropped with `WITH (FORCE)` (PostgreSQL).
 pub struct TestDatabase {
     url: DatabaseUrl,
+    raw: String,
     _dir: Option<tempfile::TempDir>,
     drop_pg: Option<(PgConnectOptions, String)>,
 }
@@ -38,6 +39,7 @@ impl TestDatabase {
                 let dir = tempfile::tempdir().context("Failed to create a temp dir")?;
                 Ok(Self {
                     url: DatabaseUrl::in_dir(dir.path())?,
+                    raw: format!("sqlite://{}", dir.path().join("wacontacts.db").display()),
                     _dir: Some(dir),
                     drop_pg: None,
                 })
@@ -50,9 +52,10 @@ impl TestDatabase {
                          scripts/postgres.sh and exports the URL)"
                     )
                 })?;
-                let (url, admin, name) = fresh_postgres(&admin).await?;
+                let (raw, admin, name) = fresh_postgres(&admin).await?;
                 Ok(Self {
-                    url,
+                    url: DatabaseUrl::parse(&raw)?,
+                    raw,
                     _dir: None,
                     drop_pg: Some((admin, name)),
                 })
@@ -63,6 +66,12 @@ impl TestDatabase {
     /// Where the database is (open it as often as needed, e.g. to test a restart).
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
+    }
+
+    /// The URL as a user gives it to `serve --database-url` (test servers trust local
+    /// connections: it holds no password).
+    pub fn raw_url(&self) -> &str {
+        &self.raw
     }
 
     /// The SQLite database's directory (`None` on PostgreSQL).
@@ -98,10 +107,9 @@ impl Drop for TestDatabase {
 }
 
 /// Creates a database with a random name on the server `admin_url` names (its user
-/// needs CREATEDB); returns its URL, the admin options and the name.
-pub async fn fresh_postgres(
-    admin_url: &str,
-) -> anyhow::Result<(DatabaseUrl, PgConnectOptions, String)> {
+/// needs CREATEDB; the URL ends in `/DATABASE`, optionally `?params`); returns the new
+/// database's URL, the admin options and the name.
+pub async fn fresh_postgres(admin_url: &str) -> anyhow::Result<(String, PgConnectOptions, String)> {
     let DatabaseUrl::Postgres(admin, shown) = DatabaseUrl::parse(admin_url)? else {
         anyhow::bail!("{POSTGRES_URL_VAR} must be a postgres:// URL");
     };
@@ -114,7 +122,11 @@ pub async fn fresh_postgres(
         .await
         .context("Failed to create a test database")?;
     let _ = conn.close().await;
-    let options = (*admin).clone().database(&name);
-    let url = DatabaseUrl::Postgres(Box::new(options), format!("{shown} (database {name})"));
-    Ok((url, *admin, name))
+    let (base, params) = admin_url.split_at(admin_url.find('?').unwrap_or(admin_url.len()));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    Ok((format!("{base}/{name}{params}"), *admin, name))
 }
