@@ -231,7 +231,7 @@ impl DbRow for PgRow {
 #[derive(Clone)]
 pub enum DatabaseUrl {
     /// `sqlite://path`, `sqlite:path`, `sqlite::memory:`.
-    Sqlite(SqliteConnectOptions, String),
+    Sqlite(Box<SqliteConnectOptions>, String),
     /// `postgres://…` or `postgresql://…`.
     Postgres(Box<PgConnectOptions>, String),
 }
@@ -261,7 +261,7 @@ impl DatabaseUrl {
             .filename(&path)
             .create_if_missing(true);
         Ok(DatabaseUrl::Sqlite(
-            options,
+            Box::new(options),
             format!("sqlite://{}", path.display()),
         ))
     }
@@ -277,7 +277,7 @@ impl DatabaseUrl {
                     .map_err(|e| anyhow::anyhow!(redact(&e.to_string())))
                     .with_context(|| format!("Invalid SQLite database URL {shown}"))?
                     .create_if_missing(true);
-                Ok(DatabaseUrl::Sqlite(options, shown))
+                Ok(DatabaseUrl::Sqlite(Box::new(options), shown))
             }
             "postgres" | "postgresql" => {
                 let options = PgConnectOptions::from_str(url)
@@ -325,7 +325,7 @@ pub(crate) async fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
     match url {
         DatabaseUrl::Sqlite(options, shown) => {
             // WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
-            let options = options
+            let options = (**options)
                 .clone()
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

@@ -166,11 +166,21 @@ impl DeviceHandle {
 
 /// A database error, with its source kept: "database is locked" stays in the chain
 /// that `StoreError::is_database_busy_or_locked` searches (app-state sync retries on it).
+/// PostgreSQL's transient conflicts (serialization failure 40001, deadlock 40P01,
+/// lock not available 55P03) say "busy" so that the library retries them alike.
 fn db(e: sqlx::Error) -> StoreError {
+    const TRANSIENT: [&str; 3] = ["40001", "40P01", "55P03"];
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Connection(Box::new(e))
         }
+        e if code.as_deref().is_some_and(|c| TRANSIENT.contains(&c)) => StoreError::Database(
+            format!("database is busy ({}): {e}", code.unwrap_or_default()).into(),
+        ),
         e => StoreError::Database(Box::new(e)),
     }
 }
