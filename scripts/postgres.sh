@@ -46,6 +46,8 @@ as_owner() {
 }
 if [[ $(id -u) -eq 0 ]]; then
   chown postgres: "$ROOT"
+  runuser -u postgres -- test -w "$ROOT" \
+    || { log "the postgres user cannot reach $ROOT (a parent directory is not o+x)"; exit 1; }
   SUPERUSER=postgres
 else
   SUPERUSER=$(id -un)

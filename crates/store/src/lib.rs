@@ -1,5 +1,6 @@
-//! Persistence of wacontacts on sqlx. SQLite is the embedded default; every table is
-//! keyed by session. Handlers never see SQL: they call the typed methods here.
+//! Persistence of wacontacts on sqlx: SQLite (the embedded default) or PostgreSQL (see
+//! `db`: each statement written once, run on either). Every table is keyed by
+//! session. Handlers never see SQL: they call the typed methods here.
 
 // First: its macros (`on_pool!`, `on_tx!`) serve the modules below.
 #[macro_use]

@@ -1,5 +1,5 @@
-//! The webhook outbox ([`Outbox`]) and identity changes ([`IdentityStore`]) on
-//! SQLite. Facts put their event in the outbox through [`emit_in`], inside the
+//! The webhook outbox ([`Outbox`]) and identity changes ([`IdentityStore`]) in the
+//! store's database. Facts put their event in the outbox through [`emit_in`], inside the
 //! transaction that stores the fact.
 
 use crate::db::dialect;

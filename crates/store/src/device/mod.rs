@@ -6,7 +6,8 @@
 //! session (first column of every primary key, see `0008_device_state.sql`), so
 //! sessions never see each other's rows and wiping one is a single DELETE that
 //! cascades. What whatsapp-rust relies on (see `shared/notes/whatsapp-rust-0.7-storage.md`):
-//! each call is atomic on its own (batches run in one `BEGIN IMMEDIATE` transaction),
+//! each call is atomic on its own (batches run in one transaction, `BEGIN IMMEDIATE`
+//! on SQLite),
 //! `Ok` means committed, a read sees every earlier write, and concurrent calls of one
 //! account are race-free (upserts, never select-then-insert).
 
