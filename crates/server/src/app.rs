@@ -210,7 +210,11 @@ impl Application {
                 settings.listen
             );
         }
-        let store = Store::open_in_dir(&settings.data_dir).await?;
+        let store = match &settings.database {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_in_dir(&settings.data_dir).await?,
+        };
+        tracing::info!(database = store.backend(), "database open");
         let (api_key, key_source) = ApiKey::resolve(settings.api_key.clone(), &settings.data_dir)?;
         let mut engine_config = EngineConfig::new(&settings.data_dir);
         engine_config.whatsapp_url = settings.whatsapp_url.clone();

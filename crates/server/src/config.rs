@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Directory for the database, the API key and device state [default: ./data].
     #[arg(long, env = "WACONTACTS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`
+    /// (`postgresql://` too) [default: the SQLite file wacontacts.db in the data dir].
+    #[arg(long, env = "WACONTACTS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Seconds a request may take before it is answered 504 [default: 30].
     #[arg(long, env = "WACONTACTS_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
@@ -79,6 +83,7 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     api_key: Option<String>,
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
@@ -97,6 +102,8 @@ struct FileConfig {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The database; `None` = the SQLite file `wacontacts.db` in `data_dir`.
+    pub database: Option<wacontacts_store::DatabaseUrl>,
     /// A key set explicitly (env `WACONTACTS_API_KEY` or the file); `None` means
     /// generate or reuse the one in the data dir.
     pub api_key: Option<String>,
@@ -141,6 +148,7 @@ impl Settings {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: data_dir.to_owned(),
+            database: None,
             api_key: None,
             request_timeout: Duration::from_secs(30),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -172,6 +180,10 @@ impl Settings {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("data"));
         let mut settings = Self::for_data_dir(&data_dir);
+        if let Some(url) = args.database_url.clone().or(file.database_url) {
+            settings.database =
+                Some(wacontacts_store::DatabaseUrl::parse(&url).context("invalid database_url")?);
+        }
         if let Some(listen) = args.listen.or(file.listen) {
             settings.listen = listen;
         }
@@ -277,6 +289,46 @@ mod tests {
 
         let s = Settings::resolve(&args, Some("from-env".into())).unwrap();
         assert_eq!(s.api_key.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn database_url_layers_and_a_bad_one_never_shows_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "database_url = \"postgres://u:filepw@db/wa\"\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&from_file, None).unwrap();
+        let url = s.database.expect("a database from the file");
+        assert!(url.is_postgres());
+        assert_eq!(url.to_string(), "postgres://u:***@db/wa");
+        let flag = ServeArgs {
+            config: Some(file),
+            database_url: Some("sqlite:///tmp/x/other.db".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&flag, None).unwrap();
+        assert!(!s.database.unwrap().is_postgres());
+        assert!(
+            Settings::resolve(&ServeArgs::default(), None)
+                .unwrap()
+                .database
+                .is_none()
+        );
+        for bad in [
+            "mysql://root:hunter2@db/wa",
+            "postgres://u:hunter2@db:notaport/wa",
+        ] {
+            let args = ServeArgs {
+                database_url: Some(bad.into()),
+                ..Default::default()
+            };
+            let err = format!("{:#}", Settings::resolve(&args, None).unwrap_err());
+            assert!(err.contains("database_url"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -46,9 +46,9 @@ impl Store {
         for row in rows {
             let pn = row.phone.wa_id();
             // sqlx caches the prepared statement per connection: one prepare, n binds.
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO contacts (session, jid, pn, name, first_name, is_my_contact, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+                 VALUES ($1, $2, $3, $4, $5, 1, $6)
                  ON CONFLICT(session, jid) DO UPDATE SET
                    pn = excluded.pn, name = excluded.name, first_name = excluded.first_name,
                    is_my_contact = 1, updated_ms = excluded.updated_ms",
@@ -59,8 +59,8 @@ impl Store {
             .bind(row.full_name.as_deref())
             .bind(row.first_name.as_deref())
             .bind(now)
-            .execute(&mut *tx)
-            .await
+            .execute(&mut **c)
+            .await.map(|r| r.rows_affected()))
             .with_context(|| format!("Failed to import contact {}", row.phone.redacted()))?;
         }
         tx.commit()
@@ -73,15 +73,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
     use wacontacts_core::contact::ContactSort;
 
     fn pn(s: &str) -> PhoneNumber {
         PhoneNumber::parse(s).unwrap()
     }
 
-    #[tokio::test]
-    async fn imports_updates_and_lists_in_order() {
-        let (_dir, store, s) = crate::test_support::store_with_session("s").await;
+    async fn imports_updates_and_lists_in_order(backend: Backend) {
+        let (_dir, store, s) = crate::test_support::store_with_session(backend, "s").await;
         store
             .set_push_name(
                 &s,
@@ -124,17 +124,19 @@ mod tests {
             "nothing written"
         );
     }
+
+    both_backends!(imports_updates_and_lists_in_order);
 }
 
 #[cfg(test)]
 mod chunk_tests {
     use super::*;
+    use crate::test_support::Backend;
     use wacontacts_core::contact::ContactSort;
 
     /// Reading a listing in keyset chunks gives exactly the offset pages, in every order.
-    #[tokio::test]
-    async fn chunks_by_key_match_offset_pages() {
-        let (_dir, store, s) = crate::test_support::store_with_session("s").await;
+    async fn chunks_by_key_match_offset_pages(backend: Backend) {
+        let (_dir, store, s) = crate::test_support::store_with_session(backend, "s").await;
         let names = ["bea", "Ana", "", "ana", "Caio", "bea", "dora"];
         let rows: Vec<_> = (0..47u32)
             .map(|i| {
@@ -177,4 +179,6 @@ mod chunk_tests {
             }
         }
     }
+
+    both_backends!(chunks_by_key_match_offset_pages,);
 }

@@ -1,8 +1,8 @@
 //! The durable queue of On-Prem `no_wait` checks and the callback URL they go to.
 
+use crate::db::dialect;
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
 use wacontacts_core::ids::PhoneNumber;
 use wacontacts_core::ports::{CheckQueueStore, StoreResult};
 use wacontacts_core::queued::{CheckOutcome, CheckStatus, QueuedCheck};
@@ -25,26 +25,34 @@ impl CheckQueueStore for Store {
         max: u64,
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM check_queue WHERE session = ?1")
-            .bind(session.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .context("Failed to count queued checks")?;
+        let queued: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM check_queue WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_one(&mut **c)
+        .await)
+        .context("Failed to count queued checks")?;
         if queued as u64 + items.len() as u64 > max {
             return Ok(false);
         }
         let rows: Vec<(&str, String)> =
             items.iter().map(|(i, p)| (i.as_str(), p.wa_id())).collect();
-        sqlx::query(
-            "INSERT INTO check_queue (session, input, phone, force, queued_ms)
-             SELECT ?1, value ->> 0, value ->> 1, ?2, ?3 FROM json_each(?4)",
-        )
-        .bind(session.as_str())
-        .bind(force as i64)
-        .bind(now_ms())
-        .bind(serde_json::to_string(&rows).map_err(anyhow::Error::from)?)
-        .execute(&mut *tx)
-        .await
+        let rows = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
+        let sql = |pg| {
+            format!(
+                "INSERT INTO check_queue (session, input, phone, force, queued_ms)
+                 SELECT $1, j.value ->> 0, j.value ->> 1, $2, $3 FROM {}",
+                dialect::json_rows(pg, 4)
+            )
+        };
+        on_tx!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(sql(PG)))
+            .bind(session.as_str())
+            .bind(force as i64)
+            .bind(now_ms())
+            .bind(&rows)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))
         .context("Failed to queue checks")?;
         tx.commit()
             .await
@@ -57,28 +65,23 @@ impl CheckQueueStore for Store {
         session: &SessionName,
         limit: u32,
     ) -> StoreResult<Vec<QueuedCheck>> {
-        let rows = sqlx::query(
+        let rows: Vec<(i64, String, String, i64)> = on_pool!(self.pool(), |pool| sqlx::query_as(
             "SELECT id, input, phone, force FROM check_queue
-             WHERE session = ?1 AND status IS NULL ORDER BY id LIMIT ?2",
+             WHERE session = $1 AND status IS NULL ORDER BY id LIMIT $2",
         )
         .bind(session.as_str())
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(pool)
+        .await)
         .context("Failed to read queued checks")?;
         rows.into_iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id").map_err(anyhow::Error::from)?;
-                let digits: String = row.try_get("phone").map_err(anyhow::Error::from)?;
+            .map(|(id, input, digits, force)| {
                 Ok(QueuedCheck {
                     id,
-                    input: row.try_get("input").map_err(anyhow::Error::from)?,
+                    input,
                     phone: PhoneNumber::parse(&format!("+{digits}"))
                         .map_err(|_| bad(session, id, "phone"))?,
-                    force: row
-                        .try_get::<i64, _>("force")
-                        .map_err(anyhow::Error::from)?
-                        != 0,
+                    force: force != 0,
                 })
             })
             .collect()
@@ -93,16 +96,24 @@ impl CheckQueueStore for Store {
             .iter()
             .map(|(id, o)| (*id, o.status.as_str(), o.wa_id.as_deref()))
             .collect();
-        sqlx::query(
-            "UPDATE check_queue SET status = j.value ->> 1, wa_id = j.value ->> 2, checked_ms = ?3
-             FROM json_each(?2) AS j
-             WHERE check_queue.session = ?1 AND check_queue.id = j.value ->> 0",
-        )
+        let rows = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
+        let sql = |pg| {
+            format!(
+                "UPDATE check_queue SET status = j.value ->> 1, wa_id = j.value ->> 2, checked_ms = $3
+                 FROM {} WHERE check_queue.session = $1
+                   AND check_queue.id = CAST(j.value ->> 0 AS BIGINT)",
+                dialect::json_rows(pg, 2)
+            )
+        };
+        on_pool!(self.pool(), |pool| sqlx::query(sqlx::AssertSqlSafe(sql(
+            PG
+        )))
         .bind(session.as_str())
-        .bind(serde_json::to_string(&rows).map_err(anyhow::Error::from)?)
+        .bind(&rows)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to record checked numbers")?;
         Ok(())
     }
@@ -112,26 +123,25 @@ impl CheckQueueStore for Store {
         session: &SessionName,
         limit: u32,
     ) -> StoreResult<Vec<(i64, CheckOutcome)>> {
-        let rows = sqlx::query(
-            "SELECT id, input, status, wa_id FROM check_queue
-             WHERE session = ?1 AND status IS NOT NULL ORDER BY id LIMIT ?2",
-        )
-        .bind(session.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .context("Failed to read checked numbers")?;
+        let rows: Vec<(i64, String, String, Option<String>)> =
+            on_pool!(self.pool(), |pool| sqlx::query_as(
+                "SELECT id, input, status, wa_id FROM check_queue
+             WHERE session = $1 AND status IS NOT NULL ORDER BY id LIMIT $2",
+            )
+            .bind(session.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)
+            .context("Failed to read checked numbers")?;
         rows.into_iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id").map_err(anyhow::Error::from)?;
-                let status: String = row.try_get("status").map_err(anyhow::Error::from)?;
+            .map(|(id, input, status, wa_id)| {
                 Ok((
                     id,
                     CheckOutcome {
-                        input: row.try_get("input").map_err(anyhow::Error::from)?,
+                        input,
                         status: CheckStatus::parse(&status)
                             .ok_or_else(|| bad(session, id, "status"))?,
-                        wa_id: row.try_get("wa_id").map_err(anyhow::Error::from)?,
+                        wa_id,
                     },
                 ))
             })
@@ -139,22 +149,32 @@ impl CheckQueueStore for Store {
     }
 
     async fn delivered_checks(&self, session: &SessionName, ids: &[i64]) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM check_queue WHERE session = ?1 AND id IN (SELECT value FROM json_each(?2))",
-        )
+        let ids = serde_json::to_string(ids).map_err(anyhow::Error::from)?;
+        let sql = |pg| {
+            format!(
+                "DELETE FROM check_queue WHERE session = $1 AND id IN {}",
+                dialect::int_set(pg, 2)
+            )
+        };
+        on_pool!(self.pool(), |pool| sqlx::query(sqlx::AssertSqlSafe(sql(
+            PG
+        )))
         .bind(session.as_str())
-        .bind(serde_json::to_string(ids).map_err(anyhow::Error::from)?)
-        .execute(self.pool())
+        .bind(&ids)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to forget delivered checks")?;
         Ok(())
     }
 
     async fn sessions_with_queued_checks(&self) -> StoreResult<Vec<SessionName>> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT DISTINCT session FROM check_queue")
-            .fetch_all(self.pool())
-            .await
-            .context("Failed to list sessions with queued checks")?;
+        let names: Vec<String> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT DISTINCT session FROM check_queue"
+        )
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list sessions with queued checks")?;
         names
             .into_iter()
             .map(|n| {
@@ -165,12 +185,13 @@ impl CheckQueueStore for Store {
     }
 
     async fn check_callback_url(&self, session: &SessionName) -> StoreResult<Option<String>> {
-        let url: Option<Option<String>> =
-            sqlx::query_scalar("SELECT webhook_url FROM onprem_settings WHERE session = ?1")
-                .bind(session.as_str())
-                .fetch_optional(self.pool())
-                .await
-                .context("Failed to read the callback URL")?;
+        let url: Option<Option<String>> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT webhook_url FROM onprem_settings WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to read the callback URL")?;
         Ok(url.flatten())
     }
 
@@ -179,14 +200,15 @@ impl CheckQueueStore for Store {
         session: &SessionName,
         url: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO onprem_settings (session, webhook_url) VALUES (?1, ?2)
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "INSERT INTO onprem_settings (session, webhook_url) VALUES ($1, $2)
              ON CONFLICT (session) DO UPDATE SET webhook_url = excluded.webhook_url",
         )
         .bind(session.as_str())
         .bind(url)
-        .execute(self.pool())
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to store the callback URL")?;
         Ok(())
     }
@@ -195,15 +217,15 @@ impl CheckQueueStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
     use crate::test_support::store_with_session;
 
     fn phone(digits: &str) -> PhoneNumber {
         PhoneNumber::parse(&format!("+{digits}")).unwrap()
     }
 
-    #[tokio::test]
-    async fn queued_checks_wait_until_delivered_and_the_queue_is_bounded() {
-        let (_dir, store, s) = store_with_session("s").await;
+    async fn queued_checks_wait_until_delivered_and_the_queue_is_bounded(backend: Backend) {
+        let (_dir, store, s) = store_with_session(backend, "s").await;
         let items = vec![
             ("+1 555 010 0001".to_owned(), phone("15550100001")),
             ("15550100002".to_owned(), phone("15550100002")),
@@ -246,4 +268,6 @@ mod tests {
             Some("http://x/cb")
         );
     }
+
+    both_backends!(queued_checks_wait_until_delivered_and_the_queue_is_bounded,);
 }

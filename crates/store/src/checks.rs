@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
 use wacontacts_core::contact::{CachedExistence, Existence};
 use wacontacts_core::ids::{Lid, PhoneNumber};
 use wacontacts_core::ports::{CheckStore, StoreResult};
@@ -14,6 +13,7 @@ use wacontacts_core::username::{CheckKey, Username};
 
 use crate::Store;
 use crate::contacts::{merge_lid_row, put_mapping};
+use crate::db::dialect;
 use crate::usernames::set_username;
 
 /// Most numbers read per statement (SQLite's variable limit is not the issue with
@@ -30,14 +30,14 @@ fn bad(session: &SessionName, key: &str, what: &str) -> anyhow::Error {
 #[async_trait]
 impl CheckStore for Store {
     async fn lookups_since(&self, session: &SessionName, since_ms: i64) -> StoreResult<Vec<i64>> {
-        let at: Vec<i64> = sqlx::query_scalar(
-            "SELECT checked_ms FROM existence_cache WHERE session = ?1 AND checked_ms >= ?2
+        let at: Vec<i64> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT checked_ms FROM existence_cache WHERE session = $1 AND checked_ms >= $2
              ORDER BY checked_ms",
         )
         .bind(session.as_str())
         .bind(since_ms)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(pool)
+        .await)
         .context("Failed to read the lookups of the budget window")?;
         Ok(at)
     }
@@ -52,30 +52,36 @@ impl CheckStore for Store {
             let by_key: HashMap<String, &CheckKey> =
                 chunk.iter().map(|k| (k.cache_key(), k)).collect();
             let texts: Vec<&String> = by_key.keys().collect();
-            let rows = sqlx::query(
-                "SELECT phone, on_wa, canonical, lid, username, checked_ms FROM existence_cache
-                 WHERE session = ?1 AND phone IN (SELECT value FROM json_each(?2))",
+            let texts = serde_json::to_string(&texts).map_err(anyhow::Error::from)?;
+            let sql = |pg| {
+                format!(
+                    "SELECT phone, on_wa, canonical, lid, username, checked_ms FROM existence_cache
+                     WHERE session = $1 AND phone IN {}",
+                    dialect::text_set(pg, 2)
+                )
+            };
+            type Cached = (
+                String,
+                i64,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                i64,
+            );
+            let rows: Vec<Cached> = on_pool!(self.pool(), |pool| sqlx::query_as(
+                sqlx::AssertSqlSafe(sql(PG))
             )
             .bind(session.as_str())
-            .bind(serde_json::to_string(&texts).map_err(anyhow::Error::from)?)
-            .fetch_all(self.pool())
-            .await
+            .bind(&texts)
+            .fetch_all(pool)
+            .await)
             .context("Failed to read cached checks")?;
-            for row in rows {
-                let key: String = row.try_get("phone").map_err(anyhow::Error::from)?;
+            for (key, on_wa, canonical, lid, username, checked_ms) in rows {
                 let Some(asked) = by_key.get(&key) else {
                     continue;
                 };
-                let canonical: Option<String> =
-                    row.try_get("canonical").map_err(anyhow::Error::from)?;
-                let lid: Option<String> = row.try_get("lid").map_err(anyhow::Error::from)?;
-                let username: Option<String> =
-                    row.try_get("username").map_err(anyhow::Error::from)?;
                 let existence = Existence {
-                    exists: row
-                        .try_get::<i64, _>("on_wa")
-                        .map_err(anyhow::Error::from)?
-                        != 0,
+                    exists: on_wa != 0,
                     phone: canonical
                         .map(|c| {
                             PhoneNumber::parse(&format!("+{c}"))
@@ -89,7 +95,6 @@ impl CheckStore for Store {
                         .map(|u| Username::parse(&u).map_err(|_| bad(session, &key, "username")))
                         .transpose()?,
                 };
-                let checked_ms = row.try_get("checked_ms").map_err(anyhow::Error::from)?;
                 out.insert(
                     (*asked).clone(),
                     CachedExistence {
@@ -110,22 +115,22 @@ impl CheckStore for Store {
         let mut tx = self.write_tx().await?;
         for (asked, answer) in answers {
             let e = &answer.existence;
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO existence_cache (session, phone, on_wa, canonical, lid, username, checked_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT(session, phone) DO UPDATE SET on_wa = excluded.on_wa,
                    canonical = excluded.canonical, lid = excluded.lid,
                    username = excluded.username, checked_ms = excluded.checked_ms",
             )
             .bind(session.as_str())
             .bind(asked.cache_key())
-            .bind(e.exists)
+            .bind(i64::from(e.exists))
             .bind(e.phone.map(|p| p.wa_id()))
             .bind(e.lid.as_ref().map(|l| l.user().to_owned()))
             .bind(e.username.as_ref().map(|u| u.as_str().to_owned()))
             .bind(answer.checked_ms)
-            .execute(&mut *tx)
-            .await
+            .execute(&mut **c)
+            .await.map(|r| r.rows_affected()))
             .context("Failed to cache a check")?;
             // The LID learned with the answer feeds the LID map and the contacts.
             if let (Some(lid), Some(phone)) = (&e.lid, &e.phone) {
@@ -153,10 +158,10 @@ impl CheckStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
 
-    #[tokio::test]
-    async fn cached_checks_round_trip_and_feed_the_lid_map() {
-        let (_d, store, s) = crate::test_support::store_with_session("s").await;
+    async fn cached_checks_round_trip_and_feed_the_lid_map(backend: Backend) {
+        let (_d, store, s) = crate::test_support::store_with_session(backend, "s").await;
         let asked = PhoneNumber::parse("+551187654321").unwrap();
         let canonical = PhoneNumber::parse("+5511987654321").unwrap();
         let absent = PhoneNumber::parse("+15550000000").unwrap();
@@ -186,4 +191,6 @@ mod tests {
             Some("5511987654321")
         );
     }
+
+    both_backends!(cached_checks_round_trip_and_feed_the_lid_map,);
 }

@@ -1,8 +1,9 @@
 //! Contacts, the LID map, number history, identity changes and the blocklist: the facts
 //! WhatsApp's events and our lookups tell about the people of a session.
 
+use crate::db::{Value, dialect};
+use crate::{DbRow, Tx};
 use anyhow::Context;
-use sqlx::{Row, SqliteConnection};
 use wacontacts_core::contact::{ContactSort, ListCursor};
 use wacontacts_core::ids::{ContactRef, Lid};
 use wacontacts_core::phone::PhoneNumber;
@@ -102,23 +103,19 @@ fn ref_jid(who: &ContactRef) -> String {
     }
 }
 
-async fn pn_of_lid(
-    conn: &mut SqliteConnection,
-    session: &str,
-    lid: &str,
-) -> anyhow::Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT pn FROM lid_map WHERE session = ?1 AND lid = ?2")
-            .bind(session)
-            .bind(lid)
-            .fetch_optional(&mut *conn)
-            .await?,
+async fn pn_of_lid(conn: &mut Tx, session: &str, lid: &str) -> anyhow::Result<Option<String>> {
+    Ok(on_tx!(conn, |c| sqlx::query_scalar(
+        "SELECT pn FROM lid_map WHERE session = $1 AND lid = $2"
     )
+    .bind(session)
+    .bind(lid)
+    .fetch_optional(&mut **c)
+    .await)?)
 }
 
 /// The row key for a person: the phone row when the number is known or mapped.
 async fn key_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     who: &ContactRef,
 ) -> anyhow::Result<(String, Option<String>, Option<String>)> {
@@ -140,19 +137,19 @@ const MAX_NUMBER_HOPS: usize = 8;
 /// Every contact key identity changes of `who` may be stored under: its row key,
 /// and its phone and LID keys (a change seen before the LID was mapped).
 pub(crate) async fn identity_keys(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     who: &ContactRef,
 ) -> anyhow::Result<Vec<String>> {
     let (jid, pn, lid) = key_of(conn, session, who).await?;
     let lid = match (&lid, &pn) {
-        (None, Some(pn)) => {
-            sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
-                .bind(session)
-                .bind(pn)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
+        (None, Some(pn)) => on_tx!(conn, |c| sqlx::query_scalar(
+            "SELECT lid FROM lid_map WHERE session = $1 AND pn = $2"
+        )
+        .bind(session)
+        .bind(pn)
+        .fetch_optional(&mut **c)
+        .await)?,
         _ => lid,
     };
     let mut keys = vec![jid];
@@ -162,14 +159,10 @@ pub(crate) async fn identity_keys(
 }
 
 /// Makes sure the row exists and carries the pn/lid we know; returns its key.
-async fn ensure_row(
-    conn: &mut SqliteConnection,
-    session: &str,
-    who: &ContactRef,
-) -> anyhow::Result<String> {
+async fn ensure_row(conn: &mut Tx, session: &str, who: &ContactRef) -> anyhow::Result<String> {
     let (jid, pn, lid) = key_of(conn, session, who).await?;
-    sqlx::query(
-        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+    on_tx!(conn, |c| sqlx::query(
+        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT(session, jid) DO UPDATE SET
            pn = coalesce(excluded.pn, contacts.pn),
            lid = coalesce(excluded.lid, contacts.lid)",
@@ -179,38 +172,43 @@ async fn ensure_row(
     .bind(pn)
     .bind(lid)
     .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(jid)
 }
 
 /// Folds a LID-keyed row into the phone row once the mapping is known: phone-row
 /// values win, the LID row fills the gaps, then it goes.
 pub(crate) async fn merge_lid_row(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     lid: &str,
     pn: &str,
 ) -> anyhow::Result<()> {
     let from = lid_key(lid);
     let to = pn_key(pn);
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM contacts WHERE session = ?1 AND jid = ?2")
-            .bind(session)
-            .bind(&from)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let exists: Option<i32> = on_tx!(conn, |c| sqlx::query_scalar(
+        "SELECT 1 FROM contacts WHERE session = $1 AND jid = $2"
+    )
+    .bind(session)
+    .bind(&from)
+    .fetch_optional(&mut **c)
+    .await)?;
     if exists.is_none() {
-        sqlx::query("UPDATE contacts SET lid = ?3 WHERE session = ?1 AND jid = ?2")
-            .bind(session)
-            .bind(&to)
-            .bind(lid)
-            .execute(&mut *conn)
-            .await?;
+        on_tx!(conn, |c| sqlx::query(
+            "UPDATE contacts SET lid = $3 WHERE session = $1 AND jid = $2"
+        )
+        .bind(session)
+        .bind(&to)
+        .bind(lid)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+    on_tx!(conn, |c| sqlx::query(
+        "INSERT INTO contacts (session, jid, pn, lid, updated_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT(session, jid) DO UPDATE SET lid = excluded.lid",
     )
     .bind(session)
@@ -218,9 +216,11 @@ pub(crate) async fn merge_lid_row(
     .bind(pn)
     .bind(lid)
     .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_tx!(conn, |c| {
+        sqlx::query(
         "UPDATE contacts AS t SET
            name = coalesce(t.name, f.name),
            first_name = coalesce(t.first_name, f.first_name),
@@ -228,57 +228,66 @@ pub(crate) async fn merge_lid_row(
            push_name = coalesce(t.push_name, f.push_name),
            business_name = coalesce(t.business_name, f.business_name),
            verified_name = coalesce(t.verified_name, f.verified_name),
-           is_business = max(t.is_business, f.is_business),
-           is_my_contact = max(t.is_my_contact, f.is_my_contact),
+           is_business = CASE WHEN t.is_business > f.is_business THEN t.is_business ELSE f.is_business END,
+           is_my_contact = CASE WHEN t.is_my_contact > f.is_my_contact THEN t.is_my_contact ELSE f.is_my_contact END,
            about = coalesce(t.about, f.about),
            about_fetched_ms = coalesce(t.about_fetched_ms, f.about_fetched_ms),
            picture_id = coalesce(t.picture_id, f.picture_id),
            picture_url = coalesce(t.picture_url, f.picture_url),
            picture_fetched_ms = coalesce(t.picture_fetched_ms, f.picture_fetched_ms),
-           updated_ms = max(t.updated_ms, f.updated_ms)
-         FROM (SELECT * FROM contacts WHERE session = ?1 AND jid = ?2) AS f
-         WHERE t.session = ?1 AND t.jid = ?3",
+           updated_ms = CASE WHEN t.updated_ms > f.updated_ms THEN t.updated_ms ELSE f.updated_ms END
+         FROM (SELECT * FROM contacts WHERE session = $1 AND jid = $2) AS f
+         WHERE t.session = $1 AND t.jid = $3",
     )
     .bind(session)
     .bind(&from)
     .bind(&to)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM contacts WHERE session = ?1 AND jid = ?2")
-        .bind(session)
-        .bind(&from)
-        .execute(&mut *conn)
-        .await?;
+    .execute(&mut **c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    on_tx!(conn, |c| sqlx::query(
+        "DELETE FROM contacts WHERE session = $1 AND jid = $2"
+    )
+    .bind(session)
+    .bind(&from)
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Records `lid -> pn`, replacing any other mapping of either side.
 pub(crate) async fn put_mapping(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     lid: &str,
     pn: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM lid_map WHERE session = ?1 AND pn = ?2 AND lid <> ?3")
-        .bind(session)
-        .bind(pn)
-        .bind(lid)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO lid_map (session, lid, pn, updated_ms) VALUES (?1, ?2, ?3, ?4)
+    on_tx!(conn, |c| sqlx::query(
+        "DELETE FROM lid_map WHERE session = $1 AND pn = $2 AND lid <> $3"
+    )
+    .bind(session)
+    .bind(pn)
+    .bind(lid)
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_tx!(conn, |c| {
+        sqlx::query(
+        "INSERT INTO lid_map (session, lid, pn, updated_ms) VALUES ($1, $2, $3, $4)
          ON CONFLICT(session, lid) DO UPDATE SET pn = excluded.pn, updated_ms = excluded.updated_ms",
     )
     .bind(session)
     .bind(lid)
     .bind(pn)
     .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+    .execute(&mut **c)
+    .await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
-pub(crate) fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoredContact> {
+pub(crate) fn contact_from_row(row: &impl DbRow) -> anyhow::Result<StoredContact> {
     Ok(StoredContact {
         jid: row.try_get("jid")?,
         pn: row.try_get("pn")?,
@@ -303,20 +312,25 @@ pub(crate) fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<
 
 /// Columns of a contact, with `is_blocked` joined from the blocklist (by phone or LID).
 pub(crate) const CONTACT_COLUMNS: &str =
-    "c.*, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
-      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) AS is_blocked";
+    "c.*, CAST(CASE WHEN EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid')))
+      THEN 1 ELSE 0 END AS BIGINT) AS is_blocked";
 
 /// A listed contact as one JSON array (two nested, for serde's tuple sizes), so that a
 /// whole page comes back from SQLite as a single row: sqlx's SQLite driver hands each
 /// row from its worker thread to the async side on its own, and those handoffs cost
-/// more than the query itself on long listings.
-pub(crate) const CONTACT_JSON: &str =
-    "json_array(json_array(c.jid, c.pn, c.lid, c.name, c.first_name,
+/// more than the query itself on long listings. `pg`: PostgreSQL's spelling.
+pub(crate) fn contact_json(pg: bool) -> String {
+    let array = dialect::json_array(pg);
+    format!(
+        "{array}({array}(c.jid, c.pn, c.lid, c.name, c.first_name,
       c.username, c.push_name, c.business_name, c.verified_name, c.is_business,
-      c.is_my_contact, EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
-      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid')))),
-    json_array(c.about, c.about_fetched_ms, c.picture_id, c.picture_url,
-      c.picture_fetched_ms, c.updated_ms, c.sort_name))";
+      c.is_my_contact, CASE WHEN EXISTS (SELECT 1 FROM blocklist b WHERE b.session = c.session
+      AND (b.jid = c.jid OR (c.lid IS NOT NULL AND b.jid = c.lid || '@lid'))) THEN 1 ELSE 0 END),
+    {array}(c.about, c.about_fetched_ms, c.picture_id, c.picture_url,
+      c.picture_fetched_ms, c.updated_ms, c.sort_name))"
+    )
+}
 
 type JsonHead = (
     String,
@@ -342,7 +356,7 @@ type JsonTail = (
     String,
 );
 
-/// Decodes a `json_group_array` of [`CONTACT_JSON`] into contacts with their sort
+/// Decodes a JSON array ([`dialect::json_agg`]) of [`contact_json`] into contacts with their sort
 /// names, in the listing's order (re-checked here: SQL leaves an aggregate's input
 /// order unspecified).
 pub(crate) fn listing_from_json(
@@ -408,10 +422,10 @@ impl Store {
             None => who.clone(),
         };
         let jid = ensure_row(&mut tx, session.as_str(), &who).await?;
-        sqlx::query(
-            "UPDATE contacts SET name = ?3, first_name = ?4, username = coalesce(?5, username),
-               lid = coalesce(?6, lid), is_my_contact = 1, updated_ms = ?7
-             WHERE session = ?1 AND jid = ?2",
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE contacts SET name = $3, first_name = $4, username = coalesce($5, username),
+               lid = coalesce($6, lid), is_my_contact = 1, updated_ms = $7
+             WHERE session = $1 AND jid = $2",
         )
         .bind(session.as_str())
         .bind(&jid)
@@ -420,8 +434,9 @@ impl Store {
         .bind(entry.username)
         .bind(entry.lid.map(|l| l.user().to_owned()))
         .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
         emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
@@ -436,10 +451,9 @@ impl Store {
         name: &str,
         emit: Emit,
     ) -> anyhow::Result<()> {
-        self.update_contact(session, who, "push_name = ?4", emit, |q| {
-            q.bind(name.to_owned())
-        })
-        .await
+        let values = [Value::Text(Some(name))];
+        self.update_contact(session, who, "push_name = $4", emit, &values)
+            .await
     }
 
     /// Records a profile picture change; the URL is dropped so the next read refetches.
@@ -450,13 +464,12 @@ impl Store {
         picture_id: Option<&str>,
         emit: Emit,
     ) -> anyhow::Result<()> {
-        let id = picture_id.map(str::to_owned);
         self.update_contact(
             session,
             who,
-            "picture_id = ?4, picture_url = NULL, picture_fetched_ms = NULL",
+            "picture_id = $4, picture_url = NULL, picture_fetched_ms = NULL",
             emit,
-            |q| q.bind(id),
+            &[Value::Text(picture_id)],
         )
         .await
     }
@@ -470,14 +483,16 @@ impl Store {
         url: Option<&str>,
         now: i64,
     ) -> anyhow::Result<()> {
-        let id = picture_id.map(str::to_owned);
-        let url = url.map(str::to_owned);
         self.update_contact(
             session,
             who,
-            "picture_id = ?4, picture_url = ?5, picture_fetched_ms = ?6",
+            "picture_id = $4, picture_url = $5, picture_fetched_ms = $6",
             None,
-            |q| q.bind(id).bind(url).bind(now),
+            &[
+                Value::Text(picture_id),
+                Value::Text(url),
+                Value::Int(Some(now)),
+            ],
         )
         .await
     }
@@ -491,13 +506,12 @@ impl Store {
         now: i64,
         emit: Emit,
     ) -> anyhow::Result<()> {
-        let about = about.map(str::to_owned);
         self.update_contact(
             session,
             who,
-            "about = ?4, about_fetched_ms = ?5",
+            "about = $4, about_fetched_ms = $5",
             emit,
-            |q| q.bind(about).bind(now),
+            &[Value::Text(about), Value::Int(Some(now))],
         )
         .await
     }
@@ -511,37 +525,46 @@ impl Store {
         verified_name: Option<&str>,
         emit: Emit,
     ) -> anyhow::Result<()> {
-        let name = verified_name.map(str::to_owned);
         self.update_contact(
             session,
             who,
-            "is_business = ?4, verified_name = coalesce(?5, verified_name)",
+            "is_business = $4, verified_name = coalesce($5, verified_name)",
             emit,
-            |q| q.bind(is_business).bind(name),
+            &[
+                Value::Int(Some(i64::from(is_business))),
+                Value::Text(verified_name),
+            ],
         )
         .await
     }
 
-    async fn update_contact<'q>(
+    /// Sets the columns of `set` (`$4`… = `values`) on the contact `who`, creating its
+    /// row when missing, and emits `emit` in the same transaction.
+    async fn update_contact(
         &self,
         session: &SessionName,
         who: &ContactRef,
         set: &str,
         emit: Emit,
-        bind: impl FnOnce(
-            sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-        )
-            -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        values: &[Value<'_>],
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
         let sql =
-            format!("UPDATE contacts SET {set}, updated_ms = ?3 WHERE session = ?1 AND jid = ?2");
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(session.as_str().to_owned())
-            .bind(jid)
-            .bind(now_ms());
-        bind(query).execute(&mut *tx).await?;
+            format!("UPDATE contacts SET {set}, updated_ms = $3 WHERE session = $1 AND jid = $2");
+        on_tx!(&mut tx, |c| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session.as_str())
+                .bind(&jid)
+                .bind(now_ms());
+            for value in values {
+                query = match value {
+                    Value::Text(text) => query.bind(*text),
+                    Value::Int(int) => query.bind(*int),
+                };
+            }
+            query.execute(&mut **c).await.map(drop)
+        })?;
         emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to update a contact")
     }
@@ -555,12 +578,13 @@ impl Store {
         emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT pn FROM lid_map WHERE session = ?1 AND lid = ?2")
-                .bind(session.as_str())
-                .bind(lid.user())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT pn FROM lid_map WHERE session = $1 AND lid = $2"
+        )
+        .bind(session.as_str())
+        .bind(lid.user())
+        .fetch_optional(&mut **c)
+        .await)?;
         put_mapping(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         merge_lid_row(&mut tx, session.as_str(), lid.user(), &pn.wa_id()).await?;
         if known.as_deref() != Some(pn.wa_id().as_str()) {
@@ -583,42 +607,50 @@ impl Store {
         let s = session.as_str();
         let (old_pn, new_pn) = (old.wa_id(), new.wa_id());
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO number_history (session, lid, old_pn, new_pn, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+        on_tx!(&mut tx, |c| {
+            sqlx::query("INSERT INTO number_history (session, lid, old_pn, new_pn, at_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(s)
             .bind(lid.map(|l| l.user().to_owned()))
             .bind(&old_pn)
             .bind(&new_pn)
             .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut **c)
+            .await.map(|r| r.rows_affected())
+        })?;
         if let Some(lid) = lid {
             put_mapping(&mut tx, s, lid.user(), &new_pn).await?;
         }
-        let new_exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM contacts WHERE session = ?1 AND jid = ?2")
-                .bind(s)
-                .bind(pn_key(&new_pn))
-                .fetch_optional(&mut *tx)
-                .await?;
+        let new_exists: Option<i32> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT 1 FROM contacts WHERE session = $1 AND jid = $2"
+        )
+        .bind(s)
+        .bind(pn_key(&new_pn))
+        .fetch_optional(&mut **c)
+        .await)?;
         if new_exists.is_none() {
-            sqlx::query("UPDATE contacts SET jid = ?3, pn = ?4, lid = coalesce(?5, lid), updated_ms = ?6 WHERE session = ?1 AND jid = ?2")
+            on_tx!(&mut tx, |c| {
+                sqlx::query("UPDATE contacts SET jid = $3, pn = $4, lid = coalesce($5, lid), updated_ms = $6 WHERE session = $1 AND jid = $2")
                 .bind(s)
                 .bind(pn_key(&old_pn))
                 .bind(pn_key(&new_pn))
                 .bind(&new_pn)
                 .bind(lid.map(|l| l.user().to_owned()))
                 .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut **c)
+                .await.map(|r| r.rows_affected())
+            })?;
         }
         // Someone never stored under the old number is still someone under the new.
         let jid = ensure_row(&mut tx, s, &ContactRef::Phone(*new)).await?;
-        sqlx::query("UPDATE contacts SET lid = coalesce(?3, lid) WHERE session = ?1 AND jid = ?2")
-            .bind(s)
-            .bind(jid)
-            .bind(lid.map(|l| l.user().to_owned()))
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE contacts SET lid = coalesce($3, lid) WHERE session = $1 AND jid = $2"
+        )
+        .bind(s)
+        .bind(jid)
+        .bind(lid.map(|l| l.user().to_owned()))
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
         emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a number change")
     }
@@ -635,16 +667,18 @@ impl Store {
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
         let jid = ensure_row(&mut tx, session.as_str(), who).await?;
-        sqlx::query(
-            "INSERT INTO identity_changes (session, jid, implicit, at_ms, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+            "INSERT INTO identity_changes (session, jid, implicit, at_ms, hash) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.as_str())
         .bind(jid)
         .bind(implicit)
         .bind(at_ms)
         .bind(hash)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut **c)
+        .await.map(|r| r.rows_affected())
+        })?;
         emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit()
             .await
@@ -659,19 +693,24 @@ impl Store {
         emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM blocklist WHERE session = ?1")
-            .bind(session.as_str())
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM blocklist WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
         for (who, at) in entries {
-            sqlx::query(
-                "INSERT OR REPLACE INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)",
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO blocklist (session, jid, blocked_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (session, jid) DO UPDATE SET blocked_ms = excluded.blocked_ms",
             )
             .bind(session.as_str())
             .bind(ref_jid(who))
             .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
         }
         emit_in(&mut tx, session.as_str(), emit).await?;
         tx.commit().await.context("Failed to store the blocklist")
@@ -690,12 +729,13 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let (phone_key, lid) = match who {
             ContactRef::Phone(p) => {
-                let lid: Option<String> =
-                    sqlx::query_scalar("SELECT lid FROM lid_map WHERE session = ?1 AND pn = ?2")
-                        .bind(s)
-                        .bind(p.wa_id())
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let lid: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                    "SELECT lid FROM lid_map WHERE session = $1 AND pn = $2"
+                )
+                .bind(s)
+                .bind(p.wa_id())
+                .fetch_optional(&mut **c)
+                .await)?;
                 (Some(pn_key(&p.wa_id())), lid)
             }
             ContactRef::Lid(l) => {
@@ -705,19 +745,25 @@ impl Store {
         };
         let lid_key = lid.as_deref().map(lid_key);
         for key in [&phone_key, &lid_key].into_iter().flatten() {
-            sqlx::query("DELETE FROM blocklist WHERE session = ?1 AND jid = ?2")
-                .bind(s)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM blocklist WHERE session = $1 AND jid = $2"
+            )
+            .bind(s)
+            .bind(key)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
         }
         if blocked && let Some(key) = lid_key.or(phone_key) {
-            sqlx::query("INSERT INTO blocklist (session, jid, blocked_ms) VALUES (?1, ?2, ?3)")
-                .bind(s)
-                .bind(key)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO blocklist (session, jid, blocked_ms) VALUES ($1, $2, $3)"
+            )
+            .bind(s)
+            .bind(key)
+            .bind(now_ms())
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
         }
         emit_in(&mut tx, s, emit).await?;
         tx.commit().await.context("Failed to store a block change")
@@ -729,22 +775,26 @@ impl Store {
         session: &SessionName,
         name: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE sessions SET me_push_name = ?2 WHERE name = ?1")
-            .bind(session.as_str())
-            .bind(name)
-            .execute(self.pool())
-            .await
-            .context("Failed to store the own push name")?;
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "UPDATE sessions SET me_push_name = $2 WHERE name = $1"
+        )
+        .bind(session.as_str())
+        .bind(name)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("Failed to store the own push name")?;
         Ok(())
     }
 
     /// The linked account's own push name, when known.
     pub async fn own_push_name(&self, session: &SessionName) -> anyhow::Result<Option<String>> {
-        let name: Option<Option<String>> =
-            sqlx::query_scalar("SELECT me_push_name FROM sessions WHERE name = ?1")
-                .bind(session.as_str())
-                .fetch_optional(self.pool())
-                .await?;
+        let name: Option<Option<String>> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT me_push_name FROM sessions WHERE name = $1"
+        )
+        .bind(session.as_str())
+        .fetch_optional(pool)
+        .await)?;
         Ok(name.flatten())
     }
 
@@ -795,19 +845,25 @@ impl Store {
             ContactSort::Name => format!("sort_name {dir}, jid {dir}"),
         };
         // Page through the covering index first, then fetch only the page's rows.
-        let sql = format!(
-            "SELECT json_group_array(json(x)) FROM (SELECT {CONTACT_JSON} AS x
+        let sql = |pg| {
+            format!(
+                "{agg} FROM (SELECT {json} AS x
              FROM contacts c WHERE c.rowid IN
-               (SELECT rowid FROM contacts WHERE session = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3)
-             ORDER BY {order})"
-        );
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(session.as_str())
-            .bind(i64::from(limit))
-            .bind(offset as i64)
-            .fetch_one(self.pool())
-            .await
-            .context("Failed to list contacts")?;
+               (SELECT rowid FROM contacts WHERE session = $1 ORDER BY {order} LIMIT $2 OFFSET $3)
+             ORDER BY {order}) AS page",
+                agg = dialect::json_agg(pg),
+                json = contact_json(pg),
+            )
+        };
+        let json: String = on_pool!(self.pool(), |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql(PG)
+        ))
+        .bind(session.as_str())
+        .bind(i64::from(limit))
+        .bind(offset as i64)
+        .fetch_one(pool)
+        .await)
+        .context("Failed to list contacts")?;
         listing_from_json(&json, sort, descending)
     }
 
@@ -860,34 +916,42 @@ impl Store {
             ("ASC", ">")
         };
         let (order, from) = match sort {
-            ContactSort::Id => (format!("c.jid {dir}"), format!("c.jid {cmp} ?3")),
+            ContactSort::Id => (format!("c.jid {dir}"), format!("c.jid {cmp} $3")),
             ContactSort::Name => (
                 format!("c.sort_name {dir}, c.jid {dir}"),
-                format!("(c.sort_name, c.jid) {cmp} (?2, ?3)"),
+                format!("(c.sort_name, c.jid) {cmp} ($2, $3)"),
             ),
         };
-        let sql = format!(
-            "SELECT json_group_array(json(x)) FROM (SELECT {CONTACT_JSON} AS x
-             FROM contacts c WHERE c.session = ?1 AND {from} ORDER BY {order} LIMIT ?4 OFFSET ?5)"
-        );
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(session.as_str())
-            .bind(&after.sort_name)
-            .bind(&after.key)
-            .bind(i64::from(limit))
-            .bind(skip as i64)
-            .fetch_one(self.pool())
-            .await
-            .context("Failed to list contacts")?;
+        let sql = |pg| {
+            format!(
+                "{agg} FROM (SELECT {json} AS x
+             FROM contacts c WHERE c.session = $1 AND {from} ORDER BY {order} LIMIT $4 OFFSET $5) AS page",
+                agg = dialect::json_agg(pg),
+                json = contact_json(pg),
+            )
+        };
+        let json: String = on_pool!(self.pool(), |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql(PG)
+        ))
+        .bind(session.as_str())
+        .bind(&after.sort_name)
+        .bind(&after.key)
+        .bind(i64::from(limit))
+        .bind(skip as i64)
+        .fetch_one(pool)
+        .await)
+        .context("Failed to list contacts")?;
         listing_from_json(&json, sort, descending)
     }
 
     /// How many contacts a session has.
     pub async fn count_contacts(&self, session: &SessionName) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE session = ?1")
-            .bind(session.as_str())
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT count(*) FROM contacts WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_one(pool)
+        .await)?;
         Ok(n as u64)
     }
 
@@ -897,35 +961,39 @@ impl Store {
         session: &SessionName,
         who: &ContactRef,
     ) -> anyhow::Result<Option<StoredContact>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.pool().read_tx().await?;
+        let conn = &mut conn;
         let mut who = who.clone();
         // A number someone left finds them under the number they moved to.
         for _ in 0..MAX_NUMBER_HOPS {
-            let (jid, _, lid) = key_of(&mut conn, session.as_str(), &who).await?;
+            let (jid, _, lid) = key_of(conn, session.as_str(), &who).await?;
             let sql = format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND (c.jid = ?2 OR (?3 IS NOT NULL AND c.lid = ?3)) LIMIT 1"
+                "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = $1 AND (c.jid = $2 OR ($3 IS NOT NULL AND c.lid = $3)) LIMIT 1"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let found = on_tx!(conn, |c| sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(session.as_str())
                 .bind(jid)
                 .bind(lid)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut **c)
                 .await
-                .context("Failed to read a contact")?;
-            if let Some(row) = row {
-                return contact_from_row(&row).map(Some);
+                .context("Failed to read a contact")?
+                .as_ref()
+                .map(contact_from_row)
+                .transpose()?);
+            if let Some(found) = found {
+                return Ok(Some(found));
             }
             let ContactRef::Phone(phone) = &who else {
                 return Ok(None);
             };
-            let moved: Option<String> = sqlx::query_scalar(
-                "SELECT new_pn FROM number_history WHERE session = ?1 AND old_pn = ?2
+            let moved: Option<String> = on_tx!(conn, |c| sqlx::query_scalar(
+                "SELECT new_pn FROM number_history WHERE session = $1 AND old_pn = $2
                  ORDER BY at_ms DESC, rowid DESC LIMIT 1",
             )
             .bind(session.as_str())
             .bind(phone.wa_id())
-            .fetch_optional(&mut *conn)
-            .await
+            .fetch_optional(&mut **c)
+            .await)
             .context("Failed to read the number history")?;
             match moved.and_then(|d| PhoneNumber::parse(&format!("+{d}")).ok()) {
                 Some(next) => who = ContactRef::Phone(next),
@@ -941,7 +1009,7 @@ impl Store {
         session: &SessionName,
         lid: &Lid,
     ) -> anyhow::Result<Option<String>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.pool().read_tx().await?;
         pn_of_lid(&mut conn, session.as_str(), lid.user()).await
     }
 
@@ -953,18 +1021,22 @@ impl Store {
         pns: &[PhoneNumber],
     ) -> anyhow::Result<std::collections::HashMap<String, String>> {
         let digits: Vec<String> = pns.iter().map(|p| p.wa_id()).collect();
-        let rows = sqlx::query(
-            "SELECT m.pn, m.lid FROM lid_map m
-             WHERE m.session = ?1 AND m.pn IN (SELECT value FROM json_each(?2))",
+        let digits = serde_json::to_string(&digits)?;
+        let sql = |pg| {
+            format!(
+                "SELECT m.pn, m.lid FROM lid_map m WHERE m.session = $1 AND m.pn IN {}",
+                dialect::text_set(pg, 2)
+            )
+        };
+        let rows: Vec<(String, String)> = on_pool!(self.pool(), |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql(PG))
         )
         .bind(session.as_str())
-        .bind(serde_json::to_string(&digits)?)
-        .fetch_all(self.pool())
-        .await
+        .bind(&digits)
+        .fetch_all(pool)
+        .await)
         .context("Failed to look up LIDs")?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("pn")?, r.try_get("lid")?)))
-            .collect()
+        Ok(rows.into_iter().collect())
     }
 
     /// A page of the LID map, ordered by LID.
@@ -974,58 +1046,57 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> anyhow::Result<Vec<LidMapRow>> {
-        let rows = sqlx::query(
-            "SELECT lid, pn FROM lid_map WHERE session = ?1 ORDER BY lid LIMIT ?2 OFFSET ?3",
+        let rows: Vec<(String, String)> = on_pool!(self.pool(), |pool| sqlx::query_as(
+            "SELECT lid, pn FROM lid_map WHERE session = $1 ORDER BY lid LIMIT $2 OFFSET $3",
         )
         .bind(session.as_str())
         .bind(i64::from(limit))
         .bind(offset as i64)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LidMapRow {
-                    lid: r.try_get("lid")?,
-                    pn: r.try_get("pn")?,
-                })
-            })
-            .collect()
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(lid, pn)| LidMapRow { lid, pn })
+            .collect())
     }
 
     /// How many LID mappings a session knows.
     pub(crate) async fn count_lid_map(&self, session: &SessionName) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM lid_map WHERE session = ?1")
-            .bind(session.as_str())
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT count(*) FROM lid_map WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_one(pool)
+        .await)?;
         Ok(n as u64)
     }
 
     /// The blocklist, ordered by jid, with LIDs resolved to numbers where known.
     pub(crate) async fn blocklist(&self, session: &SessionName) -> anyhow::Result<Vec<BlockRow>> {
-        let rows = sqlx::query(
-            "SELECT b.jid, b.blocked_ms, m.pn AS mapped_pn FROM blocklist b
+        let rows: Vec<(String, Option<i64>, Option<String>)> =
+            on_pool!(self.pool(), |pool| sqlx::query_as(
+                "SELECT b.jid, b.blocked_ms, m.pn AS mapped_pn FROM blocklist b
              LEFT JOIN lid_map m ON m.session = b.session AND b.jid = m.lid || '@lid'
-             WHERE b.session = ?1 ORDER BY b.jid",
-        )
-        .bind(session.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let jid: String = r.try_get("jid")?;
+             WHERE b.session = $1 ORDER BY b.jid",
+            )
+            .bind(session.as_str())
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(jid, blocked_ms, mapped_pn)| {
                 let (pn, lid) = match jid.strip_suffix(LID_SERVER) {
-                    Some(lid) => (r.try_get("mapped_pn")?, Some(lid.to_owned())),
+                    Some(lid) => (mapped_pn, Some(lid.to_owned())),
                     None => (jid.strip_suffix(PN_SERVER).map(str::to_owned), None),
                 };
-                Ok(BlockRow {
+                BlockRow {
                     pn,
                     lid,
                     jid,
-                    blocked_ms: r.try_get("blocked_ms")?,
-                })
+                    blocked_ms,
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// The numbers a contact had before (by its current number), oldest first.
@@ -1034,36 +1105,43 @@ impl Store {
         session: &SessionName,
         pn: &str,
     ) -> anyhow::Result<Vec<NumberChangeRow>> {
-        let rows = sqlx::query(
-            "WITH RECURSIVE chain(pn) AS (SELECT ?2 UNION SELECT h.old_pn FROM number_history h, chain
-               WHERE h.session = ?1 AND h.new_pn = chain.pn)
+        let rows: Vec<(Option<String>, String, String, i64)> = on_pool!(self.pool(), |pool| {
+            sqlx::query_as(
+                "WITH RECURSIVE chain(pn) AS (
+               SELECT old_pn FROM number_history WHERE session = $1 AND new_pn = $2
+               UNION SELECT h.old_pn FROM number_history h, chain
+               WHERE h.session = $1 AND h.new_pn = chain.pn)
              SELECT h.lid, h.old_pn, h.new_pn, h.at_ms FROM number_history h
-             WHERE h.session = ?1 AND h.new_pn IN (SELECT pn FROM chain) ORDER BY h.at_ms",
-        )
-        .bind(session.as_str())
-        .bind(pn)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NumberChangeRow {
-                    lid: r.try_get("lid")?,
-                    old_pn: r.try_get("old_pn")?,
-                    new_pn: r.try_get("new_pn")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
+             WHERE h.session = $1 AND (h.new_pn = $2 OR h.new_pn IN (SELECT pn FROM chain))
+             ORDER BY h.at_ms",
+            )
+            .bind(session.as_str())
+            .bind(pn)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(lid, old_pn, new_pn, at_ms)| NumberChangeRow {
+                lid,
+                old_pn,
+                new_pn,
+                at_ms,
             })
-            .collect()
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
     use wacontacts_core::phone::{Convention, normalize};
 
-    async fn store_with_session() -> (tempfile::TempDir, Store, SessionName) {
-        crate::test_support::store_with_session("s").await
+    async fn store_with_session(
+        backend: Backend,
+    ) -> (crate::test_support::TestDatabase, Store, SessionName) {
+        crate::test_support::store_with_session(backend, "s").await
     }
 
     fn pn(s: &str) -> PhoneNumber {
@@ -1074,9 +1152,8 @@ mod tests {
         Lid::parse(s).unwrap()
     }
 
-    #[tokio::test]
-    async fn lid_row_merges_into_phone_row_when_mapping_arrives() {
-        let (_d, store, s) = store_with_session().await;
+    async fn lid_row_merges_into_phone_row_when_mapping_arrives(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
         let l = lid("111222333@lid");
         store
             .set_push_name(&s, &ContactRef::Lid(l.clone()), "Alice Push", None)
@@ -1123,9 +1200,8 @@ mod tests {
         assert_eq!(batch["15551234567"], "111222333");
     }
 
-    #[tokio::test]
-    async fn number_change_moves_the_row_and_keeps_history() {
-        let (_d, store, s) = store_with_session().await;
+    async fn number_change_moves_the_row_and_keeps_history(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
         let (l, old, new) = (lid("999@lid"), pn("15550000001"), pn("15550000002"));
         store.add_lid_mapping(&s, &l, &old, None).await.unwrap();
         store
@@ -1171,9 +1247,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn listing_is_stable_and_sorted() {
-        let (_d, store, s) = store_with_session().await;
+    async fn listing_is_stable_and_sorted(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
         for (n, name) in [
             ("15550000003", "carol"),
             ("15550000001", "Bob"),
@@ -1202,9 +1277,8 @@ mod tests {
         assert_eq!(ids(desc_page), ["15550000001"]);
     }
 
-    #[tokio::test]
-    async fn blocklist_marks_contacts_blocked() {
-        let (_d, store, s) = store_with_session().await;
+    async fn blocklist_marks_contacts_blocked(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
         let p = pn("15551112222");
         store
             .set_push_name(&s, &ContactRef::Phone(p), "X", None)
@@ -1237,9 +1311,8 @@ mod tests {
         assert!(store.blocklist(&s).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn deleting_the_session_deletes_its_contacts() {
-        let (_d, store, s) = store_with_session().await;
+    async fn deleting_the_session_deletes_its_contacts(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
         store
             .set_push_name(&s, &ContactRef::Phone(pn("15551112222")), "X", None)
             .await
@@ -1247,4 +1320,12 @@ mod tests {
         store.delete_session(&s).await.unwrap();
         assert_eq!(store.count_contacts(&s).await.unwrap(), 0);
     }
+
+    both_backends!(
+        lid_row_merges_into_phone_row_when_mapping_arrives,
+        number_change_moves_the_row_and_keeps_history,
+        listing_is_stable_and_sorted,
+        blocklist_marks_contacts_blocked,
+        deleting_the_session_deletes_its_contacts,
+    );
 }

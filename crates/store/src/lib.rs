@@ -1,5 +1,10 @@
-//! Persistence of wacontacts on sqlx. SQLite is the embedded default; every table is
-//! keyed by session. Handlers never see SQL: they call the typed methods here.
+//! Persistence of wacontacts on sqlx: SQLite (the embedded default) or PostgreSQL (see
+//! `db`: each statement written once, run on either). Every table is keyed by
+//! session. Handlers never see SQL: they call the typed methods here.
+
+// First: its macros (`on_pool!`, `on_tx!`) serve the modules below.
+#[macro_use]
+mod db;
 
 mod bulk;
 mod check_queue;
@@ -12,25 +17,23 @@ mod ports;
 mod search;
 mod sessions;
 mod sink;
+pub mod testing;
 mod usernames;
 mod webhooks;
 
 pub use bulk::ImportedContact;
 pub(crate) use contacts::{AddressBookRow, StoredContact};
+pub use db::DatabaseUrl;
+pub(crate) use db::{DbRow, Pool, Tx};
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 
 /// The database of one deployment. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     /// Keys for deep pages of large listings (see `page_index`).
     page_index: std::sync::Arc<page_index::PageIndex>,
 }
@@ -45,85 +48,68 @@ pub enum Written {
 impl Store {
     /// Opens (creating if needed) `wacontacts.db` in `data_dir` and runs migrations.
     pub async fn open_in_dir(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("Failed to create data dir {}", data_dir.display()))?;
-        let path = data_dir.join("wacontacts.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        Self::open_with(options).await
+        Self::open(&DatabaseUrl::in_dir(data_dir)?).await
     }
 
-    /// Opens a database by sqlx URL (`sqlite://path?mode=rwc`, `sqlite::memory:`).
+    /// Opens a database by URL (`sqlite://path?mode=rwc`, `sqlite::memory:`,
+    /// `postgres://user:password@host/db`); errors never show the password.
     pub async fn open_url(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("Failed to parse database URL {url}"))?;
-        Self::open_with(options).await
+        Self::open(&DatabaseUrl::parse(url)?).await
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> anyhow::Result<Self> {
-        // WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // Reads map the file instead of copying pages into each connection's cache:
-            // deep list pages walk ~1,000 index pages per 100k contacts.
-            .pragma("mmap_size", "268435456");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .context("Failed to open the SQLite database")?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .context("Failed to run database migrations")?;
+    /// Opens the database `url` names and runs its backend's migrations.
+    pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
         Ok(Self {
-            pool,
+            pool: db::connect(url).await?,
             page_index: Default::default(),
         })
     }
 
     /// Answers whether the database takes a trivial query (for `/health`).
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        on_pool!(self.pool(), |pool| sqlx::query("SELECT 1")
+            .execute(pool)
             .await
-            .context("Failed to query the database")?;
-        Ok(())
+            .map(drop))
+        .context("Failed to query the database")
+    }
+
+    /// Which backend this store runs on: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        on_pool!(self.pool(), |_pool| if PG { "postgres" } else { "sqlite" })
     }
 
     /// The pragmas in force, for tests and diagnostics: (journal_mode, foreign_keys).
-    pub async fn pragmas(&self) -> anyhow::Result<(String, bool)> {
-        let mut conn = self.pool.acquire().await?;
+    /// SQLite only (PostgreSQL has neither knob): `None` there.
+    pub async fn pragmas(&self) -> anyhow::Result<Option<(String, bool)>> {
+        let Pool::Sqlite(pool) = self.pool() else {
+            return Ok(None);
+        };
+        let mut conn = pool.acquire().await?;
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
             .await?;
         let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
             .fetch_one(&mut *conn)
             .await?;
-        Ok((journal, fk == 1))
+        Ok(Some((journal, fk == 1)))
     }
 
     /// Closes the pool, waiting for connections to return (on shutdown).
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self.pool(), |pool| pool.close().await)
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    /// A transaction that writes: it takes SQLite's write lock up front (`BEGIN
+    /// A transaction that writes. On SQLite it takes the write lock up front (`BEGIN
     /// IMMEDIATE`), so it waits its turn under the busy timeout instead of failing
     /// with "database is locked" when another writer committed after it first read.
-    pub(crate) async fn write_tx(
-        &self,
-    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pub(crate) async fn write_tx(&self) -> anyhow::Result<Tx> {
         self.pool
-            .begin_with("BEGIN IMMEDIATE")
+            .write_tx()
             .await
             .context("Failed to begin a write transaction")
     }
@@ -138,19 +124,30 @@ pub(crate) fn now_ms() -> i64 {
     wacontacts_core::ports::unix_now_ms()
 }
 
-/// Shared set-up of the store's unit tests.
+/// Shared set-up of the store's unit tests: each test is written once, as
+/// `async fn name(backend: Backend)`, and [`both_backends!`] runs it on SQLite and on
+/// PostgreSQL, each run on a fresh database.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use wacontacts_core::session::SessionName;
+    use wacontacts_core::session::{NewSession, SessionName};
 
-    use wacontacts_core::session::NewSession;
+    pub use crate::testing::{Backend, TestDatabase};
 
     use crate::Store;
 
-    /// A store in a fresh temp dir with one session named `name`; keep the dir alive.
-    pub async fn store_with_session(name: &str) -> (tempfile::TempDir, Store, SessionName) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
+    /// A fresh database of `backend` and the store on it; keep the database alive.
+    pub async fn fresh_store(backend: Backend) -> (TestDatabase, Store) {
+        let db = TestDatabase::new(backend).await.expect("a test database");
+        let store = Store::open(db.url()).await.unwrap();
+        (db, store)
+    }
+
+    /// A fresh store with one session named `name`; keep the database alive.
+    pub async fn store_with_session(
+        backend: Backend,
+        name: &str,
+    ) -> (TestDatabase, Store, SessionName) {
+        let (db, store) = fresh_store(backend).await;
         let name = SessionName::parse(name).unwrap();
         store
             .create_session(&NewSession {
@@ -159,6 +156,6 @@ pub(crate) mod test_support {
             })
             .await
             .unwrap();
-        (dir, store, name)
+        (db, store, name)
     }
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use sqlx::Row;
 use wacontacts_core::session::SessionName;
 
 use wacontacts_core::contact::{ContactSort, ListCursor};
@@ -59,11 +58,12 @@ impl PageIndex {
 
 impl Store {
     async fn contacts_version(&self, session: &SessionName) -> anyhow::Result<i64> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM contacts_version WHERE session = ?1")
-                .bind(session.as_str())
-                .fetch_optional(self.pool())
-                .await?;
+        let v: Option<i64> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT version FROM contacts_version WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_optional(pool)
+        .await)?;
         Ok(v.unwrap_or(0))
     }
 
@@ -81,42 +81,41 @@ impl Store {
             return Ok(found);
         }
         // One read transaction: version, count and keys from the same snapshot.
-        let mut tx = self.pool().begin().await?;
-        let version: i64 =
-            sqlx::query_scalar("SELECT version FROM contacts_version WHERE session = ?1")
-                .bind(session.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or(0);
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE session = ?1")
-            .bind(session.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let mut tx = self.pool().read_tx().await?;
+        let version: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT version FROM contacts_version WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_optional(&mut **c)
+        .await)?
+        .unwrap_or(0);
+        let total: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT count(*) FROM contacts WHERE session = $1"
+        )
+        .bind(session.as_str())
+        .fetch_one(&mut **c)
+        .await)?;
         let order = match sort {
             ContactSort::Id => "jid",
             ContactSort::Name => "sort_name, jid",
         };
         let sql = format!(
             "SELECT sort_name, jid FROM (SELECT sort_name, jid,
-               row_number() OVER (ORDER BY {order}) AS rn FROM contacts WHERE session = ?1)
-             WHERE rn % ?2 = 0 ORDER BY rn"
+               row_number() OVER (ORDER BY {order}) AS rn FROM contacts WHERE session = $1) AS numbered
+             WHERE rn % $2 = 0 ORDER BY rn"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(session.as_str())
-            .bind(STEP as i64)
-            .fetch_all(&mut *tx)
-            .await
+        let rows: Vec<(String, String)> =
+            on_tx!(&mut tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(session.as_str())
+                .bind(STEP as i64)
+                .fetch_all(&mut **c)
+                .await)
             .context("Failed to build a page index")?;
         tx.commit().await?;
         let keys = rows
-            .iter()
-            .map(|r| {
-                Ok(cursor(
-                    r.try_get::<String, _>("sort_name")?,
-                    r.try_get::<String, _>("jid")?,
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .into_iter()
+            .map(|(sort_name, jid)| cursor(sort_name, jid))
+            .collect();
         let built = Arc::new(Checkpoints {
             version,
             total: total as u64,
@@ -167,6 +166,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::ImportedContact;
+    use crate::test_support::Backend;
     use wacontacts_core::ids::ContactRef;
     use wacontacts_core::phone::{Convention, normalize};
 
@@ -210,9 +210,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn deep_pages_match_offset_pages_and_follow_writes() {
-        let (_dir, store, s) = crate::test_support::store_with_session("big").await;
+    async fn deep_pages_match_offset_pages_and_follow_writes(backend: Backend) {
+        let (_dir, store, s) = crate::test_support::store_with_session(backend, "big").await;
         let rows: Vec<_> = (0..2_500u32)
             .map(|i| {
                 let phone = normalize(
@@ -255,4 +254,6 @@ mod tests {
             .unwrap();
         assert_same_as_offset(&store, &s, total + 1).await;
     }
+
+    both_backends!(deep_pages_match_offset_pages_and_follow_writes,);
 }

@@ -366,19 +366,22 @@ impl SessionStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
 
-    #[tokio::test]
-    async fn a_row_with_a_bad_id_is_an_error_not_a_skip() {
-        let (_d, store, s) = crate::test_support::store_with_session("s").await;
+    async fn a_row_with_a_bad_id_is_an_error_not_a_skip(backend: Backend) {
+        let (_d, store, s) = crate::test_support::store_with_session(backend, "s").await;
         let good = PhoneNumber::parse("+15551234567").unwrap();
         store
             .set_push_name(&s, &ContactRef::Phone(good), "Ok", None)
             .await
             .unwrap();
-        sqlx::query("INSERT INTO contacts (session, jid, pn, updated_ms) VALUES ('s', 'x@s.whatsapp.net', 'x', 0)")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        on_pool!(store.pool(), |pool| sqlx::query(
+            "INSERT INTO contacts (session, jid, pn, updated_ms) VALUES ('s', 'x@s.whatsapp.net', 'x', 0)"
+        )
+        .execute(pool)
+        .await
+        .map(drop))
+        .unwrap();
         let listing = Listing {
             sort: wacontacts_core::contact::ContactSort::Id,
             descending: false,
@@ -398,4 +401,6 @@ mod tests {
         assert_eq!(one.phone, Some(good));
         assert_eq!(one.push_name.as_deref(), Some("Ok"));
     }
+
+    both_backends!(a_row_with_a_bad_id_is_an_error_not_a_skip,);
 }

@@ -1,35 +1,39 @@
 //! The `sessions` table: what the user created, its config and its last known status.
 
 use anyhow::Context;
-use sqlx::Row;
 use wacontacts_core::session::{NewSession, SessionName, SessionRecord, SessionStatus};
 
-use crate::{Store, Written, now_ms};
+use crate::{DbRow, Store, Written, now_ms};
 
 impl Store {
     /// Inserts a new session in STOPPED state; `Ok(false)` when the name is taken.
     pub(crate) async fn create_session(&self, new: &NewSession) -> anyhow::Result<bool> {
         let now = now_ms();
-        let result = sqlx::query(
+        let result = on_pool!(self.pool(), |pool| sqlx::query(
             "INSERT INTO sessions (name, config, status, created_ms, updated_ms)
-             VALUES (?1, ?2, 'STOPPED', ?3, ?3) ON CONFLICT(name) DO NOTHING",
+             VALUES ($1, $2, 'STOPPED', $3, $3) ON CONFLICT(name) DO NOTHING",
         )
         .bind(new.name.as_str())
         .bind(new.config.to_string())
         .bind(now)
-        .execute(self.pool())
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to insert a session")?;
-        Ok(result.rows_affected() == 1)
+        Ok(result == 1)
     }
 
     /// Every session, ordered by name.
     pub(crate) async fn list_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
-        let rows = sqlx::query("SELECT * FROM sessions ORDER BY name")
-            .fetch_all(self.pool())
-            .await
-            .context("Failed to list sessions")?;
-        rows.iter().map(record_from_row).collect()
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "SELECT * FROM sessions ORDER BY name"
+        )
+        .fetch_all(pool)
+        .await
+        .context("Failed to list sessions")?
+        .iter()
+        .map(record_from_row)
+        .collect())
     }
 
     /// One session by name, `None` when it does not exist.
@@ -37,12 +41,16 @@ impl Store {
         &self,
         name: &SessionName,
     ) -> anyhow::Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE name = ?1")
-            .bind(name.as_str())
-            .fetch_optional(self.pool())
-            .await
-            .context("Failed to read a session")?;
-        row.as_ref().map(record_from_row).transpose()
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "SELECT * FROM sessions WHERE name = $1"
+        )
+        .bind(name.as_str())
+        .fetch_optional(pool)
+        .await
+        .context("Failed to read a session")?
+        .as_ref()
+        .map(record_from_row)
+        .transpose())
     }
 
     /// Replaces a session's config.
@@ -51,15 +59,17 @@ impl Store {
         name: &SessionName,
         config: &serde_json::Value,
     ) -> anyhow::Result<Written> {
-        let result =
-            sqlx::query("UPDATE sessions SET config = ?2, updated_ms = ?3 WHERE name = ?1")
-                .bind(name.as_str())
-                .bind(config.to_string())
-                .bind(now_ms())
-                .execute(self.pool())
-                .await
-                .context("Failed to update a session")?;
-        Ok(written(result.rows_affected()))
+        let result = on_pool!(self.pool(), |pool| sqlx::query(
+            "UPDATE sessions SET config = $2, updated_ms = $3 WHERE name = $1"
+        )
+        .bind(name.as_str())
+        .bind(config.to_string())
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("Failed to update a session")?;
+        Ok(written(result))
     }
 
     /// Records a session's lifecycle state and, for FAILED, why.
@@ -69,17 +79,19 @@ impl Store {
         status: SessionStatus,
         failure_reason: Option<&str>,
     ) -> anyhow::Result<Written> {
-        let result = sqlx::query(
-            "UPDATE sessions SET status = ?2, failure_reason = ?3, updated_ms = ?4 WHERE name = ?1",
+        let result = on_pool!(self.pool(), |pool| {
+            sqlx::query(
+            "UPDATE sessions SET status = $2, failure_reason = $3, updated_ms = $4 WHERE name = $1",
         )
         .bind(name.as_str())
         .bind(status.as_str())
         .bind(failure_reason)
         .bind(now_ms())
-        .execute(self.pool())
-        .await
+        .execute(pool)
+        .await.map(|r| r.rows_affected())
+        })
         .context("Failed to record a session status")?;
-        Ok(written(result.rows_affected()))
+        Ok(written(result))
     }
 
     /// Records whether the user wants the session running after a restart.
@@ -88,26 +100,30 @@ impl Store {
         name: &SessionName,
         running: bool,
     ) -> anyhow::Result<Written> {
-        let result = sqlx::query(
-            "UPDATE sessions SET desired_running = ?2, updated_ms = ?3 WHERE name = ?1",
+        let result = on_pool!(self.pool(), |pool| sqlx::query(
+            "UPDATE sessions SET desired_running = $2, updated_ms = $3 WHERE name = $1",
         )
         .bind(name.as_str())
-        .bind(running)
+        .bind(i64::from(running))
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to record a session's desired state")?;
-        Ok(written(result.rows_affected()))
+        Ok(written(result))
     }
 
     /// Deletes a session and (through foreign keys) everything keyed by it.
     pub(crate) async fn delete_session(&self, name: &SessionName) -> anyhow::Result<Written> {
-        let result = sqlx::query("DELETE FROM sessions WHERE name = ?1")
-            .bind(name.as_str())
-            .execute(self.pool())
-            .await
-            .context("Failed to delete a session")?;
-        Ok(written(result.rows_affected()))
+        let result = on_pool!(self.pool(), |pool| sqlx::query(
+            "DELETE FROM sessions WHERE name = $1"
+        )
+        .bind(name.as_str())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("Failed to delete a session")?;
+        Ok(written(result))
     }
 }
 
@@ -119,7 +135,7 @@ fn written(rows: u64) -> Written {
     }
 }
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<SessionRecord> {
+fn record_from_row(row: &impl DbRow) -> anyhow::Result<SessionRecord> {
     let name: String = row.try_get("name")?;
     let config: String = row.try_get("config")?;
     let status: String = row.try_get("status")?;
@@ -139,28 +155,30 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<SessionRecor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Backend;
 
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
-        (dir, store)
-    }
+    use crate::test_support::fresh_store as temp_store;
 
     fn name(s: &str) -> SessionName {
         SessionName::parse(s).unwrap()
     }
 
-    #[tokio::test]
-    async fn wal_and_foreign_keys_are_on() {
-        let (_dir, store) = temp_store().await;
-        let (journal, fk) = store.pragmas().await.unwrap();
+    async fn wal_and_foreign_keys_are_on(backend: Backend) {
+        let (_dir, store) = temp_store(backend).await;
+        let pragmas = store.pragmas().await.unwrap();
+        if backend == Backend::Postgres {
+            assert_eq!(pragmas, None);
+            assert_eq!(store.backend(), "postgres");
+            return;
+        }
+        let (journal, fk) = pragmas.unwrap();
         assert_eq!(journal.to_lowercase(), "wal");
         assert!(fk);
+        assert_eq!(store.backend(), "sqlite");
     }
 
-    #[tokio::test]
-    async fn create_is_refused_for_a_taken_name() {
-        let (_dir, store) = temp_store().await;
+    async fn create_is_refused_for_a_taken_name(backend: Backend) {
+        let (_dir, store) = temp_store(backend).await;
         let new = NewSession {
             name: name("a"),
             config: serde_json::json!({}),
@@ -170,11 +188,10 @@ mod tests {
         assert_eq!(store.list_sessions().await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn sessions_survive_reopening_the_file() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn sessions_survive_reopening_the_file(backend: Backend) {
+        let db = crate::testing::TestDatabase::new(backend).await.unwrap();
         {
-            let store = Store::open_in_dir(dir.path()).await.unwrap();
+            let store = Store::open(db.url()).await.unwrap();
             let new = NewSession {
                 name: name("kept"),
                 config: serde_json::json!({"metadata": {"k": "v"}}),
@@ -186,16 +203,15 @@ mod tests {
                 .unwrap();
             store.close().await;
         }
-        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let store = Store::open(db.url()).await.unwrap();
         let got = store.get_session(&name("kept")).await.unwrap().unwrap();
         assert_eq!(got.config["metadata"]["k"], "v");
         assert_eq!(got.status, SessionStatus::Failed);
         assert_eq!(got.failure_reason.as_deref(), Some("boom"));
     }
 
-    #[tokio::test]
-    async fn writes_to_missing_sessions_say_not_found() {
-        let (_dir, store) = temp_store().await;
+    async fn writes_to_missing_sessions_say_not_found(backend: Backend) {
+        let (_dir, store) = temp_store(backend).await;
         let n = name("ghost");
         assert_eq!(store.delete_session(&n).await.unwrap(), Written::NotFound);
         assert_eq!(
@@ -207,4 +223,11 @@ mod tests {
         );
         assert!(store.get_session(&n).await.unwrap().is_none());
     }
+
+    both_backends!(
+        wal_and_foreign_keys_are_on,
+        create_is_refused_for_a_taken_name,
+        sessions_survive_reopening_the_file,
+        writes_to_missing_sessions_say_not_found,
+    );
 }

@@ -2,18 +2,17 @@
 //! contact it names, and a contact is found by its username.
 
 use anyhow::Context;
-use sqlx::SqliteConnection;
 use wacontacts_core::ids::{Lid, PhoneNumber};
 use wacontacts_core::session::SessionName;
 use wacontacts_core::username::Username;
 
-use crate::Store;
 use crate::contacts::{CONTACT_COLUMNS, StoredContact, contact_from_row};
+use crate::{Store, Tx};
 
 /// Sets `username` on the session's contacts with this LID or number. Creates no
 /// contact: a lookup alone does not make someone a contact.
 pub(crate) async fn set_username(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     lid: Option<&Lid>,
     phone: Option<&PhoneNumber>,
@@ -22,17 +21,18 @@ pub(crate) async fn set_username(
     if lid.is_none() && phone.is_none() {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE contacts SET username = ?4
-         WHERE session = ?1 AND ((?2 IS NOT NULL AND lid = ?2) OR (?3 IS NOT NULL AND pn = ?3))
-           AND username IS NOT ?4",
+    on_tx!(conn, |c| sqlx::query(
+        "UPDATE contacts SET username = $4
+         WHERE session = $1 AND (($2 IS NOT NULL AND lid = $2) OR ($3 IS NOT NULL AND pn = $3))
+           AND username IS DISTINCT FROM $4",
     )
     .bind(session)
     .bind(lid.map(|l| l.user().to_owned()))
     .bind(phone.map(|p| p.wa_id()))
     .bind(username.as_str())
-    .execute(&mut *conn)
+    .execute(&mut **c)
     .await
+    .map(|r| r.rows_affected()))
     .context("Failed to store a contact's username")?;
     Ok(())
 }
@@ -46,21 +46,24 @@ impl Store {
         username: &Username,
     ) -> anyhow::Result<Option<StoredContact>> {
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = ?1 AND c.username = ?2
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.session = $1 AND c.username = $2
              ORDER BY c.updated_ms DESC LIMIT 1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_pool!(self.pool(), |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session.as_str())
             .bind(username.as_str())
-            .fetch_optional(self.pool())
+            .fetch_optional(pool)
             .await
-            .context("Failed to read a contact by username")?;
-        row.as_ref().map(contact_from_row).transpose()
+            .context("Failed to read a contact by username")?
+            .as_ref()
+            .map(contact_from_row)
+            .transpose())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::Backend;
     use wacontacts_core::contact::{AddressBookEntry, CachedExistence, Existence};
     use wacontacts_core::ids::ContactRef;
     use wacontacts_core::ports::{CheckStore, ContactStore};
@@ -68,9 +71,8 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_username_check_names_a_contact_and_is_cached_per_pin() {
-        let (_d, store, s) = crate::test_support::store_with_session("s").await;
+    async fn a_username_check_names_a_contact_and_is_cached_per_pin(backend: Backend) {
+        let (_d, store, s) = crate::test_support::store_with_session(backend, "s").await;
         let phone = PhoneNumber::parse("+15550001234").unwrap();
         let lid = Lid::parse("4242@lid").unwrap();
         store
@@ -124,4 +126,6 @@ mod tests {
         assert_eq!(contact.phone, Some(phone));
         assert_eq!(contact.username.as_deref(), Some("zoe.x"));
     }
+
+    both_backends!(a_username_check_names_a_contact_and_is_cached_per_pin,);
 }

@@ -1,10 +1,11 @@
-//! The webhook outbox ([`Outbox`]) and identity changes ([`IdentityStore`]) on
-//! SQLite. Facts put their event in the outbox through [`emit_in`], inside the
+//! The webhook outbox ([`Outbox`]) and identity changes ([`IdentityStore`]) in the
+//! store's database. Facts put their event in the outbox through [`emit_in`], inside the
 //! transaction that stores the fact.
 
+use crate::db::dialect;
+use crate::{DbRow, Tx};
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
 use wacontacts_core::identity::{IdentityRecord, IdentityStore};
 use wacontacts_core::ids::ContactRef;
 use wacontacts_core::ports::StoreResult;
@@ -24,11 +25,7 @@ pub(crate) type Emit = Option<(&'static str, serde_json::Value)>;
 const CAP_CHECK_EVERY: i64 = 256;
 
 /// Appends `emit` to `session`'s outbox on `conn` (the fact's transaction).
-pub(crate) async fn emit_in(
-    conn: &mut SqliteConnection,
-    session: &str,
-    emit: Emit,
-) -> anyhow::Result<()> {
+pub(crate) async fn emit_in(conn: &mut Tx, session: &str, emit: Emit) -> anyhow::Result<()> {
     if let Some((event, payload)) = emit {
         enqueue_on(conn, session, event, &payload, now_ms()).await?;
     }
@@ -36,25 +33,25 @@ pub(crate) async fn emit_in(
 }
 
 async fn enqueue_on(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     session: &str,
     event: &str,
     payload: &serde_json::Value,
     at_ms: i64,
 ) -> anyhow::Result<String> {
     let id = new_event_id(at_ms, rand::random());
-    let seq = sqlx::query(
-        "INSERT INTO webhook_outbox (session, id, event, payload, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    let seq: i64 = on_tx!(conn, |c| sqlx::query_scalar(
+        "INSERT INTO webhook_outbox (session, id, event, payload, created_ms) VALUES ($1, $2, $3, $4, $5)
+         RETURNING seq",
     )
     .bind(session)
     .bind(&id)
     .bind(event)
     .bind(payload.to_string())
     .bind(at_ms)
-    .execute(&mut *conn)
-    .await
-    .context("Failed to enqueue a webhook event")?
-    .last_insert_rowid();
+    .fetch_one(&mut **c)
+    .await)
+    .context("Failed to enqueue a webhook event")?;
     if seq % CAP_CHECK_EVERY == 0 {
         cap_pending(conn, session, at_ms).await?;
     }
@@ -62,19 +59,19 @@ async fn enqueue_on(
 }
 
 /// Past [`MAX_PENDING_PER_SESSION`], the oldest waiting events become dead letters.
-async fn cap_pending(conn: &mut SqliteConnection, session: &str, at_ms: i64) -> anyhow::Result<()> {
-    let done = sqlx::query(
-        "UPDATE webhook_outbox SET dead = 1, failed_ms = ?3, last_error = 'outbox full'
-         WHERE seq IN (SELECT seq FROM webhook_outbox WHERE session = ?1 AND dead = 0
-                       ORDER BY seq LIMIT max(0, (SELECT count(*) FROM webhook_outbox
-                         WHERE session = ?1 AND dead = 0) - ?2))",
+async fn cap_pending(conn: &mut Tx, session: &str, at_ms: i64) -> anyhow::Result<()> {
+    let done = on_tx!(conn, |c| sqlx::query(
+        "UPDATE webhook_outbox SET dead = 1, failed_ms = $3, last_error = 'outbox full'
+         WHERE seq IN (SELECT seq FROM webhook_outbox WHERE session = $1 AND dead = 0
+                       ORDER BY seq LIMIT (SELECT CASE WHEN count(*) > $2 THEN count(*) - $2
+                         ELSE 0 END FROM webhook_outbox WHERE session = $1 AND dead = 0))",
     )
     .bind(session)
     .bind(MAX_PENDING_PER_SESSION as i64)
     .bind(at_ms)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
     if done > 0 {
         tracing::error!(
             session,
@@ -87,20 +84,21 @@ async fn cap_pending(conn: &mut SqliteConnection, session: &str, at_ms: i64) -> 
 }
 
 /// Keeps the newest [`MAX_DEAD_PER_SESSION`] dead letters of a session.
-async fn prune_dead(conn: &mut SqliteConnection, session: &str) -> anyhow::Result<()> {
-    sqlx::query(
-        "DELETE FROM webhook_outbox WHERE session = ?1 AND dead = 1 AND seq NOT IN
-           (SELECT seq FROM webhook_outbox WHERE session = ?1 AND dead = 1
-            ORDER BY failed_ms DESC, seq DESC LIMIT ?2)",
+async fn prune_dead(conn: &mut Tx, session: &str) -> anyhow::Result<()> {
+    on_tx!(conn, |c| sqlx::query(
+        "DELETE FROM webhook_outbox WHERE session = $1 AND dead = 1 AND seq NOT IN
+           (SELECT seq FROM webhook_outbox WHERE session = $1 AND dead = 1
+            ORDER BY failed_ms DESC, seq DESC LIMIT $2)",
     )
     .bind(session)
     .bind(MAX_DEAD_PER_SESSION as i64)
-    .execute(&mut *conn)
-    .await?;
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-fn payload_of(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<serde_json::Value> {
+fn payload_of(row: &impl DbRow) -> anyhow::Result<serde_json::Value> {
     let text: String = row.try_get("payload")?;
     serde_json::from_str(&text).context("a stored webhook payload is not JSON")
 }
@@ -123,35 +121,40 @@ impl Outbox for Store {
     }
 
     async fn next_pending(&self, session: &SessionName) -> StoreResult<Option<OutboxEntry>> {
-        let row = sqlx::query(
+        on_pool!(self.pool(), |pool| {
+            let row = sqlx::query(
             "SELECT seq, id, event, payload, created_ms, attempts, next_at_ms FROM webhook_outbox
-             WHERE session = ?1 AND dead = 0 ORDER BY seq LIMIT 1",
+             WHERE session = $1 AND dead = 0 ORDER BY seq LIMIT 1",
         )
         .bind(session.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(pool)
         .await
         .context("Failed to read the webhook outbox")?;
-        let Some(row) = row else { return Ok(None) };
-        let read = || -> anyhow::Result<OutboxEntry> {
-            Ok(OutboxEntry {
-                seq: row.try_get("seq")?,
-                id: row.try_get("id")?,
-                event: row.try_get("event")?,
-                payload: payload_of(&row)?,
-                created_ms: row.try_get("created_ms")?,
-                attempts: row.try_get::<i64, _>("attempts")? as u32,
-                next_at_ms: row.try_get("next_at_ms")?,
-            })
-        };
-        Ok(Some(read()?))
+            let Some(row) = row else { return Ok(None) };
+            let read = || -> anyhow::Result<OutboxEntry> {
+                Ok(OutboxEntry {
+                    seq: row.try_get("seq")?,
+                    id: row.try_get("id")?,
+                    event: row.try_get("event")?,
+                    payload: payload_of(&row)?,
+                    created_ms: row.try_get("created_ms")?,
+                    attempts: row.try_get::<i64, _>("attempts")? as u32,
+                    next_at_ms: row.try_get("next_at_ms")?,
+                })
+            };
+            Ok(Some(read()?))
+        })
     }
 
     async fn delivered(&self, seq: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM webhook_outbox WHERE seq = ?1")
-            .bind(seq)
-            .execute(self.pool())
-            .await
-            .context("Failed to remove a delivered webhook event")?;
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "DELETE FROM webhook_outbox WHERE seq = $1"
+        )
+        .bind(seq)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("Failed to remove a delivered webhook event")?;
         Ok(())
     }
 
@@ -162,15 +165,15 @@ impl Outbox for Store {
         next_at_ms: i64,
         error: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE webhook_outbox SET attempts = ?2, next_at_ms = ?3, last_error = ?4 WHERE seq = ?1",
+        on_pool!(self.pool(), |pool| sqlx::query(
+            "UPDATE webhook_outbox SET attempts = $2, next_at_ms = $3, last_error = $4 WHERE seq = $1",
         )
         .bind(seq)
         .bind(attempts as i64)
         .bind(next_at_ms)
         .bind(error)
-        .execute(self.pool())
-        .await
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))
         .context("Failed to record a webhook attempt")?;
         Ok(())
     }
@@ -183,16 +186,16 @@ impl Outbox for Store {
         at_ms: i64,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let session: Option<String> = sqlx::query_scalar(
-            "UPDATE webhook_outbox SET dead = 1, attempts = ?2, last_error = ?3, failed_ms = ?4
-             WHERE seq = ?1 RETURNING session",
+        let session: Option<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "UPDATE webhook_outbox SET dead = 1, attempts = $2, last_error = $3, failed_ms = $4
+             WHERE seq = $1 RETURNING session",
         )
         .bind(seq)
         .bind(attempts as i64)
         .bind(error)
         .bind(at_ms)
-        .fetch_optional(&mut *tx)
-        .await
+        .fetch_optional(&mut **c)
+        .await)
         .context("Failed to dead-letter a webhook event")?;
         if let Some(session) = session {
             prune_dead(&mut tx, &session).await?;
@@ -208,16 +211,7 @@ impl Outbox for Store {
         session: &SessionName,
         limit: u32,
     ) -> StoreResult<Vec<DeadLetter>> {
-        let rows = sqlx::query(
-            "SELECT id, event, payload, created_ms, attempts, last_error, failed_ms FROM webhook_outbox
-             WHERE session = ?1 AND dead = 1 ORDER BY failed_ms DESC, seq DESC LIMIT ?2",
-        )
-        .bind(session.as_str())
-        .bind(limit as i64)
-        .fetch_all(self.pool())
-        .await
-        .context("Failed to list dead webhook events")?;
-        let read = |row: &sqlx::sqlite::SqliteRow| -> anyhow::Result<DeadLetter> {
+        fn read(row: &impl DbRow) -> anyhow::Result<DeadLetter> {
             Ok(DeadLetter {
                 id: row.try_get("id")?,
                 event: row.try_get("event")?,
@@ -231,39 +225,57 @@ impl Outbox for Store {
                     .try_get::<Option<i64>, _>("failed_ms")?
                     .unwrap_or_default(),
             })
-        };
-        Ok(rows.iter().map(read).collect::<anyhow::Result<_>>()?)
+        }
+        on_pool!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT id, event, payload, created_ms, attempts, last_error, failed_ms
+                 FROM webhook_outbox WHERE session = $1 AND dead = 1
+                 ORDER BY failed_ms DESC, seq DESC LIMIT $2",
+            )
+            .bind(session.as_str())
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await
+            .context("Failed to list dead webhook events")?;
+            Ok(rows.iter().map(read).collect::<anyhow::Result<_>>()?)
+        })
     }
 
     async fn retry_dead_letter(&self, session: &SessionName, id: &str) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         // A new row (so a new `seq`: the end of the queue) with the same id.
-        let moved = sqlx::query(
+        let moved = on_tx!(&mut tx, |c| sqlx::query(
             "INSERT INTO webhook_outbox (session, id, event, payload, created_ms)
              SELECT session, id || '#retry', event, payload, created_ms FROM webhook_outbox
-             WHERE session = ?1 AND id = ?2 AND dead = 1",
+             WHERE session = $1 AND id = $2 AND dead = 1",
         )
         .bind(session.as_str())
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **c)
         .await
-        .context("Failed to requeue a dead webhook event")?
-        .rows_affected();
+        .map(|r| r.rows_affected()))
+        .context("Failed to requeue a dead webhook event")?;
         if moved == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM webhook_outbox WHERE session = ?1 AND id = ?2 AND dead = 1")
-            .bind(session.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(anyhow::Error::from)?;
-        sqlx::query("UPDATE webhook_outbox SET id = ?2 WHERE session = ?1 AND id = ?2 || '#retry'")
-            .bind(session.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(anyhow::Error::from)?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM webhook_outbox WHERE session = $1 AND id = $2 AND dead = 1"
+        )
+        .bind(session.as_str())
+        .bind(id)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(anyhow::Error::from)?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE webhook_outbox SET id = $2 WHERE session = $1 AND id = $2 || '#retry'"
+        )
+        .bind(session.as_str())
+        .bind(id)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(anyhow::Error::from)?;
         tx.commit()
             .await
             .context("Failed to requeue a dead webhook event")?;
@@ -271,11 +283,12 @@ impl Outbox for Store {
     }
 
     async fn sessions_with_pending(&self) -> StoreResult<Vec<SessionName>> {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT session FROM webhook_outbox WHERE dead = 0")
-                .fetch_all(self.pool())
-                .await
-                .context("Failed to list sessions with webhook events")?;
+        let names: Vec<String> = on_pool!(self.pool(), |pool| sqlx::query_scalar(
+            "SELECT DISTINCT session FROM webhook_outbox WHERE dead = 0"
+        )
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list sessions with webhook events")?;
         Ok(names
             .iter()
             .filter_map(|n| SessionName::parse(n).ok())
@@ -283,16 +296,16 @@ impl Outbox for Store {
     }
 
     async fn depth(&self) -> StoreResult<OutboxDepth> {
-        let row = sqlx::query(
-            "SELECT coalesce(sum(dead = 0), 0) AS pending, coalesce(sum(dead = 1), 0) AS dead FROM webhook_outbox",
+        let (pending, dead): (i64, i64) = on_pool!(self.pool(), |pool| sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE dead = 0), count(*) FILTER (WHERE dead = 1)
+             FROM webhook_outbox",
         )
-        .fetch_one(self.pool())
-        .await
+        .fetch_one(pool)
+        .await)
         .context("Failed to count the webhook outbox")?;
-        let count = |c: &str| row.try_get::<i64, _>(c).map(|n| n.max(0) as u64);
         Ok(OutboxDepth {
-            pending: count("pending").map_err(anyhow::Error::from)?,
-            dead: count("dead").map_err(anyhow::Error::from)?,
+            pending: pending.max(0) as u64,
+            dead: dead.max(0) as u64,
         })
     }
 }
@@ -304,27 +317,28 @@ impl IdentityStore for Store {
         session: &SessionName,
         who: &ContactRef,
     ) -> StoreResult<Option<IdentityRecord>> {
-        let mut conn = self.pool().acquire().await.map_err(anyhow::Error::from)?;
+        let mut conn = self.pool().read_tx().await.map_err(anyhow::Error::from)?;
         let keys = identity_keys(&mut conn, session.as_str(), who).await?;
-        let row = sqlx::query(
-            "SELECT hash, at_ms, acknowledged FROM identity_changes
-             WHERE session = ?1 AND jid IN (SELECT value FROM json_each(?2))
-             ORDER BY at_ms DESC, rowid DESC LIMIT 1",
-        )
-        .bind(session.as_str())
-        .bind(serde_json::to_string(&keys).map_err(anyhow::Error::from)?)
-        .fetch_optional(&mut *conn)
-        .await
-        .context("Failed to read an identity change")?;
-        let Some(row) = row else { return Ok(None) };
-        let read = || -> anyhow::Result<IdentityRecord> {
-            Ok(IdentityRecord {
-                hash: row.try_get("hash")?,
-                created_ms: row.try_get("at_ms")?,
-                acknowledged: row.try_get("acknowledged")?,
-            })
+        let keys = serde_json::to_string(&keys).map_err(anyhow::Error::from)?;
+        let sql = |pg| {
+            format!(
+                "SELECT hash, at_ms, acknowledged FROM identity_changes
+                 WHERE session = $1 AND jid IN {} ORDER BY at_ms DESC, rowid DESC LIMIT 1",
+                dialect::text_set(pg, 2)
+            )
         };
-        Ok(Some(read()?))
+        let row: Option<(Option<String>, i64, i64)> =
+            on_tx!(&mut conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql(PG)))
+                .bind(session.as_str())
+                .bind(&keys)
+                .fetch_optional(&mut **c)
+                .await)
+            .context("Failed to read an identity change")?;
+        Ok(row.map(|(hash, created_ms, acknowledged)| IdentityRecord {
+            hash,
+            created_ms,
+            acknowledged: acknowledged != 0,
+        }))
     }
 
     async fn acknowledge_identity(
@@ -334,16 +348,21 @@ impl IdentityStore for Store {
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let keys = identity_keys(&mut tx, session.as_str(), who).await?;
-        sqlx::query(
-            "UPDATE identity_changes SET acknowledged = 1 WHERE rowid = (
-               SELECT rowid FROM identity_changes
-               WHERE session = ?1 AND jid IN (SELECT value FROM json_each(?2))
-               ORDER BY at_ms DESC, rowid DESC LIMIT 1)",
-        )
-        .bind(session.as_str())
-        .bind(serde_json::to_string(&keys).map_err(anyhow::Error::from)?)
-        .execute(&mut *tx)
-        .await
+        let keys = serde_json::to_string(&keys).map_err(anyhow::Error::from)?;
+        let sql = |pg| {
+            format!(
+                "UPDATE identity_changes SET acknowledged = 1 WHERE rowid = (
+                   SELECT rowid FROM identity_changes WHERE session = $1 AND jid IN {}
+                   ORDER BY at_ms DESC, rowid DESC LIMIT 1)",
+                dialect::text_set(pg, 2)
+            )
+        };
+        on_tx!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(sql(PG)))
+            .bind(session.as_str())
+            .bind(&keys)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))
         .context("Failed to acknowledge an identity change")?;
         tx.commit()
             .await
@@ -354,14 +373,14 @@ impl IdentityStore for Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::Backend;
     use serde_json::json;
 
     use super::*;
     use crate::test_support::store_with_session;
 
-    #[tokio::test]
-    async fn outbox_keeps_order_dead_letters_and_requeues_with_the_same_id() {
-        let (_dir, store, s) = store_with_session("hooks").await;
+    async fn outbox_keeps_order_dead_letters_and_requeues_with_the_same_id(backend: Backend) {
+        let (_dir, store, s) = store_with_session(backend, "hooks").await;
         let a = store
             .enqueue(&s, "lid.mapping", &json!({"n": 1}), 5)
             .await
@@ -410,4 +429,6 @@ mod tests {
             vec![s.clone()]
         );
     }
+
+    both_backends!(outbox_keeps_order_dead_letters_and_requeues_with_the_same_id,);
 }

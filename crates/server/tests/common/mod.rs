@@ -162,6 +162,8 @@ pub struct Linked {
     pub dir: tempfile::TempDir,
     /// Settings the test changed, applied again on restart.
     adjust: fn(&mut Settings),
+    /// `--database-url`, when not the SQLite file in `dir` (kept across restarts).
+    database_url: Option<String>,
 }
 
 /// Every wait in these tests is bounded by this.
@@ -175,6 +177,19 @@ impl Linked {
 
     /// Like [`Linked::start`], with settings changed by `adjust` (kept across restarts).
     pub async fn start_with(users: Vec<wasim::DirectoryUser>, adjust: fn(&mut Settings)) -> Linked {
+        let wasim = Self::wasim(users).await;
+        Self::serve(wasim, tempfile::tempdir().unwrap(), adjust, None).await
+    }
+
+    /// Like [`Linked::start`], the server run with `--database-url database_url`.
+    pub async fn start_on_database(users: Vec<wasim::DirectoryUser>, database_url: &str) -> Linked {
+        let wasim = Self::wasim(users).await;
+        let dir = tempfile::tempdir().unwrap();
+        Self::serve(wasim, dir, |_| {}, Some(database_url.to_owned())).await
+    }
+
+    /// A wasim on port 0 seeded with `users`.
+    async fn wasim(users: Vec<wasim::DirectoryUser>) -> wasim::Wasim {
         let wasim = wasim::Wasim::start(
             "127.0.0.1:0".parse().unwrap(),
             // First syncs come as snapshots, as from WhatsApp.
@@ -186,7 +201,7 @@ impl Linked {
         .await
         .expect("wasim starts");
         wasim.upsert_users(users).await.expect("seed users");
-        Self::serve(wasim, tempfile::tempdir().unwrap(), adjust).await
+        wasim
     }
 
     /// A server on `dir` pointed at `wasim`.
@@ -194,10 +209,15 @@ impl Linked {
         wasim: wasim::Wasim,
         dir: tempfile::TempDir,
         adjust: fn(&mut Settings),
+        database_url: Option<String>,
     ) -> Linked {
         let url = wasim.ws_url();
+        let database = database_url
+            .as_deref()
+            .map(|u| wacontacts_store::DatabaseUrl::parse(u).expect("a valid database URL"));
         let app = TestApp::spawn_in(dir.path(), move |s| {
             s.whatsapp_url = Some(url);
+            s.database = database;
             adjust(s);
         })
         .await;
@@ -206,6 +226,7 @@ impl Linked {
             app,
             dir,
             adjust,
+            database_url,
         }
     }
 
@@ -216,9 +237,10 @@ impl Linked {
             app,
             dir,
             adjust,
+            database_url,
         } = self;
         app.stop().await;
-        Self::serve(wasim, dir, adjust).await
+        Self::serve(wasim, dir, adjust, database_url).await
     }
 
     /// Saves `phone` in `account`'s phone address book (in wasim), as a user does on the

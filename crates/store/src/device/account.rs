@@ -29,21 +29,23 @@ impl DeviceHandle {
     async fn write_device(&self, device: &Device, keep: bool) -> Result<()> {
         let sql = if keep {
             "INSERT INTO wa_device (session, pn, lid, device, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, unixepoch('subsec') * 1000) ON CONFLICT (session) DO NOTHING"
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session) DO NOTHING"
         } else {
             "INSERT INTO wa_device (session, pn, lid, device, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, unixepoch('subsec') * 1000)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (session) DO UPDATE SET pn = excluded.pn, lid = excluded.lid,
                  device = excluded.device, updated_ms = excluded.updated_ms"
         };
-        sqlx::query(sql)
+        on_pool!(self.db()?, |pool| sqlx::query(sql)
             .bind(self.session())
             .bind(jid_text(device.pn.as_ref()))
             .bind(jid_text(device.lid.as_ref()))
             .bind(encode(device)?)
-            .execute(self.db()?)
+            .bind(crate::now_ms())
+            .execute(pool)
             .await
-            .map_err(db)?;
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 }
@@ -56,12 +58,13 @@ impl DeviceStore for DeviceHandle {
 
     /// The account row, with the runtime-only fields set as a fresh process has them.
     async fn load(&self) -> Result<Option<Device>> {
-        let data: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT device FROM wa_device WHERE session = ?1")
-                .bind(self.session())
-                .fetch_optional(self.db()?)
-                .await
-                .map_err(db)?;
+        let data: Option<Vec<u8>> = on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT device FROM wa_device WHERE session = $1"
+        )
+        .bind(self.session())
+        .fetch_optional(pool)
+        .await)
+        .map_err(db)?;
         let Some(data) = data else {
             return Ok(None);
         };
@@ -74,11 +77,13 @@ impl DeviceStore for DeviceHandle {
     }
 
     async fn exists(&self) -> Result<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE session = ?1)")
-            .bind(self.session())
-            .fetch_one(self.db()?)
-            .await
-            .map_err(db)
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_device WHERE session = $1)"
+        )
+        .bind(self.session())
+        .fetch_one(pool)
+        .await)
+        .map_err(db)
     }
 
     /// Persists a fresh `Device::new()` (new keys) unless a row exists already (two

@@ -5,25 +5,25 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use wacore::appstate::hash::HashState;
 use wacore::appstate::processor::AppStateMutationMAC;
 use wacore::store::error::StoreError;
 use wacore::store::traits::{AppStateSyncKey, AppSyncStore};
 
 use super::{DeviceHandle, Result, db, hex, json_list};
+use crate::db::dialect;
 
 #[async_trait]
 impl AppSyncStore for DeviceHandle {
     async fn get_sync_key(&self, key_id: &[u8]) -> Result<Option<AppStateSyncKey>> {
-        let row: Option<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+        let row: Option<(Vec<u8>, Vec<u8>, i64)> = on_pool!(self.db()?, |pool| sqlx::query_as(
             "SELECT key_data, fingerprint, timestamp FROM wa_app_state_keys
-             WHERE session = ?1 AND key_id = ?2",
+             WHERE session = $1 AND key_id = $2",
         )
         .bind(self.session())
         .bind(key_id)
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)?;
         Ok(
             row.map(|(key_data, fingerprint, timestamp)| AppStateSyncKey {
@@ -36,10 +36,10 @@ impl AppSyncStore for DeviceHandle {
 
     /// Upsert; the key set last becomes [`Self::get_latest_sync_key_id`]'s answer.
     async fn set_sync_key(&self, key_id: &[u8], key: AppStateSyncKey) -> Result<()> {
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_app_state_keys (session, key_id, key_data, fingerprint, timestamp, set_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5,
-                     (SELECT COALESCE(MAX(set_seq), 0) + 1 FROM wa_app_state_keys WHERE session = ?1))
+             VALUES ($1, $2, $3, $4, $5,
+                     (SELECT COALESCE(MAX(set_seq), 0) + 1 FROM wa_app_state_keys WHERE session = $1))
              ON CONFLICT (session, key_id) DO UPDATE SET key_data = excluded.key_data,
                  fingerprint = excluded.fingerprint, timestamp = excluded.timestamp,
                  set_seq = excluded.set_seq",
@@ -49,30 +49,28 @@ impl AppSyncStore for DeviceHandle {
         .bind(&key.key_data)
         .bind(&key.fingerprint)
         .bind(key.timestamp)
-        .execute(self.db()?)
-        .await
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     /// `HashState::default()` (version 0: a full resync) when absent or unreadable.
     async fn get_version(&self, name: &str) -> Result<HashState> {
-        let row = sqlx::query(
+        let row: Option<(i64, Vec<u8>, String, i64)> = on_pool!(self.db()?, |pool| {
+            sqlx::query_as(
             "SELECT version, hash, index_value_map, mac_mismatch_fatal FROM wa_app_state_versions
-             WHERE session = ?1 AND name = ?2",
+             WHERE session = $1 AND name = $2",
         )
         .bind(self.session())
         .bind(name)
-        .fetch_optional(self.db()?)
+        .fetch_optional(pool)
         .await
+        })
         .map_err(db)?;
-        let Some(row) = row else {
+        let Some((version, hash, map, fatal)) = row else {
             return Ok(HashState::default());
         };
-        let version: i64 = row.try_get("version").map_err(db)?;
-        let hash: Vec<u8> = row.try_get("hash").map_err(db)?;
-        let map: String = row.try_get("index_value_map").map_err(db)?;
-        let fatal: bool = row.try_get("mac_mismatch_fatal").map_err(db)?;
         let (Ok(version), Ok(hash), Ok(index_value_map)) = (
             u64::try_from(version),
             <[u8; 128]>::try_from(hash),
@@ -85,7 +83,7 @@ impl AppSyncStore for DeviceHandle {
             version,
             hash,
             index_value_map,
-            mac_mismatch_fatal: fatal,
+            mac_mismatch_fatal: fatal != 0,
         })
     }
 
@@ -95,10 +93,10 @@ impl AppSyncStore for DeviceHandle {
         })?;
         let map = serde_json::to_string(&state.index_value_map)
             .map_err(|e| StoreError::Serialization(Box::new(e)))?;
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_app_state_versions
                  (session, name, version, hash, index_value_map, mac_mismatch_fatal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (session, name) DO UPDATE SET version = excluded.version,
                  hash = excluded.hash, index_value_map = excluded.index_value_map,
                  mac_mismatch_fatal = excluded.mac_mismatch_fatal",
@@ -108,9 +106,10 @@ impl AppSyncStore for DeviceHandle {
         .bind(version)
         .bind(state.hash.as_slice())
         .bind(map)
-        .bind(state.mac_mismatch_fatal)
-        .execute(self.db()?)
+        .bind(i64::from(state.mac_mismatch_fatal))
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -131,9 +130,9 @@ impl AppSyncStore for DeviceHandle {
         })?;
         let mut tx = self.tx().await?;
         for m in mutations {
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO wa_app_state_macs (session, name, index_mac, value_mac, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (session, name, index_mac) DO UPDATE SET
                      value_mac = excluded.value_mac, version = excluded.version",
             )
@@ -142,23 +141,24 @@ impl AppSyncStore for DeviceHandle {
             .bind(&m.index_mac)
             .bind(&m.value_mac)
             .bind(version)
-            .execute(&mut *tx)
+            .execute(&mut **c)
             .await
+            .map(|r| r.rows_affected()))
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
 
     async fn get_mutation_mac(&self, name: &str, index_mac: &[u8]) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
             "SELECT value_mac FROM wa_app_state_macs
-             WHERE session = ?1 AND name = ?2 AND index_mac = ?3",
+             WHERE session = $1 AND name = $2 AND index_mac = $3",
         )
         .bind(self.session())
         .bind(name)
         .bind(index_mac)
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)
     }
 
@@ -172,16 +172,21 @@ impl AppSyncStore for DeviceHandle {
             return Ok(HashMap::new());
         }
         let wanted: Vec<String> = index_macs.iter().map(|m| hex(m)).collect();
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-            "SELECT index_mac, value_mac FROM wa_app_state_macs
-             WHERE session = ?1 AND name = ?2
-               AND index_mac IN (SELECT unhex(value) FROM json_each(?3))",
+        let sql = |pg| {
+            format!(
+                "SELECT index_mac, value_mac FROM wa_app_state_macs
+                 WHERE session = $1 AND name = $2 AND index_mac IN {}",
+                dialect::blob_set(pg, 3)
+            )
+        };
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = on_pool!(self.db()?, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql(PG))
         )
         .bind(self.session())
         .bind(name)
         .bind(json_list(&wanted)?)
-        .fetch_all(self.db()?)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(db)?;
         Ok(rows
             .into_iter()
@@ -194,22 +199,26 @@ impl AppSyncStore for DeviceHandle {
             return Ok(());
         }
         let doomed: Vec<String> = index_macs.iter().map(|m| hex(m)).collect();
-        sqlx::query(
-            "DELETE FROM wa_app_state_macs WHERE session = ?1 AND name = ?2
-               AND index_mac IN (SELECT unhex(value) FROM json_each(?3))",
-        )
-        .bind(self.session())
-        .bind(name)
-        .bind(json_list(&doomed)?)
-        .execute(self.db()?)
-        .await
+        let sql = |pg| {
+            format!(
+                "DELETE FROM wa_app_state_macs WHERE session = $1 AND name = $2 AND index_mac IN {}",
+                dialect::blob_set(pg, 3)
+            )
+        };
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql(PG)))
+            .bind(self.session())
+            .bind(name)
+            .bind(json_list(&doomed)?)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn clear_mutation_macs(&self, name: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_app_state_macs WHERE session = ?1 AND name = ?2",
+            "DELETE FROM wa_app_state_macs WHERE session = $1 AND name = $2",
             name,
         )
         .await
@@ -220,13 +229,13 @@ impl AppSyncStore for DeviceHandle {
     /// keys are ordered by key id, so the highest id (the bundled SQLite store's
     /// answer) stays the latest until a new key arrives.
     async fn get_latest_sync_key_id(&self) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT key_id FROM wa_app_state_keys WHERE session = ?1
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT key_id FROM wa_app_state_keys WHERE session = $1
              ORDER BY set_seq DESC LIMIT 1",
         )
         .bind(self.session())
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)
     }
 }

@@ -24,6 +24,7 @@ use wacore::store::Device;
 use wacore::store::device::DEVICE_PROPS;
 
 use super::{Devices, account::encode};
+use crate::Pool;
 
 /// A legacy per-session device file: `{data_dir}/sessions/{name}/device.db`.
 #[derive(Debug, Clone)]
@@ -50,83 +51,83 @@ impl ImportReport {
 }
 
 /// The tables that copy verbatim: ours, the INSERT column list, the SELECT list over
-/// the legacy table (`?1` = session, `?2` = the legacy account id).
+/// the legacy table (`$1` = session, `$2` = the legacy account id).
 const VERBATIM: &[(&str, &str)] = &[
     (
         "wa_identities",
         "INSERT INTO wa_identities (session, address, key)
-         SELECT ?1, address, key FROM legacy.identities WHERE device_id = ?2",
+         SELECT $1, address, key FROM legacy.identities WHERE device_id = $2",
     ),
     (
         "wa_sessions",
         "INSERT INTO wa_sessions (session, address, record)
-         SELECT ?1, address, record FROM legacy.sessions WHERE device_id = ?2",
+         SELECT $1, address, record FROM legacy.sessions WHERE device_id = $2",
     ),
     (
         "wa_prekeys",
         "INSERT INTO wa_prekeys (session, id, record, uploaded)
-         SELECT ?1, id, key, uploaded FROM legacy.prekeys WHERE device_id = ?2",
+         SELECT $1, id, key, uploaded FROM legacy.prekeys WHERE device_id = $2",
     ),
     (
         "wa_signed_prekeys",
         "INSERT INTO wa_signed_prekeys (session, id, record)
-         SELECT ?1, id, record FROM legacy.signed_prekeys WHERE device_id = ?2",
+         SELECT $1, id, record FROM legacy.signed_prekeys WHERE device_id = $2",
     ),
     (
         "wa_sender_keys",
         "INSERT INTO wa_sender_keys (session, address, record)
-         SELECT ?1, address, record FROM legacy.sender_keys WHERE device_id = ?2",
+         SELECT $1, address, record FROM legacy.sender_keys WHERE device_id = $2",
     ),
     (
         "wa_app_state_macs",
         "INSERT INTO wa_app_state_macs (session, name, index_mac, value_mac, version)
-         SELECT ?1, name, index_mac, value_mac, version
-         FROM legacy.app_state_mutation_macs WHERE device_id = ?2",
+         SELECT $1, name, index_mac, value_mac, version
+         FROM legacy.app_state_mutation_macs WHERE device_id = $2",
     ),
     (
         "wa_lid_pn",
         "INSERT INTO wa_lid_pn (session, lid, phone_number, created_at, updated_at, learning_source)
-         SELECT ?1, lid, phone_number, created_at, updated_at, learning_source
-         FROM legacy.lid_pn_mapping WHERE device_id = ?2",
+         SELECT $1, lid, phone_number, created_at, updated_at, learning_source
+         FROM legacy.lid_pn_mapping WHERE device_id = $2",
     ),
     (
         "wa_base_keys",
         "INSERT INTO wa_base_keys (session, address, message_id, base_key)
-         SELECT ?1, address, message_id, base_key FROM legacy.base_keys WHERE device_id = ?2",
+         SELECT $1, address, message_id, base_key FROM legacy.base_keys WHERE device_id = $2",
     ),
     (
         "wa_device_lists",
         "INSERT INTO wa_device_lists (session, user, devices, timestamp, phash, raw_id)
-         SELECT ?1, user_id, devices_json, timestamp, phash, raw_id
-         FROM legacy.device_registry WHERE device_id = ?2",
+         SELECT $1, user_id, devices_json, timestamp, phash, raw_id
+         FROM legacy.device_registry WHERE device_id = $2",
     ),
     (
         "wa_sender_key_devices",
         "INSERT INTO wa_sender_key_devices (session, group_jid, device_jid, has_key)
-         SELECT ?1, group_jid, device_jid, has_key FROM legacy.sender_key_devices WHERE device_id = ?2",
+         SELECT $1, group_jid, device_jid, has_key FROM legacy.sender_key_devices WHERE device_id = $2",
     ),
     (
         "wa_tc_tokens",
         "INSERT INTO wa_tc_tokens (session, jid, token, token_timestamp, sender_timestamp)
-         SELECT ?1, jid, token, token_timestamp, sender_timestamp
-         FROM legacy.tc_tokens WHERE device_id = ?2",
+         SELECT $1, jid, token, token_timestamp, sender_timestamp
+         FROM legacy.tc_tokens WHERE device_id = $2",
     ),
     (
         "wa_sent_messages",
         "INSERT INTO wa_sent_messages (session, chat_jid, message_id, payload, created_at)
-         SELECT ?1, chat_jid, message_id, payload, created_at
-         FROM legacy.sent_messages WHERE device_id = ?2",
+         SELECT $1, chat_jid, message_id, payload, created_at
+         FROM legacy.sent_messages WHERE device_id = $2",
     ),
     (
         "wa_group_metadata",
         "INSERT INTO wa_group_metadata (session, group_jid, info)
-         SELECT ?1, group_jid, info FROM legacy.group_metadata WHERE device_id = ?2",
+         SELECT $1, group_jid, info FROM legacy.group_metadata WHERE device_id = $2",
     ),
     (
         "wa_msg_secrets",
         "INSERT INTO wa_msg_secrets (session, chat, sender, msg_id, secret, expires_at, message_ts)
-         SELECT ?1, chat, sender, msg_id, secret, expires_at, message_ts
-         FROM legacy.msg_secrets WHERE device_id = ?2",
+         SELECT $1, chat, sender, msg_id, secret, expires_at, message_ts
+         FROM legacy.msg_secrets WHERE device_id = $2",
     ),
 ];
 
@@ -136,7 +137,8 @@ impl Devices {
     /// to `*.imported` so it is never read again. `Ok(None)` when nothing was copied:
     /// the session already has rows (the file is then left where it is), or the file
     /// holds no account (it is renamed aside too). An error leaves both sides untouched
-    /// (one transaction), so the next start tries again.
+    /// (one transaction), so the next start tries again. SQLite only: the file is
+    /// ATTACHed to our database; on PostgreSQL it is an error that says so.
     pub async fn import_legacy(
         &self,
         session: &SessionName,
@@ -149,8 +151,14 @@ impl Devices {
             .path
             .to_str()
             .ok_or_else(|| anyhow!("device file path is not UTF-8"))?;
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("ATTACH DATABASE ?1 AS legacy")
+        let Pool::Sqlite(pool) = &self.pool else {
+            anyhow::bail!(
+                "{path} holds a session's keys from an older version; they import into the \
+                 SQLite database only: on PostgreSQL, link the session again"
+            );
+        };
+        let mut conn = pool.acquire().await?;
+        sqlx::query("ATTACH DATABASE $1 AS legacy")
             .bind(path)
             .execute(&mut *conn)
             .await
@@ -201,7 +209,7 @@ async fn copy(
     use sqlx::Connection;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE session = ?1)")
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE session = $1)")
             .bind(session.as_str())
             .fetch_one(&mut *tx)
             .await?;
@@ -218,7 +226,7 @@ async fn copy(
     let device = legacy_device(&row)?;
     sqlx::query(
         "INSERT INTO wa_device (session, pn, lid, device, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, unixepoch('subsec') * 1000)",
+         VALUES ($1, $2, $3, $4, unixepoch('subsec') * 1000)",
     )
     .bind(session.as_str())
     .bind(
@@ -271,7 +279,7 @@ async fn copy_sync_keys(
     legacy_id: i64,
 ) -> anyhow::Result<u64> {
     let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT key_id, key_data FROM legacy.app_state_keys WHERE device_id = ?1 ORDER BY key_id",
+        "SELECT key_id, key_data FROM legacy.app_state_keys WHERE device_id = $1 ORDER BY key_id",
     )
     .bind(legacy_id)
     .fetch_all(&mut *tx)
@@ -294,7 +302,7 @@ async fn copy_sync_keys(
         }
         sqlx::query(
             "INSERT INTO wa_app_state_keys (session, key_id, key_data, fingerprint, timestamp, set_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(session.as_str())
         .bind(key_id)
@@ -318,7 +326,7 @@ async fn copy_versions(
     legacy_id: i64,
 ) -> anyhow::Result<u64> {
     let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT name, state_data FROM legacy.app_state_versions WHERE device_id = ?1",
+        "SELECT name, state_data FROM legacy.app_state_versions WHERE device_id = $1",
     )
     .bind(legacy_id)
     .fetch_all(&mut *tx)
@@ -355,7 +363,7 @@ async fn copy_versions(
         sqlx::query(
             "INSERT INTO wa_app_state_versions
                  (session, name, version, hash, index_value_map, mac_mismatch_fatal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(session.as_str())
         .bind(name)

@@ -18,14 +18,16 @@ impl MsgSecretStore for DeviceHandle {
         }
         let mut tx = self.tx().await?;
         for e in &entries {
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO wa_msg_secrets (session, chat, sender, msg_id, secret, expires_at, message_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (session, chat, sender, msg_id) DO UPDATE SET
                      secret = excluded.secret,
                      expires_at = CASE WHEN wa_msg_secrets.expires_at = 0 OR excluded.expires_at = 0
-                                       THEN 0 ELSE MAX(wa_msg_secrets.expires_at, excluded.expires_at) END,
-                     message_ts = MAX(wa_msg_secrets.message_ts, excluded.message_ts)",
+                                       THEN 0 WHEN excluded.expires_at > wa_msg_secrets.expires_at
+                                       THEN excluded.expires_at ELSE wa_msg_secrets.expires_at END,
+                     message_ts = CASE WHEN excluded.message_ts > wa_msg_secrets.message_ts
+                                       THEN excluded.message_ts ELSE wa_msg_secrets.message_ts END",
             )
             .bind(self.session())
             .bind(&*e.chat)
@@ -34,8 +36,8 @@ impl MsgSecretStore for DeviceHandle {
             .bind(e.secret.as_slice())
             .bind(e.expires_at)
             .bind(e.message_ts)
-            .execute(&mut *tx)
-            .await
+            .execute(&mut **c)
+            .await.map(|r| r.rows_affected()))
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
@@ -60,23 +62,23 @@ impl MsgSecretStore for DeviceHandle {
         sender: &str,
         msg_id: &str,
     ) -> Result<Option<(Vec<u8>, i64)>> {
-        sqlx::query_as(
+        on_pool!(self.db()?, |pool| sqlx::query_as(
             "SELECT secret, message_ts FROM wa_msg_secrets
-             WHERE session = ?1 AND chat = ?2 AND sender = ?3 AND msg_id = ?4",
+             WHERE session = $1 AND chat = $2 AND sender = $3 AND msg_id = $4",
         )
         .bind(self.session())
         .bind(chat)
         .bind(sender)
         .bind(msg_id)
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)
     }
 
     /// Deletes rows that expire at or before `cutoff_timestamp`; "never" (0) stays.
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
         self.sweep(
-            "DELETE FROM wa_msg_secrets WHERE session = ?1 AND expires_at <> 0 AND expires_at <= ?2",
+            "DELETE FROM wa_msg_secrets WHERE session = $1 AND expires_at <> 0 AND expires_at <= $2",
             &[cutoff_timestamp],
         )
         .await

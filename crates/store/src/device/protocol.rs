@@ -5,28 +5,28 @@
 //! do not set.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use wacore::store::error::StoreError;
 use wacore::store::traits::{
     DeviceInfo, DeviceListRecord, LidPnMappingEntry, ProtocolStore, TcTokenEntry,
 };
 
 use super::{DeviceHandle, Result, db, json_list, to_u32};
+use crate::DbRow;
+use crate::db::dialect;
 
 const PUT_LID: &str = "INSERT INTO wa_lid_pn
          (session, lid, phone_number, created_at, updated_at, learning_source)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (session, lid) DO UPDATE SET phone_number = excluded.phone_number,
          updated_at = excluded.updated_at, learning_source = excluded.learning_source";
 const PUT_DEVICES: &str =
-    "INSERT INTO wa_device_lists (session, user, devices, timestamp, phash, raw_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (session, user) DO UPDATE SET devices = excluded.devices,
+    "INSERT INTO wa_device_lists (session, \"user\", devices, timestamp, phash, raw_id)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (session, \"user\") DO UPDATE SET devices = excluded.devices,
          timestamp = excluded.timestamp, phash = excluded.phash, raw_id = excluded.raw_id";
 const LID_COLUMNS: &str = "lid, phone_number, created_at, updated_at, learning_source";
 
-fn lid_entry(row: &SqliteRow) -> Result<LidPnMappingEntry> {
+fn lid_entry(row: &impl DbRow) -> Result<LidPnMappingEntry> {
     Ok(LidPnMappingEntry {
         lid: row.try_get("lid").map_err(db)?,
         phone_number: row.try_get("phone_number").map_err(db)?,
@@ -43,16 +43,17 @@ impl DeviceHandle {
         }
         let mut tx = self.tx().await?;
         for e in entries {
-            sqlx::query(PUT_LID)
+            on_tx!(&mut tx, |c| sqlx::query(PUT_LID)
                 .bind(self.session())
                 .bind(&e.lid)
                 .bind(&e.phone_number)
                 .bind(e.created_at)
                 .bind(e.updated_at)
                 .bind(&e.learning_source)
-                .execute(&mut *tx)
+                .execute(&mut **c)
                 .await
-                .map_err(db)?;
+                .map(|r| r.rows_affected()))
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
@@ -64,16 +65,17 @@ impl DeviceHandle {
         let mut tx = self.tx().await?;
         for r in records {
             let devices = json_list(&r.devices)?;
-            sqlx::query(PUT_DEVICES)
+            on_tx!(&mut tx, |c| sqlx::query(PUT_DEVICES)
                 .bind(self.session())
                 .bind(&r.user)
                 .bind(devices)
                 .bind(r.timestamp)
                 .bind(&r.phash)
                 .bind(r.raw_id.map(i64::from))
-                .execute(&mut *tx)
+                .execute(&mut **c)
                 .await
-                .map_err(db)?;
+                .map(|r| r.rows_affected()))
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
@@ -82,15 +84,19 @@ impl DeviceHandle {
 #[async_trait]
 impl ProtocolStore for DeviceHandle {
     async fn get_sender_key_devices(&self, group_jid: &str) -> Result<Vec<(String, bool)>> {
-        sqlx::query_as(
+        let rows: Vec<(String, i64)> = on_pool!(self.db()?, |pool| sqlx::query_as(
             "SELECT device_jid, has_key FROM wa_sender_key_devices
-             WHERE session = ?1 AND group_jid = ?2 ORDER BY device_jid",
+             WHERE session = $1 AND group_jid = $2 ORDER BY device_jid",
         )
         .bind(self.session())
         .bind(group_jid)
-        .fetch_all(self.db()?)
-        .await
-        .map_err(db)
+        .fetch_all(pool)
+        .await)
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(device, has_key)| (device, has_key != 0))
+            .collect())
     }
 
     async fn set_sender_key_status(&self, group_jid: &str, entries: &[(&str, bool)]) -> Result<()> {
@@ -99,17 +105,17 @@ impl ProtocolStore for DeviceHandle {
         }
         let mut tx = self.tx().await?;
         for (device_jid, has_key) in entries {
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO wa_sender_key_devices (session, group_jid, device_jid, has_key)
-                 VALUES (?1, ?2, ?3, ?4)
+                 VALUES ($1, $2, $3, $4)
                  ON CONFLICT (session, group_jid, device_jid) DO UPDATE SET has_key = excluded.has_key",
             )
             .bind(self.session())
             .bind(group_jid)
             .bind(*device_jid)
-            .bind(*has_key)
-            .execute(&mut *tx)
-            .await
+            .bind(i64::from(*has_key))
+            .execute(&mut **c)
+            .await.map(|r| r.rows_affected()))
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)
@@ -117,7 +123,7 @@ impl ProtocolStore for DeviceHandle {
 
     async fn clear_sender_key_devices(&self, group_jid: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_sender_key_devices WHERE session = ?1 AND group_jid = ?2",
+            "DELETE FROM wa_sender_key_devices WHERE session = $1 AND group_jid = $2",
             group_jid,
         )
         .await
@@ -129,55 +135,66 @@ impl ProtocolStore for DeviceHandle {
         if device_jids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "DELETE FROM wa_sender_key_devices WHERE session = ?1
-               AND device_jid IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(self.session())
-        .bind(json_list(device_jids)?)
-        .execute(self.db()?)
-        .await
+        let sql = |pg| {
+            format!(
+                "DELETE FROM wa_sender_key_devices WHERE session = $1 AND device_jid IN {}",
+                dialect::text_set(pg, 2)
+            )
+        };
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql(PG)))
+            .bind(self.session())
+            .bind(json_list(device_jids)?)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn clear_all_sender_key_devices(&self) -> Result<()> {
-        sqlx::query("DELETE FROM wa_sender_key_devices WHERE session = ?1")
-            .bind(self.session())
-            .execute(self.db()?)
-            .await
-            .map_err(db)?;
+        on_pool!(self.db()?, |pool| sqlx::query(
+            "DELETE FROM wa_sender_key_devices WHERE session = $1"
+        )
+        .bind(self.session())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 
     async fn get_lid_mapping(&self, lid: &str) -> Result<Option<LidPnMappingEntry>> {
         let sql = lid_select(
             LID_COLUMNS,
-            "FROM wa_lid_pn WHERE session = ?1 AND lid = ?2",
+            "FROM wa_lid_pn WHERE session = $1 AND lid = $2",
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.session())
             .bind(lid)
-            .fetch_optional(self.db()?)
+            .fetch_optional(pool)
             .await
-            .map_err(db)?;
-        row.as_ref().map(lid_entry).transpose()
+            .map_err(db)?
+            .as_ref()
+            .map(lid_entry)
+            .transpose())
     }
 
     /// The newest mapping by `updated_at` (several LIDs may map to one number).
     async fn get_pn_mapping(&self, phone: &str) -> Result<Option<LidPnMappingEntry>> {
         let sql = lid_select(
             LID_COLUMNS,
-            "FROM wa_lid_pn WHERE session = ?1 AND phone_number = ?2
+            "FROM wa_lid_pn WHERE session = $1 AND phone_number = $2
              ORDER BY updated_at DESC, lid DESC LIMIT 1",
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.session())
             .bind(phone)
-            .fetch_optional(self.db()?)
+            .fetch_optional(pool)
             .await
-            .map_err(db)?;
-        row.as_ref().map(lid_entry).transpose()
+            .map_err(db)?
+            .as_ref()
+            .map(lid_entry)
+            .transpose())
     }
 
     /// Upsert on the LID, keeping `created_at`.
@@ -190,26 +207,28 @@ impl ProtocolStore for DeviceHandle {
     }
 
     async fn get_all_lid_mappings(&self) -> Result<Vec<LidPnMappingEntry>> {
-        let sql = lid_select(LID_COLUMNS, "FROM wa_lid_pn WHERE session = ?1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = lid_select(LID_COLUMNS, "FROM wa_lid_pn WHERE session = $1");
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.session())
-            .fetch_all(self.db()?)
+            .fetch_all(pool)
             .await
-            .map_err(db)?;
-        rows.iter().map(lid_entry).collect()
+            .map_err(db)?
+            .iter()
+            .map(lid_entry)
+            .collect())
     }
 
     async fn save_base_key(&self, address: &str, message_id: &str, base_key: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_base_keys (session, address, message_id, base_key) VALUES (?1, ?2, ?3, ?4)
+        on_pool!(self.db()?, |pool| sqlx::query(
+            "INSERT INTO wa_base_keys (session, address, message_id, base_key) VALUES ($1, $2, $3, $4)
              ON CONFLICT (session, address, message_id) DO UPDATE SET base_key = excluded.base_key",
         )
         .bind(self.session())
         .bind(address)
         .bind(message_id)
         .bind(base_key)
-        .execute(self.db()?)
-        .await
+        .execute(pool)
+        .await.map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -220,28 +239,29 @@ impl ProtocolStore for DeviceHandle {
         message_id: &str,
         current_base_key: &[u8],
     ) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM wa_base_keys WHERE session = ?1 AND address = ?2
-                 AND message_id = ?3 AND base_key = ?4)",
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_base_keys WHERE session = $1 AND address = $2
+                 AND message_id = $3 AND base_key = $4)",
         )
         .bind(self.session())
         .bind(address)
         .bind(message_id)
         .bind(current_base_key)
-        .fetch_one(self.db()?)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(db)
     }
 
     async fn delete_base_key(&self, address: &str, message_id: &str) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM wa_base_keys WHERE session = ?1 AND address = ?2 AND message_id = ?3",
+        on_pool!(self.db()?, |pool| sqlx::query(
+            "DELETE FROM wa_base_keys WHERE session = $1 AND address = $2 AND message_id = $3",
         )
         .bind(self.session())
         .bind(address)
         .bind(message_id)
-        .execute(self.db()?)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -255,15 +275,16 @@ impl ProtocolStore for DeviceHandle {
     }
 
     async fn get_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {
-        let row: Option<(String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
-            "SELECT devices, timestamp, phash, raw_id FROM wa_device_lists
-             WHERE session = ?1 AND user = ?2",
-        )
-        .bind(self.session())
-        .bind(user)
-        .fetch_optional(self.db()?)
-        .await
-        .map_err(db)?;
+        let row: Option<(String, i64, Option<String>, Option<i64>)> =
+            on_pool!(self.db()?, |pool| sqlx::query_as(
+                "SELECT devices, timestamp, phash, raw_id FROM wa_device_lists
+             WHERE session = $1 AND \"user\" = $2",
+            )
+            .bind(self.session())
+            .bind(user)
+            .fetch_optional(pool)
+            .await)
+            .map_err(db)?;
         let Some((devices, timestamp, phash, raw_id)) = row else {
             return Ok(None);
         };
@@ -280,7 +301,7 @@ impl ProtocolStore for DeviceHandle {
 
     async fn delete_devices(&self, user: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_device_lists WHERE session = ?1 AND user = ?2",
+            "DELETE FROM wa_device_lists WHERE session = $1 AND \"user\" = $2",
             user,
         )
         .await
@@ -289,29 +310,30 @@ impl ProtocolStore for DeviceHandle {
 
     async fn get_group_metadata(&self, group_jid: &str) -> Result<Option<Vec<u8>>> {
         self.blob_keyed(
-            "SELECT info FROM wa_group_metadata WHERE session = ?1 AND group_jid = ?2",
+            "SELECT info FROM wa_group_metadata WHERE session = $1 AND group_jid = $2",
             group_jid,
         )
         .await
     }
 
     async fn put_group_metadata(&self, group_jid: &str, blob: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_group_metadata (session, group_jid, info) VALUES (?1, ?2, ?3)
+        on_pool!(self.db()?, |pool| sqlx::query(
+            "INSERT INTO wa_group_metadata (session, group_jid, info) VALUES ($1, $2, $3)
              ON CONFLICT (session, group_jid) DO UPDATE SET info = excluded.info",
         )
         .bind(self.session())
         .bind(group_jid)
         .bind(blob)
-        .execute(self.db()?)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn delete_group_metadata(&self, group_jid: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_group_metadata WHERE session = ?1 AND group_jid = ?2",
+            "DELETE FROM wa_group_metadata WHERE session = $1 AND group_jid = $2",
             group_jid,
         )
         .await
@@ -319,14 +341,14 @@ impl ProtocolStore for DeviceHandle {
     }
 
     async fn get_tc_token(&self, jid: &str) -> Result<Option<TcTokenEntry>> {
-        let row: Option<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+        let row: Option<(Vec<u8>, i64, Option<i64>)> = on_pool!(self.db()?, |pool| sqlx::query_as(
             "SELECT token, token_timestamp, sender_timestamp FROM wa_tc_tokens
-             WHERE session = ?1 AND jid = ?2",
+             WHERE session = $1 AND jid = $2",
         )
         .bind(self.session())
         .bind(jid)
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)?;
         Ok(
             row.map(|(token, token_timestamp, sender_timestamp)| TcTokenEntry {
@@ -338,9 +360,9 @@ impl ProtocolStore for DeviceHandle {
     }
 
     async fn put_tc_token(&self, jid: &str, entry: &TcTokenEntry) -> Result<()> {
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_tc_tokens (session, jid, token, token_timestamp, sender_timestamp)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (session, jid) DO UPDATE SET token = excluded.token,
                  token_timestamp = excluded.token_timestamp,
                  sender_timestamp = excluded.sender_timestamp",
@@ -350,15 +372,16 @@ impl ProtocolStore for DeviceHandle {
         .bind(&entry.token)
         .bind(entry.token_timestamp)
         .bind(entry.sender_timestamp)
-        .execute(self.db()?)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn delete_tc_token(&self, jid: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_tc_tokens WHERE session = ?1 AND jid = ?2",
+            "DELETE FROM wa_tc_tokens WHERE session = $1 AND jid = $2",
             jid,
         )
         .await
@@ -366,20 +389,22 @@ impl ProtocolStore for DeviceHandle {
     }
 
     async fn get_all_tc_token_jids(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT jid FROM wa_tc_tokens WHERE session = ?1 ORDER BY jid")
-            .bind(self.session())
-            .fetch_all(self.db()?)
-            .await
-            .map_err(db)
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT jid FROM wa_tc_tokens WHERE session = $1 ORDER BY jid"
+        )
+        .bind(self.session())
+        .fetch_all(pool)
+        .await)
+        .map_err(db)
     }
 
     /// Deletes rows whose received token is empty or older than `token_cutoff` AND whose
     /// sender timestamp is null or older than `sender_cutoff`.
     async fn delete_expired_tc_tokens(&self, token_cutoff: i64, sender_cutoff: i64) -> Result<u32> {
         self.sweep(
-            "DELETE FROM wa_tc_tokens WHERE session = ?1
-               AND (length(token) = 0 OR token_timestamp < ?2)
-               AND (sender_timestamp IS NULL OR sender_timestamp < ?3)",
+            "DELETE FROM wa_tc_tokens WHERE session = $1
+               AND (length(token) = 0 OR token_timestamp < $2)
+               AND (sender_timestamp IS NULL OR sender_timestamp < $3)",
             &[token_cutoff, sender_cutoff],
         )
         .await
@@ -392,17 +417,21 @@ impl ProtocolStore for DeviceHandle {
         jid: &str,
         sender_timestamp: i64,
     ) -> Result<()> {
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_tc_tokens (session, jid, token, token_timestamp, sender_timestamp)
-             VALUES (?1, ?2, X'', ?3, ?3)
-             ON CONFLICT (session, jid) DO UPDATE SET sender_timestamp =
-                 MAX(COALESCE(sender_timestamp, excluded.sender_timestamp), excluded.sender_timestamp)",
+             VALUES ($1, $2, $4, $3, $3)
+             ON CONFLICT (session, jid) DO UPDATE SET sender_timestamp = CASE
+                 WHEN wa_tc_tokens.sender_timestamp IS NULL
+                   OR excluded.sender_timestamp > wa_tc_tokens.sender_timestamp
+                 THEN excluded.sender_timestamp ELSE wa_tc_tokens.sender_timestamp END",
         )
         .bind(self.session())
         .bind(jid)
         .bind(sender_timestamp)
-        .execute(self.db()?)
+        .bind(&[][..] as &[u8])
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -415,9 +444,9 @@ impl ProtocolStore for DeviceHandle {
         token: &[u8],
         token_timestamp: i64,
     ) -> Result<()> {
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_tc_tokens (session, jid, token, token_timestamp, sender_timestamp)
-             VALUES (?1, ?2, ?3, ?4, NULL)
+             VALUES ($1, $2, $3, $4, NULL)
              ON CONFLICT (session, jid) DO UPDATE SET token = excluded.token,
                  token_timestamp = excluded.token_timestamp
              WHERE length(wa_tc_tokens.token) = 0
@@ -427,8 +456,9 @@ impl ProtocolStore for DeviceHandle {
         .bind(jid)
         .bind(token)
         .bind(token_timestamp)
-        .execute(self.db()?)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -439,9 +469,9 @@ impl ProtocolStore for DeviceHandle {
         message_id: &str,
         payload: &[u8],
     ) -> Result<()> {
-        sqlx::query(
+        on_pool!(self.db()?, |pool| sqlx::query(
             "INSERT INTO wa_sent_messages (session, chat_jid, message_id, payload, created_at)
-             VALUES (?1, ?2, ?3, ?4, unixepoch())
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (session, chat_jid, message_id) DO UPDATE SET
                  payload = excluded.payload, created_at = excluded.created_at",
         )
@@ -449,30 +479,32 @@ impl ProtocolStore for DeviceHandle {
         .bind(chat_jid)
         .bind(message_id)
         .bind(payload)
-        .execute(self.db()?)
+        .bind(crate::now_ms() / 1000)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     /// Read and delete in one statement: a retry is served once.
     async fn take_sent_message(&self, chat_jid: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "DELETE FROM wa_sent_messages WHERE session = ?1 AND chat_jid = ?2 AND message_id = ?3
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "DELETE FROM wa_sent_messages WHERE session = $1 AND chat_jid = $2 AND message_id = $3
              RETURNING payload",
         )
         .bind(self.session())
         .bind(chat_jid)
         .bind(message_id)
-        .fetch_optional(self.db()?)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(db)
     }
 
     /// `cutoff_timestamp` in Unix seconds (rows are stamped in seconds on store).
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
         self.sweep(
-            "DELETE FROM wa_sent_messages WHERE session = ?1 AND created_at < ?2",
+            "DELETE FROM wa_sent_messages WHERE session = $1 AND created_at < $2",
             &[cutoff_timestamp],
         )
         .await

@@ -8,24 +8,24 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::Row;
 use wacore::store::error::StoreError;
 use wacore::store::traits::SignalStore;
 
 use super::{DeviceHandle, Result, db, json_list, to_u32};
+use crate::db::dialect;
 
-const PUT_IDENTITY: &str = "INSERT INTO wa_identities (session, address, key) VALUES (?1, ?2, ?3)
+const PUT_IDENTITY: &str = "INSERT INTO wa_identities (session, address, key) VALUES ($1, $2, $3)
      ON CONFLICT (session, address) DO UPDATE SET key = excluded.key";
-const PUT_SESSION: &str = "INSERT INTO wa_sessions (session, address, record) VALUES (?1, ?2, ?3)
+const PUT_SESSION: &str = "INSERT INTO wa_sessions (session, address, record) VALUES ($1, $2, $3)
      ON CONFLICT (session, address) DO UPDATE SET record = excluded.record";
-const PUT_PREKEY: &str = "INSERT INTO wa_prekeys (session, id, record, uploaded) VALUES (?1, ?2, ?3, ?4)
+const PUT_PREKEY: &str = "INSERT INTO wa_prekeys (session, id, record, uploaded) VALUES ($1, $2, $3, $4)
      ON CONFLICT (session, id) DO UPDATE SET record = excluded.record, uploaded = excluded.uploaded";
 const PUT_SENDER_KEY: &str =
-    "INSERT INTO wa_sender_keys (session, address, record) VALUES (?1, ?2, ?3)
+    "INSERT INTO wa_sender_keys (session, address, record) VALUES ($1, $2, $3)
      ON CONFLICT (session, address) DO UPDATE SET record = excluded.record";
 
 impl DeviceHandle {
-    /// Upserts `rows` of (text key, blob) with `sql` (`?1` session, `?2` key, `?3`
+    /// Upserts `rows` of (text key, blob) with `sql` (`$1` session, `$2` key, `$3`
     /// blob) in one transaction: the batch is all or nothing.
     pub(super) async fn put_blobs<K: AsRef<str>, V: AsRef<[u8]>>(
         &self,
@@ -37,56 +37,59 @@ impl DeviceHandle {
         }
         let mut tx = self.tx().await?;
         for (key, blob) in rows {
-            sqlx::query(sql)
+            on_tx!(&mut tx, |c| sqlx::query(sql)
                 .bind(self.session())
                 .bind(key.as_ref())
                 .bind(blob.as_ref())
-                .execute(&mut *tx)
+                .execute(&mut **c)
                 .await
-                .map_err(db)?;
+                .map(|r| r.rows_affected()))
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
 
     /// Runs one statement binding the session and `key`.
     pub(super) async fn exec_keyed(&self, sql: &'static str, key: &str) -> Result<u64> {
-        let done = sqlx::query(sql)
+        let done = on_pool!(self.db()?, |pool| sqlx::query(sql)
             .bind(self.session())
             .bind(key)
-            .execute(self.db()?)
+            .execute(pool)
             .await
-            .map_err(db)?;
-        Ok(done.rows_affected())
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(done)
     }
 
     /// Reads one blob by session and `key`.
     pub(super) async fn blob_keyed(&self, sql: &'static str, key: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(sql)
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(sql)
             .bind(self.session())
             .bind(key)
-            .fetch_optional(self.db()?)
-            .await
-            .map_err(db)
+            .fetch_optional(pool)
+            .await)
+        .map_err(db)
     }
 
     /// Reads one blob by session and integer `id`.
     async fn blob_by_id(&self, sql: &'static str, id: u32) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(sql)
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(sql)
             .bind(self.session())
             .bind(i64::from(id))
-            .fetch_optional(self.db()?)
-            .await
-            .map_err(db)
+            .fetch_optional(pool)
+            .await)
+        .map_err(db)
     }
 
     /// Runs one statement binding the session and integer `id`.
     async fn exec_by_id(&self, sql: &'static str, id: u32) -> Result<()> {
-        sqlx::query(sql)
+        on_pool!(self.db()?, |pool| sqlx::query(sql)
             .bind(self.session())
             .bind(i64::from(id))
-            .execute(self.db()?)
+            .execute(pool)
             .await
-            .map_err(db)?;
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 }
@@ -104,7 +107,7 @@ impl SignalStore for DeviceHandle {
     async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>> {
         let key = self
             .blob_keyed(
-                "SELECT key FROM wa_identities WHERE session = ?1 AND address = ?2",
+                "SELECT key FROM wa_identities WHERE session = $1 AND address = $2",
                 address,
             )
             .await?;
@@ -118,7 +121,7 @@ impl SignalStore for DeviceHandle {
 
     async fn delete_identity(&self, address: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_identities WHERE session = ?1 AND address = ?2",
+            "DELETE FROM wa_identities WHERE session = $1 AND address = $2",
             address,
         )
         .await
@@ -128,7 +131,7 @@ impl SignalStore for DeviceHandle {
     async fn get_session(&self, address: &str) -> Result<Option<Bytes>> {
         let record = self
             .blob_keyed(
-                "SELECT record FROM wa_sessions WHERE session = ?1 AND address = ?2",
+                "SELECT record FROM wa_sessions WHERE session = $1 AND address = $2",
                 address,
             )
             .await?;
@@ -145,7 +148,7 @@ impl SignalStore for DeviceHandle {
 
     async fn delete_session(&self, address: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_sessions WHERE session = ?1 AND address = ?2",
+            "DELETE FROM wa_sessions WHERE session = $1 AND address = $2",
             address,
         )
         .await
@@ -153,13 +156,13 @@ impl SignalStore for DeviceHandle {
     }
 
     async fn has_session(&self, address: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE session = ?1 AND address = ?2)",
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE session = $1 AND address = $2)",
         )
         .bind(self.session())
         .bind(address)
-        .fetch_one(self.db()?)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(db)
     }
 
@@ -170,31 +173,32 @@ impl SignalStore for DeviceHandle {
     async fn has_signal_state_for_user(&self, user: &str) -> Result<bool> {
         let (colon, colon_end) = (format!("{user}:"), format!("{user};"));
         let (at, at_end) = (format!("{user}@"), format!("{user}A"));
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE session = ?1
-                 AND ((address >= ?2 AND address < ?3) OR (address >= ?4 AND address < ?5)))
-             OR EXISTS (SELECT 1 FROM wa_identities WHERE session = ?1
-                 AND ((address >= ?2 AND address < ?3) OR (address >= ?4 AND address < ?5)))",
+        on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wa_sessions WHERE session = $1
+                 AND ((address >= $2 AND address < $3) OR (address >= $4 AND address < $5)))
+             OR EXISTS (SELECT 1 FROM wa_identities WHERE session = $1
+                 AND ((address >= $2 AND address < $3) OR (address >= $4 AND address < $5)))",
         )
         .bind(self.session())
         .bind(colon)
         .bind(colon_end)
         .bind(at)
         .bind(at_end)
-        .fetch_one(self.db()?)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(db)
     }
 
     async fn store_prekey(&self, id: u32, record: &[u8], uploaded: bool) -> Result<()> {
-        sqlx::query(PUT_PREKEY)
+        on_pool!(self.db()?, |pool| sqlx::query(PUT_PREKEY)
             .bind(self.session())
             .bind(i64::from(id))
             .bind(record)
-            .bind(uploaded)
-            .execute(self.db()?)
+            .bind(i64::from(uploaded))
+            .execute(pool)
             .await
-            .map_err(db)?;
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 
@@ -204,14 +208,15 @@ impl SignalStore for DeviceHandle {
         }
         let mut tx = self.tx().await?;
         for (id, record) in keys {
-            sqlx::query(PUT_PREKEY)
+            on_tx!(&mut tx, |c| sqlx::query(PUT_PREKEY)
                 .bind(self.session())
                 .bind(i64::from(*id))
                 .bind(record.as_ref())
-                .bind(uploaded)
-                .execute(&mut *tx)
+                .bind(i64::from(uploaded))
+                .execute(&mut **c)
                 .await
-                .map_err(db)?;
+                .map(|r| r.rows_affected()))
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }
@@ -219,7 +224,7 @@ impl SignalStore for DeviceHandle {
     async fn load_prekey(&self, id: u32) -> Result<Option<Bytes>> {
         let record = self
             .blob_by_id(
-                "SELECT record FROM wa_prekeys WHERE session = ?1 AND id = ?2",
+                "SELECT record FROM wa_prekeys WHERE session = $1 AND id = $2",
                 id,
             )
             .await?;
@@ -231,21 +236,22 @@ impl SignalStore for DeviceHandle {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT id, record FROM wa_prekeys WHERE session = ?1
-               AND id IN (SELECT value FROM json_each(?2))",
+        let sql = |pg| {
+            format!(
+                "SELECT id, record FROM wa_prekeys WHERE session = $1 AND id IN {}",
+                dialect::int_set(pg, 2)
+            )
+        };
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self.db()?, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql(PG))
         )
         .bind(self.session())
         .bind(json_list(ids)?)
-        .fetch_all(self.db()?)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let id: i64 = r.try_get("id").map_err(db)?;
-                let record: Vec<u8> = r.try_get("record").map_err(db)?;
-                Ok((to_u32(id, "prekey id")?, Bytes::from(record)))
-            })
+        rows.into_iter()
+            .map(|(id, record)| Ok((to_u32(id, "prekey id")?, Bytes::from(record))))
             .collect()
     }
 
@@ -254,62 +260,68 @@ impl SignalStore for DeviceHandle {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE wa_prekeys SET uploaded = 1 WHERE session = ?1
-               AND id IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(self.session())
-        .bind(json_list(ids)?)
-        .execute(self.db()?)
-        .await
+        let sql = |pg| {
+            format!(
+                "UPDATE wa_prekeys SET uploaded = 1 WHERE session = $1 AND id IN {}",
+                dialect::int_set(pg, 2)
+            )
+        };
+        on_pool!(self.db()?, |pool| sqlx::query(sqlx::AssertSqlSafe(sql(PG)))
+            .bind(self.session())
+            .bind(json_list(ids)?)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn remove_prekey(&self, id: u32) -> Result<()> {
-        self.exec_by_id("DELETE FROM wa_prekeys WHERE session = ?1 AND id = ?2", id)
+        self.exec_by_id("DELETE FROM wa_prekeys WHERE session = $1 AND id = $2", id)
             .await
     }
 
     async fn get_max_prekey_id(&self) -> Result<u32> {
-        let max: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM wa_prekeys WHERE session = ?1")
-                .bind(self.session())
-                .fetch_one(self.db()?)
-                .await
-                .map_err(db)?;
+        let max: i64 = on_pool!(self.db()?, |pool| sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) FROM wa_prekeys WHERE session = $1"
+        )
+        .bind(self.session())
+        .fetch_one(pool)
+        .await)
+        .map_err(db)?;
         to_u32(max, "prekey id")
     }
 
     async fn store_signed_prekey(&self, id: u32, record: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO wa_signed_prekeys (session, id, record) VALUES (?1, ?2, ?3)
+        on_pool!(self.db()?, |pool| sqlx::query(
+            "INSERT INTO wa_signed_prekeys (session, id, record) VALUES ($1, $2, $3)
              ON CONFLICT (session, id) DO UPDATE SET record = excluded.record",
         )
         .bind(self.session())
         .bind(i64::from(id))
         .bind(record)
-        .execute(self.db()?)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
 
     async fn load_signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>> {
         self.blob_by_id(
-            "SELECT record FROM wa_signed_prekeys WHERE session = ?1 AND id = ?2",
+            "SELECT record FROM wa_signed_prekeys WHERE session = $1 AND id = $2",
             id,
         )
         .await
     }
 
     async fn load_all_signed_prekeys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, record FROM wa_signed_prekeys WHERE session = ?1 ORDER BY id",
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self.db()?, |pool| sqlx::query_as(
+            "SELECT id, record FROM wa_signed_prekeys WHERE session = $1 ORDER BY id",
         )
         .bind(self.session())
-        .fetch_all(self.db()?)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(db)?;
         rows.into_iter()
             .map(|(id, record)| Ok((to_u32(id, "signed prekey id")?, record)))
@@ -318,7 +330,7 @@ impl SignalStore for DeviceHandle {
 
     async fn remove_signed_prekey(&self, id: u32) -> Result<()> {
         self.exec_by_id(
-            "DELETE FROM wa_signed_prekeys WHERE session = ?1 AND id = ?2",
+            "DELETE FROM wa_signed_prekeys WHERE session = $1 AND id = $2",
             id,
         )
         .await
@@ -334,7 +346,7 @@ impl SignalStore for DeviceHandle {
 
     async fn get_sender_key(&self, address: &str) -> Result<Option<Vec<u8>>> {
         self.blob_keyed(
-            "SELECT record FROM wa_sender_keys WHERE session = ?1 AND address = ?2",
+            "SELECT record FROM wa_sender_keys WHERE session = $1 AND address = $2",
             address,
         )
         .await
@@ -342,7 +354,7 @@ impl SignalStore for DeviceHandle {
 
     async fn delete_sender_key(&self, address: &str) -> Result<()> {
         self.exec_keyed(
-            "DELETE FROM wa_sender_keys WHERE session = ?1 AND address = ?2",
+            "DELETE FROM wa_sender_keys WHERE session = $1 AND address = $2",
             address,
         )
         .await

@@ -1,5 +1,5 @@
-//! The backend's tricky semantics against a real temp SQLite file (the store's own
-//! pool and migrations), mirroring what whatsapp-rust relies on.
+//! The backend's tricky semantics against a fresh SQLite file and a fresh PostgreSQL
+//! database (the store's own pool and migrations), mirroring what whatsapp-rust relies on.
 
 use std::sync::Arc;
 
@@ -11,12 +11,11 @@ use wacore::store::Device;
 use wacore::store::traits::*;
 
 use super::{DeviceHandle, Devices};
-use crate::Store;
+use crate::test_support::Backend;
 
-async fn devices() -> (tempfile::TempDir, Devices) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).await.unwrap();
-    (dir, store.devices())
+async fn devices(backend: Backend) -> (crate::testing::TestDatabase, Devices) {
+    let (db, store) = crate::test_support::fresh_store(backend).await;
+    (db, store.devices())
 }
 
 /// A handle whose account row exists, as after the client's first `Bot::build`.
@@ -37,9 +36,8 @@ fn lid(lid: &str, pn: &str, updated_at: i64) -> LidPnMappingEntry {
     }
 }
 
-#[tokio::test]
-async fn device_row_create_save_load_and_linked() {
-    let (_dir, devices) = devices().await;
+async fn device_row_create_save_load_and_linked(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let name = SessionName::parse("a").unwrap();
     assert!(h.exists().await.unwrap());
@@ -80,9 +78,8 @@ async fn device_row_create_save_load_and_linked() {
     assert_eq!(devices.sessions().await.unwrap(), vec![name]);
 }
 
-#[tokio::test]
-async fn mark_prekeys_uploaded_never_inserts_and_batches_round_trip() {
-    let (_dir, devices) = devices().await;
+async fn mark_prekeys_uploaded_never_inserts_and_batches_round_trip(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let keys: Vec<(u32, Bytes)> = (1..=812)
         .map(|i| (i, Bytes::from(vec![i as u8; 70])))
@@ -101,17 +98,18 @@ async fn mark_prekeys_uploaded_never_inserts_and_batches_round_trip() {
     let loaded = h.load_prekeys_batch(&ids).await.unwrap();
     assert_eq!(loaded.len(), 811);
     assert!(loaded.iter().all(|(id, rec)| rec[..] == [*id as u8; 70]));
-    let uploaded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wa_prekeys WHERE uploaded = 1")
-        .fetch_one(&devices.pool)
-        .await
-        .unwrap();
+    let uploaded: i64 = on_pool!(&devices.pool, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM wa_prekeys WHERE uploaded = 1"
+    )
+    .fetch_one(pool)
+    .await)
+    .unwrap();
     assert_eq!(uploaded, 811);
     assert_eq!(h.load_prekeys_batch(&[]).await.unwrap(), vec![]);
 }
 
-#[tokio::test]
-async fn take_sent_message_serves_once_even_concurrently() {
-    let (_dir, devices) = devices().await;
+async fn take_sent_message_serves_once_even_concurrently(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     h.store_sent_message("1@s.whatsapp.net", "M1", b"payload")
         .await
@@ -137,9 +135,8 @@ async fn take_sent_message_serves_once_even_concurrently() {
     assert_eq!(h.delete_expired_sent_messages(later).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn tc_tokens_newer_wins_and_sender_timestamp_only_moves_forward() {
-    let (_dir, devices) = devices().await;
+async fn tc_tokens_newer_wins_and_sender_timestamp_only_moves_forward(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let jid = "15551234567@s.whatsapp.net";
     // A touch on a missing row: empty token stamped ts.
@@ -180,9 +177,8 @@ async fn tc_tokens_newer_wins_and_sender_timestamp_only_moves_forward() {
     );
 }
 
-#[tokio::test]
-async fn msg_secrets_merge_expiry_and_timestamps() {
-    let (_dir, devices) = devices().await;
+async fn msg_secrets_merge_expiry_and_timestamps(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let entry = |secret: u8, expires_at, message_ts| MsgSecretEntry {
         chat: Arc::from("c@s.whatsapp.net"),
@@ -214,9 +210,8 @@ async fn msg_secrets_merge_expiry_and_timestamps() {
     );
 }
 
-#[tokio::test]
-async fn app_state_version_defaults_macs_and_latest_key() {
-    let (_dir, devices) = devices().await;
+async fn app_state_version_defaults_macs_and_latest_key(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let v = h.get_version("critical_unblock_low").await.unwrap();
     assert_eq!(v.version, 0, "absent -> default");
@@ -288,9 +283,8 @@ async fn app_state_version_defaults_macs_and_latest_key() {
     );
 }
 
-#[tokio::test]
-async fn signal_prefix_lookup_and_lid_mappings() {
-    let (_dir, devices) = devices().await;
+async fn signal_prefix_lookup_and_lid_mappings(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     h.put_sessions_batch(&[(
         Arc::from("5511987650001:3@c.us.0"),
@@ -333,9 +327,8 @@ async fn signal_prefix_lookup_and_lid_mappings() {
     );
 }
 
-#[tokio::test]
-async fn sessions_never_see_each_others_rows_and_wipe_deletes_all() {
-    let (_dir, devices) = devices().await;
+async fn sessions_never_see_each_others_rows_and_wipe_deletes_all(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let a = account(&devices, "a").await;
     let b = account(&devices, "b").await;
     a.store_prekeys_batch(
@@ -409,11 +402,12 @@ async fn sessions_never_see_each_others_rows_and_wipe_deletes_all() {
         "wa_group_metadata",
         "wa_msg_secrets",
     ] {
-        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {table} WHERE session = 'a'"
-        )))
-        .fetch_one(&devices.pool)
-        .await
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE session = 'a'");
+        let left: i64 = on_pool!(&devices.pool, |pool| sqlx::query_scalar(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .fetch_one(pool)
+        .await)
         .unwrap();
         assert_eq!(left, 0, "{table} keeps rows of a wiped session");
     }
@@ -423,9 +417,8 @@ async fn sessions_never_see_each_others_rows_and_wipe_deletes_all() {
     assert!(a.put_session("y@c.us.0", b"a").await.is_err());
 }
 
-#[tokio::test]
-async fn a_closed_handle_refuses_calls() {
-    let (_dir, devices) = devices().await;
+async fn a_closed_handle_refuses_calls(backend: Backend) {
+    let (_dir, devices) = devices(backend).await;
     let h = account(&devices, "a").await;
     let clone = h.clone();
     h.close();
@@ -435,3 +428,15 @@ async fn a_closed_handle_refuses_calls() {
     let fresh = devices.handle(&SessionName::parse("a").unwrap());
     assert!(fresh.exists().await.unwrap());
 }
+
+both_backends!(
+    device_row_create_save_load_and_linked,
+    mark_prekeys_uploaded_never_inserts_and_batches_round_trip,
+    take_sent_message_serves_once_even_concurrently,
+    tc_tokens_newer_wins_and_sender_timestamp_only_moves_forward,
+    msg_secrets_merge_expiry_and_timestamps,
+    app_state_version_defaults_macs_and_latest_key,
+    signal_prefix_lookup_and_lid_mappings,
+    sessions_never_see_each_others_rows_and_wipe_deletes_all,
+    a_closed_handle_refuses_calls,
+);
