@@ -3,6 +3,7 @@
 
 pub mod contact;
 pub mod identity;
+pub mod lease;
 pub mod ids;
 pub mod phone;
 pub mod policy;
