@@ -5,6 +5,7 @@ mod bulk;
 mod check_queue;
 mod checks;
 mod contacts;
+mod leases;
 pub mod device;
 mod page_index;
 mod ports;
