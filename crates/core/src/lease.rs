@@ -17,6 +17,10 @@ use async_trait::async_trait;
 use crate::ports::StoreResult;
 use crate::session::SessionName;
 
+/// Whether this process runs a session now (holds its lease): the gate of the
+/// per-session background work (webhook delivery, the check queue's worker).
+pub type RunsHere = std::sync::Arc<dyn Fn(&SessionName) -> bool + Send + Sync>;
+
 /// Default lease lifetime: a dead node's sessions are taken over within
 /// `ttl + renew period` (20 s), plus the login.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
@@ -161,28 +165,35 @@ pub struct SessionLease {
 /// Where a request for a session is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// Here: this node holds the session, or nobody needs to (not running, unknown).
+    /// Here: this node holds the session, may take it (nobody holds it, or the
+    /// lease expired), or there is no such session.
     Local,
     /// At the holder, a live node that is not this one.
     Remote(NodeInfo),
-    /// The user wants it running but no live node holds it: a takeover is under way.
+    /// Its holder stopped answering but its lease has not expired yet: a takeover
+    /// is under way.
     Unavailable,
 }
 
 /// Where a request for a session with `lease` (`None`: no such session) is answered
 /// by node `me` at `now_ms`.
-pub fn route(me: &NodeId, now_ms: i64, policy: &LeasePolicy, lease: Option<&SessionLease>) -> Route {
+pub fn route(
+    me: &NodeId,
+    now_ms: i64,
+    policy: &LeasePolicy,
+    lease: Option<&SessionLease>,
+) -> Route {
     let Some(lease) = lease else {
         return Route::Local;
     };
     match &lease.holder {
-        Some(holder) if &holder.id == me => Route::Local,
-        Some(holder)
-            if lease.expires_ms > now_ms && holder.heartbeat_ms > policy.live_after(now_ms) =>
-        {
-            Route::Remote(holder.clone())
+        Some(holder) if &holder.id != me && lease.expires_ms > now_ms => {
+            if holder.heartbeat_ms > policy.live_after(now_ms) {
+                Route::Remote(holder.clone())
+            } else {
+                Route::Unavailable
+            }
         }
-        _ if lease.wanted => Route::Unavailable,
         _ => Route::Local,
     }
 }
@@ -206,10 +217,12 @@ pub struct Plan {
 /// the ids of the live nodes (`me` counts as live) and `busy`, the sessions it holds
 /// that must not move now (linking: a QR code on someone's screen, or starting).
 ///
-/// - Held sessions the user no longer wants are released, unless busy.
-/// - Above its fair share a node releases the extras (not busy ones, last by name);
-///   below it, it takes free or expired sessions, starting at a place that depends on
-///   its id so that nodes racing for the same sessions mostly pick different ones.
+/// Every session has a holder, running or not (the holder also delivers a stopped
+/// session's webhooks and answers its requests). Running and stopped sessions are
+/// shared out separately, so that the running ones (the load) are spread evenly:
+/// above its fair share of a kind a node releases the extras (not busy ones, last by
+/// name); below it, it takes free or expired ones, starting at a place that depends on
+/// its id so that nodes racing for the same sessions mostly pick different ones.
 pub fn plan(
     me: &NodeId,
     now_ms: i64,
@@ -218,24 +231,32 @@ pub fn plan(
     busy: &dyn Fn(&SessionName) -> bool,
 ) -> Plan {
     let nodes = live.len() + usize::from(!live.contains(me));
-    let mine_now = |r: &LeaseRow| r.holder.as_ref() == Some(me) && r.expires_ms > now_ms;
-    let mut release: Vec<SessionName> = rows
+    let mut plan = Plan::default();
+    for wanted in [true, false] {
+        let kind: Vec<&LeaseRow> = rows.iter().filter(|r| r.wanted == wanted).collect();
+        plan_kind(me, now_ms, nodes, &kind, busy, &mut plan);
+    }
+    plan
+}
+
+fn plan_kind(
+    me: &NodeId,
+    now_ms: i64,
+    nodes: usize,
+    rows: &[&LeaseRow],
+    busy: &dyn Fn(&SessionName) -> bool,
+    plan: &mut Plan,
+) {
+    let share = fair_share(rows.len(), nodes);
+    let mut mine: Vec<&SessionName> = rows
         .iter()
-        .filter(|r| !r.wanted && mine_now(r) && !busy(&r.session))
-        .map(|r| r.session.clone())
-        .collect();
-    let wanted: Vec<&LeaseRow> = rows.iter().filter(|r| r.wanted).collect();
-    let share = fair_share(wanted.len(), nodes);
-    let mut mine: Vec<&SessionName> = wanted
-        .iter()
-        .filter(|r| mine_now(r))
+        .filter(|r| r.holder.as_ref() == Some(me) && r.expires_ms > now_ms)
         .map(|r| &r.session)
         .collect();
     mine.sort();
-    let mut take = Vec::new();
     if mine.len() > share {
         let extra = mine.len() - share;
-        release.extend(
+        plan.release.extend(
             mine.iter()
                 .rev()
                 .filter(|s| !busy(s))
@@ -243,7 +264,7 @@ pub fn plan(
                 .map(|s| (*s).clone()),
         );
     } else if mine.len() < share {
-        let mut free: Vec<&SessionName> = wanted
+        let mut free: Vec<&SessionName> = rows
             .iter()
             .filter(|r| !r.is_held(now_ms))
             .map(|r| &r.session)
@@ -253,22 +274,16 @@ pub fn plan(
             let start = spread(me) % free.len();
             free.rotate_left(start);
         }
-        take = free
-            .into_iter()
-            .take(share - mine.len())
-            .cloned()
-            .collect();
+        plan.take
+            .extend(free.into_iter().take(share - mine.len()).cloned());
     }
-    Plan { take, release }
 }
 
 /// A number that differs between node ids (FNV-1a), stable across runs.
 fn spread(me: &NodeId) -> usize {
-    me.as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        }) as usize
+    me.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) as usize
 }
 
 /// The leases and the node registry, in the shared database. Every write is one
@@ -361,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_node_takes_every_wanted_session() {
+    fn a_lone_node_takes_every_session() {
         let rows = vec![
             row("a", true, None, 0),
             row("b", true, Some("dead"), NOW - 1),
@@ -370,7 +385,7 @@ mod tests {
         let p = plan(&node("n1"), NOW, &live(&["n1"]), &rows, &|_| false);
         let mut take = p.take;
         take.sort();
-        assert_eq!(take, vec![name("a"), name("b")]);
+        assert_eq!(take, vec![name("a"), name("b"), name("c")]);
         assert!(p.release.is_empty());
     }
 
@@ -418,12 +433,21 @@ mod tests {
     }
 
     #[test]
-    fn unwanted_sessions_are_released_unless_busy() {
-        let rows = vec![row("a", false, Some("n1"), NOW + 5)];
+    fn running_and_stopped_sessions_are_shared_out_separately() {
+        // n1 holds both running sessions, n2 both stopped ones: each gives one away.
+        let rows = vec![
+            row("r1", true, Some("n1"), NOW + 5),
+            row("r2", true, Some("n1"), NOW + 5),
+            row("s1", false, Some("n2"), NOW + 5),
+            row("s2", false, Some("n2"), NOW + 5),
+        ];
+        let p = plan(&node("n1"), NOW, &live(&["n1", "n2"]), &rows, &|_| false);
+        assert_eq!(p.release, vec![name("r2")]);
+        assert!(p.take.is_empty(), "n2's stopped sessions are validly held");
+        // A lone node holds stopped sessions too (it answers for them).
+        let rows = vec![row("s1", false, None, 0)];
         let p = plan(&node("n1"), NOW, &live(&["n1"]), &rows, &|_| false);
-        assert_eq!(p.release, vec![name("a")]);
-        let p = plan(&node("n1"), NOW, &live(&["n1"]), &rows, &|_| true);
-        assert!(p.release.is_empty());
+        assert_eq!(p.take, vec![name("s1")]);
     }
 
     #[test]
@@ -470,7 +494,12 @@ mod tests {
         };
         assert_eq!(route(&me, NOW, &p, None), Route::Local);
         assert_eq!(
-            route(&me, NOW, &p, Some(&lease(Some(other.clone()), NOW + 9, true))),
+            route(
+                &me,
+                NOW,
+                &p,
+                Some(&lease(Some(other.clone()), NOW + 9, true))
+            ),
             Route::Remote(other.clone())
         );
         let mine = NodeInfo {
@@ -481,11 +510,16 @@ mod tests {
             route(&me, NOW, &p, Some(&lease(Some(mine), NOW + 9, true))),
             Route::Local
         );
-        // Expired lease, or a holder whose heartbeat stopped: wait for a takeover.
         assert_eq!(
-            route(&me, NOW, &p, Some(&lease(Some(other.clone()), NOW - 1, true))),
-            Route::Unavailable
+            route(
+                &me,
+                NOW,
+                &p,
+                Some(&lease(Some(other.clone()), NOW - 1, true))
+            ),
+            Route::Local
         );
+        // A holder whose heartbeat stopped, lease not expired yet: wait for the takeover.
         let silent = NodeInfo {
             heartbeat_ms: NOW - 20_000,
             ..other.clone()
@@ -494,14 +528,10 @@ mod tests {
             route(&me, NOW, &p, Some(&lease(Some(silent), NOW + 9, true))),
             Route::Unavailable
         );
-        // Nobody needs to hold a stopped session: answered here.
-        assert_eq!(
-            route(&me, NOW, &p, Some(&lease(None, 0, false))),
-            Route::Local
-        );
+        // Nobody holds it, or its lease expired: this node may take it.
         assert_eq!(
             route(&me, NOW, &p, Some(&lease(None, 0, true))),
-            Route::Unavailable
+            Route::Local
         );
     }
 }

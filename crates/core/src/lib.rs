@@ -3,8 +3,8 @@
 
 pub mod contact;
 pub mod identity;
-pub mod lease;
 pub mod ids;
+pub mod lease;
 pub mod phone;
 pub mod policy;
 pub mod ports;

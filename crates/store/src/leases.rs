@@ -155,12 +155,13 @@ impl LeaseStore for Store {
     }
 
     async fn renew(&self, node: &NodeId, expires_ms: i64) -> StoreResult<Vec<SessionName>> {
-        let rows = sqlx::query("UPDATE leases SET expires_ms = $1 WHERE holder = $2 RETURNING session")
-            .bind(expires_ms)
-            .bind(node.as_str())
-            .fetch_all(self.pool())
-            .await
-            .context("Failed to renew leases")?;
+        let rows =
+            sqlx::query("UPDATE leases SET expires_ms = $1 WHERE holder = $2 RETURNING session")
+                .bind(expires_ms)
+                .bind(node.as_str())
+                .fetch_all(self.pool())
+                .await
+                .context("Failed to renew leases")?;
         let held = rows
             .iter()
             .map(|r| session_name(r.try_get("session")?))
@@ -192,7 +193,9 @@ impl LeaseStore for Store {
             .execute(&mut *tx)
             .await
             .context("Failed to remove a node")?;
-        tx.commit().await.context("Failed to commit a node's leave")?;
+        tx.commit()
+            .await
+            .context("Failed to commit a node's leave")?;
         Ok(())
     }
 }
@@ -212,17 +215,32 @@ mod tests {
         let (_dir, store, s) = store_with_session("s1").await;
         let (a, b) = (node("a"), node("b"));
         assert!(store.acquire(&s, &a, 100, 1_000).await.unwrap());
-        assert!(!store.acquire(&s, &b, 200, 1_200).await.unwrap(), "a holds it");
-        assert!(store.acquire(&s, &a, 300, 1_300).await.unwrap(), "a again: fine");
+        assert!(
+            !store.acquire(&s, &b, 200, 1_200).await.unwrap(),
+            "a holds it"
+        );
+        assert!(
+            store.acquire(&s, &a, 300, 1_300).await.unwrap(),
+            "a again: fine"
+        );
         assert_eq!(store.renew(&a, 2_000).await.unwrap(), vec![s.clone()]);
         assert!(!store.acquire(&s, &b, 1_999, 3_000).await.unwrap());
-        assert!(store.acquire(&s, &b, 2_000, 3_000).await.unwrap(), "expired");
-        assert!(store.renew(&a, 4_000).await.unwrap().is_empty(), "a lost it");
+        assert!(
+            store.acquire(&s, &b, 2_000, 3_000).await.unwrap(),
+            "expired"
+        );
+        assert!(
+            store.renew(&a, 4_000).await.unwrap().is_empty(),
+            "a lost it"
+        );
         assert!(!store.release(&s, &a).await.unwrap());
         assert!(store.release(&s, &b).await.unwrap());
         let rows = store.lease_rows().await.unwrap();
         assert_eq!(rows[0].holder, None);
-        assert!(store.acquire(&s, &a, 10, 20).await.unwrap(), "released: free");
+        assert!(
+            store.acquire(&s, &a, 10, 20).await.unwrap(),
+            "released: free"
+        );
     }
 
     #[tokio::test]
@@ -241,11 +259,17 @@ mod tests {
         store.set_desired_running(&s, true).await.unwrap();
         let a = node("a");
         store.heartbeat(&a, "http://a:1", 1_000).await.unwrap();
-        store.heartbeat(&node("b"), "http://b:1", 500).await.unwrap();
+        store
+            .heartbeat(&node("b"), "http://b:1", 500)
+            .await
+            .unwrap();
         store.heartbeat(&a, "http://a:2", 1_100).await.unwrap();
         let live = store.live_nodes(900).await.unwrap();
         assert_eq!(live.len(), 1);
-        assert_eq!((live[0].url.as_str(), live[0].heartbeat_ms), ("http://a:2", 1_100));
+        assert_eq!(
+            (live[0].url.as_str(), live[0].heartbeat_ms),
+            ("http://a:2", 1_100)
+        );
         assert!(store.acquire(&s, &a, 1_000, 5_000).await.unwrap());
         let lease = store.session_lease(&s).await.unwrap().unwrap();
         assert!(lease.wanted);
