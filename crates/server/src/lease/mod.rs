@@ -285,6 +285,9 @@ impl Leases {
         let me = &self.inner.me;
         let now = unix_now_ms();
         store.heartbeat(me, &self.inner.url, now).await?;
+        // Before the renewal: a session claimed by a request while the renewal runs is
+        // not in its answer, and is not lost.
+        let held_before = self.held();
         let renewed: HashSet<SessionName> = store
             .renew(me, policy.expiry(now))
             .await?
@@ -299,7 +302,7 @@ impl Leases {
             .map(|n| n.id)
             .collect();
         self.counted(4);
-        for lost in self.held().into_iter().filter(|s| !renewed.contains(s)) {
+        for lost in held_before.into_iter().filter(|s| !renewed.contains(s)) {
             tracing::warn!(session = %lost, "lease lost to another node; stopping the session here");
             self.drop_local(&lost).await;
         }

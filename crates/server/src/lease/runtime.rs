@@ -66,4 +66,7 @@ impl SessionRuntime for LeasedRuntime {
     fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>> {
         self.engine.directory(name)
     }
+    fn runs_here(&self, name: &SessionName) -> bool {
+        self.leases.holds(name)
+    }
 }
