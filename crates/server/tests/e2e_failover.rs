@@ -364,21 +364,13 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     assert_eq!(listed.len(), SESSIONS, "{list}");
     assert!(listed.iter().all(|s| s["status"] == "WORKING"), "{list}");
 
-    // Idle lease upkeep, per session: the loop's statements over a few rounds.
-    let (q0, t0) = (
-        b.metric("wacontacts_lease_queries_total").await,
-        Instant::now(),
-    );
-    let deadline = Instant::now() + WAIT;
-    let q1 = loop {
-        let q = b.metric("wacontacts_lease_queries_total").await;
-        if q >= q0 + 8.0 {
-            break q;
-        }
-        assert!(Instant::now() < deadline, "the lease loop runs");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let per_second = (q1 - q0) / t0.elapsed().as_secs_f64();
+    // Idle lease upkeep, per session: the loop's statements over two whole rounds,
+    // counted from the end of one.
+    let lease_queries = "wacontacts_lease_queries_total";
+    let first = b.metric(lease_queries).await;
+    let (q0, t0) = wait_metric_above(&b, lease_queries, first).await;
+    let (q1, t1) = wait_metric_above(&b, lease_queries, q0 + 7.0).await;
+    let per_second = (q1 - q0) / (t1 - t0).as_secs_f64();
     println!(
         "lease upkeep on one node: {per_second:.2} statements/s for {} sessions = {:.3} per idle session",
         held_b.len(),
@@ -452,6 +444,19 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     receiver.one_id_each("Before Kill");
     receiver.one_id_each("After Kill");
     wasim.shutdown().await;
+}
+
+/// Polls `node`'s counter `name` until it exceeds `above`; its value and when.
+async fn wait_metric_above(node: &Node, name: &str, above: f64) -> (f64, Instant) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = node.metric(name).await;
+        if value > above {
+            return (value, Instant::now());
+        }
+        assert!(Instant::now() < deadline, "{name} passes {above}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Linked devices per account, as wasim knows them.
