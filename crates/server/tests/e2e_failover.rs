@@ -25,6 +25,8 @@ const TAKEOVER_BOUND: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(60);
 /// The phone whose push name changes after the kill (every account sees it).
 const FRIEND: &str = "15557770002";
+/// The session `/v1` acts on: linked through node-a, so node-a holds it.
+const ONPREM: &str = "s00";
 
 /// How the nodes share their database: the one place to change when the store runs
 /// on PostgreSQL (`--database-url`).
@@ -53,7 +55,7 @@ impl Node {
                 "--whatsapp-version",
                 "2.3000.1000000000",
             ])
-            .args(["--webhook-url", hook])
+            .args(["--webhook-url", hook, "--onprem-session", ONPREM])
             .env("WACONTACTS_API_KEY", API_KEY)
             .env("RUST_LOG", "info,sqlx=warn,whatsapp_rust=warn,wacore=warn")
             .stdout(Stdio::piped())
@@ -167,6 +169,8 @@ impl Drop for Node {
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<(Value, bool)>>>,
+    /// On-Prem `no_wait` callbacks (`{"contacts": [...]}`), at `/callback`.
+    callbacks: Arc<Mutex<Vec<(Value, bool)>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -177,13 +181,15 @@ impl Receiver {
                 "/hook",
                 axum::routing::post(
                     |State(r): State<Receiver>, axum::Json(v): axum::Json<Value>| async move {
-                        let up = !r.down.load(std::sync::atomic::Ordering::SeqCst);
-                        r.got.lock().unwrap().push((v, up));
-                        if up {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::SERVICE_UNAVAILABLE
-                        }
+                        r.take(&r.got, v)
+                    },
+                ),
+            )
+            .route(
+                "/callback",
+                axum::routing::post(
+                    |State(r): State<Receiver>, axum::Json(v): axum::Json<Value>| async move {
+                        r.take(&r.callbacks, v)
                     },
                 ),
             )
@@ -192,6 +198,22 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         url
+    }
+
+    /// Records `v` in `into`; 503 while down.
+    fn take(&self, into: &Mutex<Vec<(Value, bool)>>, v: Value) -> StatusCode {
+        let up = !self.down.load(std::sync::atomic::Ordering::SeqCst);
+        into.lock().unwrap().push((v, up));
+        if up {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+
+    /// On-Prem callbacks so far, with whether they were accepted.
+    fn callbacks(&self) -> Vec<(Value, bool)> {
+        self.callbacks.lock().unwrap().clone()
     }
 
     fn set_down(&self, down: bool) {
@@ -380,12 +402,30 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     // An event while the receiver is down: node-a keeps its sessions' deliveries in
     // the shared outbox, retrying, when it is SIGKILLed.
     receiver.set_down(true);
+    assert!(held_a.iter().any(|s| s == ONPREM), "{held_a:?}");
+    let callback = hook.replace("/hook", "/callback");
+    let resp = b
+        .client
+        .patch(format!("{}/v1/settings/application", b.base))
+        .json(&json!({"webhooks": {"url": callback}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A `no_wait` check through node-b runs on node-a; its answer cannot be delivered.
+    let (status, body) = b
+        .post(
+            "/v1/contacts",
+            json!({"blocking": "no_wait", "contacts": [format!("+{FRIEND}")]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     push_name(&wasim, "Before Kill").await;
     let deadline = Instant::now() + WAIT;
     let pending: HashSet<String> = loop {
         let refused = receiver.refused();
         let sessions: HashSet<&String> = refused.iter().map(|(s, _)| s).collect();
-        if sessions.len() == SESSIONS {
+        if sessions.len() == SESSIONS && !receiver.callbacks().is_empty() {
             break refused.into_iter().map(|(_, id)| id).collect();
         }
         assert!(Instant::now() < deadline, "every session tried to deliver");
@@ -441,6 +481,24 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     }
     receiver.wait_all("Before Kill").await;
     receiver.wait_all("After Kill").await;
+    // The queued check's answer, kept in the shared queue, arrives from node-b.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let delivered = receiver.callbacks().into_iter().find(|(_, ok)| *ok);
+        if let Some((answer, _)) = delivered {
+            assert_eq!(
+                answer["contacts"][0],
+                json!({"input": format!("+{FRIEND}"), "status": "valid", "wa_id": FRIEND}),
+                "{answer}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the check's answer after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     receiver.one_id_each("Before Kill");
     receiver.one_id_each("After Kill");
     wasim.shutdown().await;

@@ -184,13 +184,8 @@ impl CheckQueue {
         let _ = self.shared.runs_here.set(runs_here);
     }
 
-    /// Starts the worker of `session` (taken over from another process) if it has
-    /// work; the rows it left are in the shared store.
-    pub fn resume_session(&self, session: &SessionName) {
-        self.wake(session);
-    }
-
-    /// Starts workers for every session with queued rows (after a restart).
+    /// Starts workers for every session with queued rows (after a restart, or once
+    /// sessions were taken over from another process: the rows are in the shared store).
     pub async fn resume(&self) -> Result<usize, StoreError> {
         let sessions = self.shared.store.sessions_with_queued_checks().await?;
         for s in &sessions {

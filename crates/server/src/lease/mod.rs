@@ -223,6 +223,7 @@ impl Leases {
             .await?;
         if won {
             self.adopt(session);
+            self.resume_queues().await;
         }
         Ok(won)
     }
@@ -234,9 +235,18 @@ impl Leases {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(session.clone());
-        if let Some((webhooks, queue)) = self.inner.followers.get() {
+        if let Some((webhooks, _)) = self.inner.followers.get() {
             webhooks.wake(session);
-            queue.resume_session(session);
+        }
+    }
+
+    /// Starts the check-queue workers of the sessions held here that have queued
+    /// checks (one query, whatever the number of sessions just taken).
+    async fn resume_queues(&self) {
+        if let Some((_, queue)) = self.inner.followers.get()
+            && let Err(e) = queue.resume().await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "failed to resume check queues");
         }
     }
 
@@ -306,9 +316,16 @@ impl Leases {
             tracing::warn!(session = %lost, "lease lost to another node; stopping the session here");
             self.drop_local(&lost).await;
         }
-        let wanted = |s: &SessionName| rows.iter().any(|r| &r.session == s && r.wanted);
+        let wanted: HashSet<&SessionName> = rows
+            .iter()
+            .filter(|r| r.wanted)
+            .map(|r| &r.session)
+            .collect();
+        let wanted = |s: &SessionName| wanted.contains(s);
+        let mut came = false;
         // Held here in the database but not running: ours from before a restart.
         for found in renewed.iter().filter(|s| !self.holds(s)) {
+            came = true;
             self.adopt(found);
             if wanted(found) {
                 self.start(found);
@@ -325,11 +342,15 @@ impl Leases {
             self.counted(1);
             if store.acquire(&session, me, now, policy.expiry(now)).await? {
                 tracing::info!(session = %session, "took over a session");
+                came = true;
                 self.adopt(&session);
                 if wanted(&session) {
                     self.start(&session);
                 }
             }
+        }
+        if came {
+            self.resume_queues().await;
         }
         Ok(())
     }
