@@ -501,6 +501,31 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     }
     receiver.one_id_each("Before Kill");
     receiver.one_id_each("After Kill");
+
+    // A new node gets its fair share: node-b hands half over, they log in there.
+    let c = Node::spawn("node-c", dir.path(), &wasim.ws_url(), &hook);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (on_b, on_c) = (b.held().await, c.held().await);
+        let mut working = 0;
+        if on_b.len() == SESSIONS / 2 && on_c.len() == SESSIONS / 2 {
+            for name in &on_c {
+                let (code, v) = c.get(&format!("/api/sessions/{name}")).await;
+                working += usize::from(code == 200 && v["status"] == "WORKING");
+            }
+        }
+        if working == SESSIONS / 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions spread: node-b {}, node-c {} ({working} working there)",
+            on_b.len(),
+            on_c.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(device_counts(&wasim).await, devices_before, "no new scan");
     wasim.shutdown().await;
 }
 
