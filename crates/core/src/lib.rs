@@ -4,6 +4,7 @@
 pub mod contact;
 pub mod identity;
 pub mod ids;
+pub mod lease;
 pub mod phone;
 pub mod policy;
 pub mod ports;

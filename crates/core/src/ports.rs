@@ -422,6 +422,12 @@ pub trait SessionRuntime: Send + Sync {
 
     /// WhatsApp's directory as the session sees it, while it runs.
     fn directory(&self, name: &SessionName) -> Option<Arc<dyn Directory>>;
+
+    /// Whether this process runs the session (holds its lease); when not, its live
+    /// state is another process's and the stored status is the one to show.
+    fn runs_here(&self, _name: &SessionName) -> bool {
+        true
+    }
 }
 
 /// Time, injected so that policies can be tested at their boundaries.

@@ -198,6 +198,9 @@ pub enum EngineError {
     /// The engine is shutting down and takes no new work.
     #[error("engine is shutting down")]
     ShuttingDown,
+    /// Another process holds the session's lease (it runs the session there).
+    #[error("session is running in another process")]
+    Elsewhere,
 }
 
 #[cfg(test)]

@@ -208,6 +208,21 @@ impl Engine {
         Ok(names)
     }
 
+    /// Disconnects one session and forgets it, keeping its keys and without
+    /// broadcasting a status change: another process that took over its lease runs it
+    /// now, and the status it records must not be overwritten by ours. A later
+    /// [`Engine::start`] here starts it afresh.
+    pub async fn release(&self, name: &SessionName) {
+        let Some(session) = self.existing(name) else {
+            return;
+        };
+        session.shutdown().await;
+        let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+        if sessions.get(name).is_some_and(|s| Arc::ptr_eq(s, &session)) {
+            sessions.remove(name);
+        }
+    }
+
     /// Disconnects every session, keeping keys, without broadcasting status
     /// changes: the statuses persisted by the caller stay as they were, so the
     /// next process restarts the sessions that were WORKING. Later starts fail

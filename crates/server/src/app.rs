@@ -32,6 +32,9 @@ use crate::callbacks::HttpCallbacks;
 use crate::clock::{TokioClock, TokioSpawner};
 use crate::config::Settings;
 use crate::error::{self, ApiError};
+use crate::lease::Leases;
+use crate::lease::proxy::Proxy;
+use crate::lease::runtime::LeasedRuntime;
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 use crate::webhooks::Dispatcher;
@@ -103,7 +106,15 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
 
     utoipa::Modify::modify(&Frame, &mut openapi);
     let (api_key, metrics) = (state.api_key.clone(), state.metrics.clone());
+    let node = axum::http::HeaderValue::from_str(state.proxy.leases().node_id().as_str())
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("unnamed"));
     let mut app = api
+        // After routing (it reads the route's `{session}`): a session held by another
+        // node is answered there.
+        .route_layer(middleware::from_fn_with_state(
+            state.proxy.clone(),
+            crate::lease::proxy::forward,
+        ))
         .route("/metrics", get(metrics::serve_metrics))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
@@ -117,6 +128,10 @@ pub fn router(state: AppState, limits: Limits, extra: Option<Router>) -> Router 
             auth::require_api_key,
         ))
         .layer(middleware::from_fn(dashboard::redirect_browsers))
+        .layer(middleware::from_fn_with_state(
+            node,
+            crate::lease::proxy::tag_node,
+        ))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
@@ -198,6 +213,7 @@ pub struct Application {
     key_source: KeySource,
     shutdown_timeout: Duration,
     queue: CheckQueue,
+    leases: Leases,
 }
 
 impl Application {
@@ -215,6 +231,13 @@ impl Application {
             None => Store::open_in_dir(&settings.data_dir).await?,
         };
         tracing::info!(database = store.backend(), "database open");
+        // Bound first: the advertised URL defaults to the bound address.
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let addr = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
         let (api_key, key_source) = ApiKey::resolve(settings.api_key.clone(), &settings.data_dir)?;
         let mut engine_config = EngineConfig::new(&settings.data_dir);
         engine_config.whatsapp_url = settings.whatsapp_url.clone();
@@ -230,9 +253,22 @@ impl Application {
         let dispatcher = Arc::new(std::sync::OnceLock::new());
         let sink = crate::webhooks::WakingSink::new(Arc::new(store.clone()), dispatcher.clone());
         let engine = Engine::new(engine_config, Arc::new(sink), store.devices());
+        let identity =
+            crate::lease::node::Identity::resolve(settings.node_id.clone(), &settings.data_dir)?;
+        let leases = Leases::new(
+            identity.id.clone(),
+            crate::lease::node::advertised_url(settings.advertise_url.as_deref(), addr),
+            settings.lease,
+            Arc::new(store.clone()),
+            engine.clone(),
+            identity,
+        );
         let sessions = SessionService::new(
             Arc::new(store.clone()),
-            Arc::new(engine.clone()),
+            Arc::new(LeasedRuntime {
+                engine: engine.clone(),
+                leases: leases.clone(),
+            }),
             Arc::new(TokioClock),
             Policy::default(),
         );
@@ -251,12 +287,8 @@ impl Application {
             Arc::new(TokioClock),
         )?;
         let _ = dispatcher.set(webhooks.clone());
-        webhooks.spawn();
+        webhooks.set_gate(leases.gate());
         spawn_status_recorder(&engine, sessions.clone(), webhooks.clone());
-        let restored = restore(&engine, &sessions).await?;
-        if restored > 0 {
-            tracing::info!(sessions = restored, "restoring sessions");
-        }
         let checks = CheckService::new(
             Arc::new(store.clone()),
             sessions.clone(),
@@ -271,6 +303,19 @@ impl Application {
             Arc::new(TokioSpawner),
             settings.check_queue,
         );
+        queue.set_gate(leases.gate());
+        leases.follow(webhooks.clone(), queue.clone());
+        // The first round takes this node's share of the sessions (all of them when it
+        // runs alone) and starts those the user left running: a restart brings linked
+        // sessions back to WORKING without a new scan.
+        leases.prune().await;
+        leases.tick().await;
+        leases.spawn();
+        webhooks.spawn();
+        let held = leases.held().len();
+        if held > 0 {
+            tracing::info!(sessions = held, node = %leases.node_id(), "holding sessions");
+        }
         // Checks queued before a restart are checked and delivered as if none happened.
         let queued = queue.resume().await.map_err(|e| e.0)?;
         if queued > 0 {
@@ -290,17 +335,17 @@ impl Application {
             metrics: Metrics::new(),
             identity: IdentityService::new(Arc::new(store.clone())),
             webhooks,
+            proxy: Proxy::new(
+                leases.clone(),
+                settings.onprem_session.clone(),
+                settings.body_limit,
+                settings.request_timeout,
+            )?,
         };
         let limits = Limits {
             body_bytes: settings.body_limit,
             request_timeout: settings.request_timeout,
         };
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("Failed to listen on {}", settings.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("Failed to read the bound address")?;
         Ok(Self {
             listener,
             router: router(state, limits, sandbox_routes(sandbox.as_ref())),
@@ -310,6 +355,7 @@ impl Application {
             key_source,
             shutdown_timeout: settings.shutdown_timeout,
             queue,
+            leases,
         })
     }
 
@@ -347,26 +393,12 @@ impl Application {
         }
         self.queue.stop();
         self.engine.shutdown().await;
+        // After the clients' last device writes: the other nodes take over at once.
+        self.leases.leave().await;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Starts, in the background, every session the user left running: a restart brings
-/// linked sessions back to WORKING without a new scan.
-async fn restore(engine: &Engine, sessions: &SessionService) -> anyhow::Result<usize> {
-    let wanted = sessions.to_restore().await?;
-    let count = wanted.len();
-    for name in wanted {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            if let Err(e) = engine.start(&name).await {
-                tracing::warn!(session = %name, error = %e, "failed to restore a session");
-            }
-        });
-    }
-    Ok(count)
 }
 
 /// Persists every status change the engine reports, until the engine goes away.

@@ -75,6 +75,18 @@ pub struct ServeArgs {
     /// Signs the global webhook's bodies with HMAC-SHA512 under this key.
     #[arg(long, env = "WACONTACTS_WEBHOOK_HMAC_KEY", hide_env_values = true)]
     pub webhook_hmac_key: Option<String>,
+    /// This process's id among the processes sharing the database (1-64 of
+    /// `A-Z a-z 0-9 . _ -`) [default: generated once, kept in `<data-dir>/node-id`].
+    #[arg(long, env = "WACONTACTS_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The URL the other processes reach this one at, to forward requests for the
+    /// sessions it runs [default: http://<listen address>].
+    #[arg(long, env = "WACONTACTS_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Seconds a session lease lasts without renewal: a dead process's sessions are
+    /// taken over within about 4/3 of it (3-300) [default: 15].
+    #[arg(long, env = "WACONTACTS_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u64>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -95,6 +107,9 @@ struct FileConfig {
     webhook_url: Option<String>,
     webhook_events: Option<String>,
     webhook_hmac_key: Option<String>,
+    node_id: Option<String>,
+    advertise_url: Option<String>,
+    lease_ttl_secs: Option<u64>,
 }
 
 /// Settings in force, after layering.
@@ -131,6 +146,12 @@ pub struct Settings {
     pub check_queue: wacontacts_core::service::QueuePolicy,
     /// The webhook of every session (`--webhook-url`), when set.
     pub webhook: Option<crate::webhooks::GlobalWebhook>,
+    /// This node's id; `None` = the data dir's (see `lease::node`).
+    pub node_id: Option<wacontacts_core::lease::NodeId>,
+    /// How other nodes reach this one; `None` = `http://<bound address>`.
+    pub advertise_url: Option<String>,
+    /// Lease lifetime and renewal period.
+    pub lease: wacontacts_core::lease::LeasePolicy,
 }
 
 /// How the sandbox runs.
@@ -164,6 +185,9 @@ impl Settings {
             onprem_token_ttl: crate::onprem_auth::TOKEN_TTL,
             check_queue: Default::default(),
             webhook: None,
+            node_id: None,
+            advertise_url: None,
+            lease: Default::default(),
         }
     }
 
@@ -224,6 +248,24 @@ impl Settings {
                 args.webhook_events.clone().or(file.webhook_events),
                 args.webhook_hmac_key.clone().or(file.webhook_hmac_key),
             )?);
+        }
+        if let Some(id) = args.node_id.clone().or(file.node_id) {
+            settings.node_id = Some(
+                wacontacts_core::lease::NodeId::parse(&id)
+                    .map_err(|e| anyhow::anyhow!("invalid node_id {id:?}: {e}"))?,
+            );
+        }
+        if let Some(url) = args.advertise_url.clone().or(file.advertise_url) {
+            anyhow::ensure!(
+                (url.starts_with("http://") || url.starts_with("https://"))
+                    && reqwest::Url::parse(&url).is_ok(),
+                "advertise_url must be an http:// or https:// URL, got {url:?}"
+            );
+            settings.advertise_url = Some(url);
+        }
+        if let Some(s) = args.lease_ttl_secs.or(file.lease_ttl_secs) {
+            settings.lease = wacontacts_core::lease::LeasePolicy::new(Duration::from_secs(s))
+                .map_err(|e| anyhow::anyhow!("invalid lease_ttl_secs {s}: {e}"))?;
         }
         if args.sandbox {
             settings.sandbox = Some(SandboxSettings {
@@ -379,6 +421,45 @@ mod tests {
                 .webhook
                 .is_none()
         );
+    }
+
+    #[test]
+    fn lease_settings_layer_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "node_id = \"from-file\"\nadvertise_url = \"http://n1:3000\"\nlease_ttl_secs = 9\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, None).unwrap();
+        assert_eq!(s.node_id.unwrap().as_str(), "from-file");
+        assert_eq!(s.advertise_url.as_deref(), Some("http://n1:3000"));
+        assert_eq!(s.lease.ttl, Duration::from_secs(9));
+        args.node_id = Some("flag".into());
+        assert_eq!(
+            Settings::resolve(&args, None)
+                .unwrap()
+                .node_id
+                .unwrap()
+                .as_str(),
+            "flag"
+        );
+        args.node_id = Some("no spaces".into());
+        assert!(Settings::resolve(&args, None).is_err());
+        args.node_id = None;
+        args.lease_ttl_secs = Some(1);
+        assert!(Settings::resolve(&args, None).is_err());
+        args.lease_ttl_secs = None;
+        args.advertise_url = Some("n1:3000".into());
+        assert!(Settings::resolve(&args, None).is_err());
+        let s = Settings::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(s.lease, wacontacts_core::lease::LeasePolicy::default());
+        assert!(s.node_id.is_none() && s.advertise_url.is_none());
     }
 
     #[test]

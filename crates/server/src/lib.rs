@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod metrics;
 pub mod numbers_cli;
 pub mod onprem_auth;

@@ -172,6 +172,7 @@ pub async fn serve_metrics(
 ) -> Result<Response, ApiError> {
     let text = with_check_counters(state.metrics.render()?, &state.checks.stats());
     let text = before_eof(text, &state.webhooks.depth_metrics().await);
+    let text = before_eof(text, &state.proxy.leases().metrics());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub identity: IdentityService,
     /// Webhook delivery; `enqueue` is the hook for events no stored fact carries.
     pub webhooks: Dispatcher,
+    /// This node's leases, and the forwarding of other nodes' sessions.
+    pub proxy: crate::lease::proxy::Proxy,
 }
 
 impl FromRef<AppState> for ApiKey {

@@ -67,7 +67,13 @@ async fn linked_sessions_keep_no_file_of_their_own_and_logout_wipes_their_rows()
         "a per-session device file exists: {files:#?}"
     );
     let open = open_files_under(&data_dir);
-    let shared = ["wacontacts.db", "wacontacts.db-wal", "wacontacts.db-shm"];
+    // `node-id`: the process's node id, locked while it runs (one file per process).
+    let shared = [
+        "wacontacts.db",
+        "wacontacts.db-wal",
+        "wacontacts.db-shm",
+        "node-id",
+    ];
     assert!(
         open.iter()
             .all(|f| shared.contains(&f.file_name().unwrap().to_str().unwrap())),

@@ -6,12 +6,11 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
 use wacontacts_core::ports::StoreResult;
 use wacontacts_core::session::SessionName;
 use wacontacts_core::webhook::{DeliveryLog, DeliveryRecord, MAX_DELIVERIES_PER_SESSION};
 
-use crate::Store;
+use crate::{DbRow, Store};
 
 #[async_trait]
 impl DeliveryLog for Store {
@@ -25,7 +24,7 @@ impl DeliveryLog for Store {
         }
         let mut tx = self.write_tx().await?;
         for r in records {
-            sqlx::query(
+            on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO webhook_deliveries
                    (session, seq, event_id, event, url, delivered, status, error, attempts, at_ms)
                  VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM webhook_deliveries
@@ -40,19 +39,21 @@ impl DeliveryLog for Store {
             .bind(r.error.as_deref())
             .bind(i32::try_from(r.attempts).unwrap_or(i32::MAX))
             .bind(r.at_ms)
-            .execute(&mut *tx)
+            .execute(&mut **c)
             .await
+            .map(|r| r.rows_affected()))
             .context("Failed to log a webhook delivery")?;
         }
         // `seq` has no gaps below the newest row, so this keeps exactly the newest N.
-        sqlx::query(
+        on_tx!(&mut tx, |c| sqlx::query(
             "DELETE FROM webhook_deliveries WHERE session = $1 AND seq <=
                (SELECT max(seq) FROM webhook_deliveries WHERE session = $1) - $2",
         )
         .bind(session.as_str())
         .bind(MAX_DELIVERIES_PER_SESSION as i64)
-        .execute(&mut *tx)
+        .execute(&mut **c)
         .await
+        .map(|r| r.rows_affected()))
         .context("Failed to prune the webhook delivery log")?;
         tx.commit()
             .await
@@ -66,38 +67,44 @@ impl DeliveryLog for Store {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let rows = sqlx::query(
-            "SELECT event_id, event, url, delivered, status, error, attempts, at_ms
+        on_pool!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT event_id, event, url, delivered, status, error, attempts, at_ms
              FROM webhook_deliveries WHERE session = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
-        )
-        .bind(session.as_str())
-        .bind(limit as i64)
-        .bind(offset as i64)
-        .fetch_all(self.pool())
-        .await
-        .context("Failed to read the webhook delivery log")?;
-        let read = |row: &sqlx::sqlite::SqliteRow| -> anyhow::Result<DeliveryRecord> {
-            Ok(DeliveryRecord {
-                event_id: row.try_get("event_id")?,
-                event: row.try_get("event")?,
-                url: row.try_get("url")?,
-                delivered: row.try_get("delivered")?,
-                status: row
-                    .try_get::<Option<i32>, _>("status")?
-                    .and_then(|s| u16::try_from(s).ok()),
-                error: row.try_get("error")?,
-                attempts: row.try_get::<i32, _>("attempts")?.max(0) as u32,
-                at_ms: row.try_get("at_ms")?,
-            })
-        };
-        Ok(rows.iter().map(read).collect::<anyhow::Result<_>>()?)
+            )
+            .bind(session.as_str())
+            .bind(limit as i64)
+            .bind(offset as i64)
+            .fetch_all(pool)
+            .await
+            .context("Failed to read the webhook delivery log")?;
+            Ok(rows
+                .iter()
+                .map(record_from_row)
+                .collect::<anyhow::Result<_>>()?)
+        })
     }
+}
+
+fn record_from_row(row: &impl DbRow) -> anyhow::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        event_id: row.try_get("event_id")?,
+        event: row.try_get("event")?,
+        url: row.try_get("url")?,
+        delivered: row.try_get("delivered")?,
+        status: row
+            .try_get::<Option<i32>, _>("status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error: row.try_get("error")?,
+        attempts: row.try_get::<i32, _>("attempts")?.max(0) as u32,
+        at_ms: row.try_get("at_ms")?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::store_with_session;
+    use crate::test_support::{Backend, store_with_session};
 
     fn record(n: u32, delivered: bool) -> DeliveryRecord {
         DeliveryRecord {
@@ -112,9 +119,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn keeps_the_newest_per_session_pages_newest_first_and_goes_with_the_session() {
-        let (_dir, store, s) = store_with_session("log").await;
+    async fn keeps_the_newest_per_session_pages_newest_first_and_goes_with_the_session(
+        backend: Backend,
+    ) {
+        let (_dir, store, s) = store_with_session(backend, "log").await;
         let other = SessionName::parse("other").unwrap();
         store
             .create_session(&wacontacts_core::session::NewSession {
@@ -156,4 +164,6 @@ mod tests {
         store.delete_session(&s).await.unwrap();
         assert!(store.recent_deliveries(&s, 10, 0).await.unwrap().is_empty());
     }
+
+    both_backends!(keeps_the_newest_per_session_pages_newest_first_and_goes_with_the_session);
 }

@@ -12,6 +12,7 @@ mod checks;
 mod contacts;
 mod deliveries;
 pub mod device;
+mod leases;
 mod page_index;
 mod ports;
 mod search;

@@ -16,6 +16,7 @@ use futures::channel::mpsc;
 
 use crate::contact::Existence;
 use crate::ids::PhoneNumber;
+use crate::lease::RunsHere;
 use crate::ports::{CallbackSender, CheckQueueStore, Clock, DirectoryError, Spawner, StoreError};
 use crate::queued::{CheckOutcome, CheckStatus, QueuedCheck};
 use crate::service::checks::CheckService;
@@ -86,6 +87,9 @@ struct Shared {
     workers: Mutex<HashMap<SessionName, mpsc::Sender<()>>>,
     /// Set by [`CheckQueue::stop`]: workers end, none start.
     stopped: std::sync::atomic::AtomicBool,
+    /// Which sessions this process works for (the holder of a session's lease);
+    /// every session when unset.
+    runs_here: std::sync::OnceLock<RunsHere>,
 }
 
 /// The queue service. Cheap to clone.
@@ -140,6 +144,7 @@ impl CheckQueue {
                 policy,
                 workers: Mutex::new(HashMap::new()),
                 stopped: Default::default(),
+                runs_here: Default::default(),
             }),
         }
     }
@@ -172,7 +177,15 @@ impl CheckQueue {
         Ok(())
     }
 
-    /// Starts workers for every session with queued rows (after a restart).
+    /// Limits the workers to the sessions `runs_here` says this process holds: a
+    /// worker ends once its session is not held here, and none starts for such a
+    /// session (its holder drains its queue). Set once, before any work.
+    pub fn set_gate(&self, runs_here: RunsHere) {
+        let _ = self.shared.runs_here.set(runs_here);
+    }
+
+    /// Starts workers for every session with queued rows (after a restart, or once
+    /// sessions were taken over from another process: the rows are in the shared store).
     pub async fn resume(&self) -> Result<usize, StoreError> {
         let sessions = self.shared.store.sessions_with_queued_checks().await?;
         for s in &sessions {
@@ -224,6 +237,7 @@ impl CheckQueue {
             .shared
             .stopped
             .load(std::sync::atomic::Ordering::SeqCst)
+            || !self.shared.runs_here(session)
         {
             return;
         }
@@ -250,10 +264,30 @@ impl CheckQueue {
 }
 
 impl Shared {
-    /// Steps until the wake-up channel closes (the service is gone).
+    fn runs_here(&self, session: &SessionName) -> bool {
+        self.runs_here.get().is_none_or(|gate| gate(session))
+    }
+
+    /// Whether the worker of `session` should end: the service stopped, or the session
+    /// is held by another process now (then the worker is forgotten, under the lock a
+    /// wake-up takes, so a takeover back here starts a new one).
+    fn should_end(&self, session: &SessionName) -> bool {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if self.runs_here(session) {
+            return false;
+        }
+        workers.remove(session);
+        true
+    }
+
+    /// Steps until the wake-up channel closes (the service is gone) or the session
+    /// moves to another process.
     async fn run(self: Arc<Self>, mut worker: Worker, mut wake: mpsc::Receiver<()>) {
         loop {
-            if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.should_end(&worker.session) {
                 return;
             }
             match self.step(&mut worker).await {

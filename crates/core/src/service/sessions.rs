@@ -105,6 +105,16 @@ impl SessionService {
     }
 
     fn view(&self, record: SessionRecord) -> SessionView {
+        if !self.runtime.runs_here(&record.name) {
+            // Another process runs it (a listing is answered by any process): what
+            // its holder recorded.
+            return SessionView {
+                status: record.status,
+                reason: record.failure_reason.clone(),
+                me: None,
+                record,
+            };
+        }
         let SessionState { status, reason, me } = self.runtime.state(&record.name);
         SessionView {
             reason: reason.or_else(|| record.failure_reason.clone()),

@@ -72,6 +72,22 @@ impl SessionCounts {
     }
 }
 
+/// This process among those sharing the database.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeHealth {
+    /// The node id (`--node-id`).
+    pub id: String,
+    /// How many sessions this node holds (runs, or answers for when stopped).
+    pub sessions: usize,
+    /// The URL other nodes forward requests to: only for callers with the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The names of the sessions this node holds: only for callers with the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<Vec<String>>,
+}
+
 /// Answer of `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -84,6 +100,8 @@ pub struct Health {
     /// Each session's name and status: only for callers that send a valid `X-Api-Key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Vec<SessionHealth>>,
+    /// The node that answered and the sessions it holds.
+    pub node: NodeHealth,
 }
 
 /// Readiness: the database and how many sessions are in each status; with a valid
@@ -128,6 +146,14 @@ pub async fn health(
             )
         }
     };
+    let leases = state.proxy.leases();
+    let held = leases.held();
+    let node = NodeHealth {
+        id: leases.node_id().to_string(),
+        sessions: held.len(),
+        url: keyed.then(|| leases.url().to_owned()),
+        held: keyed.then(|| held.iter().map(ToString::to_string).collect()),
+    };
     let ok = database.status == "ok";
     let status = if ok {
         StatusCode::OK
@@ -141,6 +167,7 @@ pub async fn health(
             database,
             session_counts: counts,
             sessions,
+            node,
         }),
     )
 }

@@ -343,6 +343,11 @@ fn engine_error(err: EngineError) -> ApiError {
         EngineError::ShuttingDown => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
         }
+        EngineError::Elsewhere => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_unavailable",
+            message,
+        ),
         EngineError::WhatsApp(detail) => ApiError::upstream(detail),
         EngineError::Device(e) => ApiError::internal(anyhow::anyhow!("device store: {e}")),
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use wacontacts_core::lease::RunsHere;
 use wacontacts_core::ports::{Clock, SessionRuntime, SessionStore, StoreResult};
 use wacontacts_core::session::SessionName;
 use wacontacts_core::webhook::{Deliverer, DeliveryLog, DeliveryRecord, Outbox};
@@ -39,6 +40,15 @@ struct Inner {
     deliverer: Deliverer,
     sessions: Arc<dyn SessionStore>,
     tasks: Mutex<HashMap<SessionName, Arc<Notify>>>,
+    /// The sessions this process delivers for (those whose lease it holds); every
+    /// session when unset.
+    runs_here: std::sync::OnceLock<RunsHere>,
+}
+
+impl Inner {
+    fn runs_here(&self, session: &SessionName) -> bool {
+        self.runs_here.get().is_none_or(|gate| gate(session))
+    }
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -71,8 +81,16 @@ impl Dispatcher {
                 deliverer,
                 sessions,
                 tasks: Mutex::new(HashMap::new()),
+                runs_here: Default::default(),
             }),
         })
+    }
+
+    /// Limits delivery to the sessions `runs_here` says this process holds: another
+    /// process's sessions are delivered by it, and a task whose session moved away
+    /// ends. Set once, before [`Dispatcher::spawn`].
+    pub fn set_gate(&self, runs_here: RunsHere) {
+        let _ = self.inner.runs_here.set(runs_here);
     }
 
     /// Starts the tasks of every session (and of every session with events left
@@ -116,6 +134,10 @@ impl Dispatcher {
             return n.clone();
         }
         let notify = Arc::new(Notify::new());
+        if !self.inner.runs_here(session) {
+            // Its holder delivers; a wake-up here goes nowhere.
+            return notify;
+        }
         tasks.insert(session.clone(), notify.clone());
         let (inner, name, wake) = (self.inner.clone(), session.clone(), notify.clone());
         tokio::spawn(async move { run_session(inner, name, wake).await });
@@ -199,9 +221,17 @@ impl Dispatcher {
     }
 }
 
-/// One session's delivery loop, for the life of the process.
+/// One session's delivery loop, while this process holds the session.
 async fn run_session(inner: Arc<Inner>, session: SessionName, wake: Arc<Notify>) {
     loop {
+        {
+            // Under the lock `ensure` takes: a takeover back here starts a new task.
+            let mut tasks = inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if !inner.runs_here(&session) {
+                tasks.remove(&session);
+                return;
+            }
+        }
         let wait = match inner.deliverer.run_due(&session).await {
             Ok(None) => IDLE_POLL,
             Ok(Some(at)) => {
