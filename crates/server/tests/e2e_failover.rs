@@ -1,4 +1,5 @@
-//! Two real server processes on one database, 20 sessions linked to wasim: each
+//! Two real server processes on one PostgreSQL database (each with its own data dir:
+//! nothing of a session is on local disk), 20 sessions linked to wasim: each
 //! session runs in one process, any process answers for any session (forwarding it),
 //! and when one process is killed (SIGKILL) the other takes its sessions over, WORKING
 //! again without a scan, and keeps delivering their webhooks under the same ids.
@@ -16,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::{API_KEY, json_of};
 use serde_json::{Value, json};
+use wacontacts_store::testing::{Backend, TestDatabase};
 
 /// Sessions linked, and how many go through each node.
 const SESSIONS: usize = 20;
@@ -28,10 +30,15 @@ const FRIEND: &str = "15557770002";
 /// The session `/v1` acts on: linked through node-a, so node-a holds it.
 const ONPREM: &str = "s00";
 
-/// How the nodes share their database: the one place to change when the store runs
-/// on PostgreSQL (`--database-url`).
-fn shared_database_args(data_dir: &Path) -> Vec<String> {
-    vec!["--data-dir".into(), data_dir.display().to_string()]
+/// How the nodes share their database: one PostgreSQL database (`--database-url`),
+/// and a data dir of each node's own.
+fn database_args(database_url: &str, node_dir: &Path) -> Vec<String> {
+    vec![
+        "--database-url".into(),
+        database_url.into(),
+        "--data-dir".into(),
+        node_dir.display().to_string(),
+    ]
 }
 
 /// One `wacontacts serve` process.
@@ -43,11 +50,11 @@ struct Node {
 }
 
 impl Node {
-    fn spawn(id: &'static str, dir: &Path, wasim_url: &str, hook: &str) -> Node {
+    fn spawn(id: &'static str, dir: &Path, db: &str, wasim_url: &str, hook: &str) -> Node {
         let log = dir.join(format!("{id}.log"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_wacontacts"))
             .arg("serve")
-            .args(shared_database_args(&dir.join("data")))
+            .args(database_args(db, &dir.join(id)))
             .args(["--listen", "127.0.0.1:0", "--node-id", id])
             .args([
                 "--whatsapp-url",
@@ -335,6 +342,10 @@ async fn link(node: &Node, wasim: &wasim::Wasim, session: &str, phone: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Backend::Postgres)
+        .await
+        .expect("a PostgreSQL database (run the tests with scripts/test)");
+    let db = database.raw_url();
     let wasim = wasim::Wasim::start("127.0.0.1:0".parse().unwrap(), Default::default())
         .await
         .expect("wasim starts");
@@ -344,8 +355,8 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
         .unwrap();
     let receiver = Receiver::default();
     let hook = receiver.clone().start().await;
-    let a = Node::spawn("node-a", dir.path(), &wasim.ws_url(), &hook);
-    let b = Node::spawn("node-b", dir.path(), &wasim.ws_url(), &hook);
+    let a = Node::spawn("node-a", dir.path(), db, &wasim.ws_url(), &hook);
+    let b = Node::spawn("node-b", dir.path(), db, &wasim.ws_url(), &hook);
 
     // Sessions are created and linked through either node.
     let names: Vec<String> = (0..SESSIONS).map(|i| format!("s{i:02}")).collect();
@@ -503,7 +514,7 @@ async fn a_killed_nodes_sessions_are_taken_over_without_a_scan() {
     receiver.one_id_each("After Kill");
 
     // A new node gets its fair share: node-b hands half over, they log in there.
-    let c = Node::spawn("node-c", dir.path(), &wasim.ws_url(), &hook);
+    let c = Node::spawn("node-c", dir.path(), db, &wasim.ws_url(), &hook);
     let deadline = Instant::now() + WAIT;
     loop {
         let (on_b, on_c) = (b.held().await, c.held().await);

@@ -133,16 +133,15 @@ impl LeaseStore for Store {
     }
 
     async fn release(&self, session: &SessionName, node: &NodeId) -> StoreResult<bool> {
-        let done =
-            on_pool!(self.pool(), |pool| {
-                sqlx::query(
+        let done = on_pool!(self.pool(), |pool| {
+            sqlx::query(
             "UPDATE leases SET holder = NULL, expires_ms = 0 WHERE session = $1 AND holder = $2",
         )
         .bind(session.as_str())
         .bind(node.as_str())
         .execute(pool).await.map(|r| r.rows_affected())
-            })
-            .context("Failed to release a lease")?;
+        })
+        .context("Failed to release a lease")?;
         Ok(done == 1)
     }
 
