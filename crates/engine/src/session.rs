@@ -58,6 +58,10 @@ pub(crate) struct Shared {
     pub(crate) qr_tx: broadcast::Sender<QrCode>,
     /// Set by [`crate::Engine::shutdown`]: no session starts any more.
     pub(crate) closed: AtomicBool,
+    /// The HTTP client every session's client shares (one pool, one TLS config).
+    pub(crate) http: crate::http::EngineHttp,
+    /// Turns for logins with stored keys ([`EngineConfig::max_concurrent_logins`]).
+    pub(crate) logins: Arc<tokio::sync::Semaphore>,
 }
 
 /// One linked (or linking) account.
@@ -235,7 +239,7 @@ impl Session {
         let mut builder = Bot::builder()
             .with_backend(device.clone())
             .with_transport_factory(transport)
-            .with_http_client(crate::http::EngineHttp::new(config.whatsapp_url.as_deref()))
+            .with_http_client(self.shared.http.clone())
             .with_event_handler(handler);
         if let Some(version) = config.client_version {
             builder = builder.with_version(version);
@@ -252,6 +256,11 @@ impl Session {
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
         let weak_client = Arc::downgrade(&client);
+        // Stored keys: wait for a login turn (see `max_concurrent_logins`).
+        let login_turn = match client.pn() {
+            Some(_) => self.shared.logins.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -267,10 +276,19 @@ impl Session {
         tokio::spawn(events::pump(
             self.shared.sink.clone(),
             self.name.clone(),
-            weak_client,
+            weak_client.clone(),
             event_rx,
         ));
         let handle = bot.spawn();
+        if let Some(turn) = login_turn {
+            let (client, limit) = (weak_client, config.connect_timeout);
+            tokio::spawn(async move {
+                if let Some(client) = client.upgrade() {
+                    let _ = client.wait_for_connected(limit).await;
+                }
+                drop(turn);
+            });
+        }
         let weak = Arc::downgrade(self);
         let watcher = tokio::spawn(async move {
             handle.await;
@@ -883,6 +901,8 @@ mod tests {
             status_tx,
             qr_tx,
             closed: AtomicBool::new(false),
+            logins: Arc::new(tokio::sync::Semaphore::new(4)),
+            http: crate::http::EngineHttp::new(None),
         });
         let s = Session::new(SessionName::parse("unit").unwrap(), shared);
         lock(&s.inner).state.status = SessionStatus::Starting;

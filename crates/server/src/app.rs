@@ -387,7 +387,14 @@ fn spawn_status_recorder(engine: &Engine, sessions: SessionService, webhooks: Di
                         tracing::warn!(error = %format!("{e:#}"), "failed to queue a session.status webhook");
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    let written = crate::status_catchup::record_current(&sessions).await;
+                    tracing::warn!(
+                        missed,
+                        written,
+                        "status changes came faster than they were recorded; recorded the current ones"
+                    );
+                }
                 Err(RecvError::Closed) => break,
             }
         }
