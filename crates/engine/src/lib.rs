@@ -219,6 +219,8 @@ impl Engine {
     /// with `ShuttingDown`.
     pub async fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Relaxed);
+        // Sessions waiting for a login turn give up instead of holding the shutdown.
+        self.shared.logins.close();
         let sessions: Vec<Arc<Session>> = self
             .sessions
             .read()

@@ -214,6 +214,8 @@ impl Session {
         };
         match self.spawn_client(generation).await {
             Ok(()) => Ok(()),
+            // Not a failure of the session: the server is stopping.
+            Err(e @ EngineError::ShuttingDown) => Err(e),
             Err(e) => {
                 self.set(SessionStatus::Failed, Some(e.to_string()));
                 Err(e)
@@ -256,9 +258,16 @@ impl Session {
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
         let weak_client = Arc::downgrade(&client);
-        // Stored keys: wait for a login turn (see `max_concurrent_logins`).
+        // Stored keys: wait for a login turn (see `max_concurrent_logins`). Shutdown
+        // closes the turns: a session still waiting then never connects.
         let login_turn = match client.pn() {
-            Some(_) => self.shared.logins.clone().acquire_owned().await.ok(),
+            Some(_) => match self.shared.logins.clone().acquire_owned().await {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    device.close();
+                    return Err(EngineError::ShuttingDown);
+                }
+            },
             None => None,
         };
         {

@@ -90,6 +90,12 @@ impl Proc {
         self.status_kib("VmRSS:")
     }
 
+    /// Anonymous resident memory (heap, stacks), KiB: RSS without the pages of mapped
+    /// files (the database is memory-mapped).
+    fn anon_kib(&self) -> u64 {
+        self.status_kib("RssAnon:")
+    }
+
     fn threads(&self) -> u64 {
         self.status_kib("Threads:")
     }
@@ -372,9 +378,11 @@ async fn run(settings: Settings) {
     let proc = server.proc();
     let empty = settle(&proc).await;
     let empty_fds = proc.open_fds();
+    let empty_anon = proc.anon_kib();
     println!(
-        "empty server: RSS {:.1} MiB, {empty_fds} fds, {} threads",
+        "empty server: RSS {:.1} MiB (anonymous {:.1} MiB), {empty_fds} fds, {} threads",
         mib(empty),
+        mib(empty_anon),
         proc.threads()
     );
 
@@ -390,7 +398,7 @@ async fn run(settings: Settings) {
         .buffer_unordered(settings.concurrency);
     while linking.next().await.is_some() {
         done += 1;
-        if done % 1000 == 0 && done < n {
+        if done.is_multiple_of(1000) && done < n {
             println!(
                 "  {done} linked after {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -415,9 +423,12 @@ async fn run(settings: Settings) {
     let fds = proc.open_fds();
     let threads = proc.threads();
     let per_session = (linked.saturating_sub(empty)) as f64 / n as f64;
+    let anon = proc.anon_kib();
     println!(
-        "{n} linked: RSS {:.1} MiB, marginal {per_session:.0} KiB per session, {fds} fds, {threads} threads",
-        mib(linked)
+        "{n} linked: RSS {:.1} MiB, marginal {per_session:.0} KiB per session (anonymous: {:.1} MiB, {:.0} KiB per session), {fds} fds, {threads} threads",
+        mib(linked),
+        mib(anon),
+        anon.saturating_sub(empty_anon) as f64 / n as f64,
     );
 
     let cpu_before = proc.cpu_ticks();
@@ -467,10 +478,14 @@ async fn run(settings: Settings) {
     let after = settle(&proc).await;
     let recorded = api.recorded_working(n).await;
     println!("/health counts {recorded} of {n} WORKING after the restore");
+    let after_anon = proc.anon_kib();
     println!(
-        "restored {n} in {:.1} s (server CPU {restore_cpu:.1} s); RSS after restore {:.1} MiB, {} fds",
+        "restored {n} in {:.1} s (server CPU {restore_cpu:.1} s); RSS after restore {:.1} MiB ({:.0} KiB per session; anonymous {:.1} MiB, {:.0} KiB per session), {} fds",
         restore_time.as_secs_f64(),
         mib(after),
+        after.saturating_sub(empty) as f64 / n as f64,
+        mib(after_anon),
+        after_anon.saturating_sub(empty_anon) as f64 / n as f64,
         proc.open_fds(),
     );
     println!();

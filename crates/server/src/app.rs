@@ -218,6 +218,7 @@ impl Application {
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         engine_config.qr_timeout = settings.qr_timeout;
+        engine_config.max_concurrent_logins = settings.max_concurrent_logins;
         // Stored facts wake their session's webhook task (set once the dispatcher exists).
         let dispatcher = Arc::new(std::sync::OnceLock::new());
         let sink = crate::webhooks::WakingSink::new(Arc::new(store.clone()), dispatcher.clone());
