@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use wacontacts_core::session::SessionName;
 
+/// Default of [`EngineConfig::max_concurrent_logins`].
+pub const DEFAULT_CONCURRENT_LOGINS: usize = 64;
+
 /// Settings shared by every session of one [`crate::Engine`].
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -34,6 +37,13 @@ pub struct EngineConfig {
     /// QR code was scanned in time"). `None` leaves it to WhatsApp's QR codes
     /// running out (60 s for the first, 20 s for each further one: 160 s for six).
     pub qr_timeout: Option<Duration>,
+    /// Logins with stored keys in progress at once, each from its connect until the
+    /// client is fully ready (or [`EngineConfig::connect_timeout`] passed); further
+    /// starts wait their turn in STARTING. A restart restores thousands of sessions
+    /// at once: unbounded, their handshakes and first syncs compete for the cores
+    /// and the database, time out and retry with backoff. Pairing (no stored keys)
+    /// is never held back. At least 1.
+    pub max_concurrent_logins: usize,
 }
 
 impl EngineConfig {
@@ -49,6 +59,7 @@ impl EngineConfig {
             device_name: None,
             pre_key_count: None,
             qr_timeout: None,
+            max_concurrent_logins: DEFAULT_CONCURRENT_LOGINS,
         }
     }
 

@@ -9,7 +9,11 @@ use whatsapp_rust::http::{HttpClient, HttpRequest, HttpResponse, UreqHttpClient}
 #[cfg(feature = "sandbox")]
 const SIMULATED_MEDIA: &str = "https://media.wasim.invalid";
 
-/// ureq, plus (sandbox builds) the simulator's media host.
+/// ureq, plus (sandbox builds) the simulator's media host. One per engine, cloned into
+/// every session's client: a clone shares the agent, so all sessions share one
+/// connection pool (at most 3 idle connections, 32 KiB of buffers each) and one TLS
+/// configuration, instead of a pool, its idle sockets and a root store per session.
+#[derive(Clone)]
 pub(crate) struct EngineHttp {
     inner: UreqHttpClient,
     /// `http://HOST:PORT` of the simulator, when the engine talks to one.

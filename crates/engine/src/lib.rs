@@ -28,7 +28,7 @@ mod events;
 mod http;
 mod session;
 
-pub use config::{EngineConfig, parse_client_version};
+pub use config::{DEFAULT_CONCURRENT_LOGINS, EngineConfig, parse_client_version};
 pub use error::EngineError;
 pub use session::{Me, QrCode, SessionState, StatusChange};
 
@@ -56,8 +56,13 @@ impl Engine {
     pub fn new(config: EngineConfig, sink: Arc<dyn ContactEventSink>, devices: Devices) -> Self {
         let (status_tx, _) = broadcast::channel(1024);
         let (qr_tx, _) = broadcast::channel(256);
+        let logins = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_logins.max(1),
+        ));
         Self {
             shared: Arc::new(Shared {
+                logins,
+                http: http::EngineHttp::new(config.whatsapp_url.as_deref()),
                 config,
                 sink,
                 devices,
@@ -229,6 +234,8 @@ impl Engine {
     /// with `ShuttingDown`.
     pub async fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Relaxed);
+        // Sessions waiting for a login turn give up instead of holding the shutdown.
+        self.shared.logins.close();
         let sessions: Vec<Arc<Session>> = self
             .sessions
             .read()

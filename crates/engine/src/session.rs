@@ -58,6 +58,10 @@ pub(crate) struct Shared {
     pub(crate) qr_tx: broadcast::Sender<QrCode>,
     /// Set by [`crate::Engine::shutdown`]: no session starts any more.
     pub(crate) closed: AtomicBool,
+    /// The HTTP client every session's client shares (one pool, one TLS config).
+    pub(crate) http: crate::http::EngineHttp,
+    /// Turns for logins with stored keys ([`EngineConfig::max_concurrent_logins`]).
+    pub(crate) logins: Arc<tokio::sync::Semaphore>,
 }
 
 /// One linked (or linking) account.
@@ -213,6 +217,8 @@ impl Session {
         };
         match self.spawn_client(generation).await {
             Ok(()) => Ok(()),
+            // Not a failure of the session: the server is stopping.
+            Err(e @ EngineError::ShuttingDown) => Err(e),
             Err(e) => {
                 self.set(SessionStatus::Failed, Some(e.to_string()));
                 Err(e)
@@ -238,7 +244,7 @@ impl Session {
         let mut builder = Bot::builder()
             .with_backend(device.clone())
             .with_transport_factory(transport)
-            .with_http_client(crate::http::EngineHttp::new(config.whatsapp_url.as_deref()))
+            .with_http_client(self.shared.http.clone())
             .with_event_handler(handler);
         if let Some(version) = config.client_version {
             builder = builder.with_version(version);
@@ -256,6 +262,18 @@ impl Session {
         let client = bot.client();
         let weak_client = Arc::downgrade(&client);
         let blocklist = Arc::new(events::BlocklistOrder::default());
+        // Stored keys: wait for a login turn (see `max_concurrent_logins`). Shutdown
+        // closes the turns: a session still waiting then never connects.
+        let login_turn = match client.pn() {
+            Some(_) => match self.shared.logins.clone().acquire_owned().await {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    device.close();
+                    return Err(EngineError::ShuttingDown);
+                }
+            },
+            None => None,
+        };
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -272,11 +290,20 @@ impl Session {
         tokio::spawn(events::pump(
             self.shared.sink.clone(),
             self.name.clone(),
-            weak_client,
+            weak_client.clone(),
             event_rx,
             blocklist,
         ));
         let handle = bot.spawn();
+        if let Some(turn) = login_turn {
+            let (client, limit) = (weak_client, config.connect_timeout);
+            tokio::spawn(async move {
+                if let Some(client) = client.upgrade() {
+                    let _ = client.wait_for_connected(limit).await;
+                }
+                drop(turn);
+            });
+        }
         let weak = Arc::downgrade(self);
         let watcher = tokio::spawn(async move {
             handle.await;
@@ -893,6 +920,8 @@ mod tests {
             status_tx,
             qr_tx,
             closed: AtomicBool::new(false),
+            logins: Arc::new(tokio::sync::Semaphore::new(4)),
+            http: crate::http::EngineHttp::new(None),
         });
         let s = Session::new(SessionName::parse("unit").unwrap(), shared);
         lock(&s.inner).state.status = SessionStatus::Starting;

@@ -249,6 +249,7 @@ impl Application {
         engine_config.device_name = Some("wacontacts".into());
         engine_config.pre_key_count = settings.pre_key_count;
         engine_config.qr_timeout = settings.qr_timeout;
+        engine_config.max_concurrent_logins = settings.max_concurrent_logins;
         // Stored facts wake their session's webhook task (set once the dispatcher exists).
         let dispatcher = Arc::new(std::sync::OnceLock::new());
         let sink = crate::webhooks::WakingSink::new(Arc::new(store.clone()), dispatcher.clone());
@@ -428,7 +429,14 @@ fn spawn_status_recorder(engine: &Engine, sessions: SessionService, webhooks: Di
                         tracing::warn!(error = %format!("{e:#}"), "failed to queue a session.status webhook");
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    let written = crate::status_catchup::record_current(&sessions).await;
+                    tracing::warn!(
+                        missed,
+                        written,
+                        "status changes came faster than they were recorded; recorded the current ones"
+                    );
+                }
                 Err(RecvError::Closed) => break,
             }
         }

@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// taken over within about 4/3 of it (3-300) [default: 15].
     #[arg(long, env = "WACONTACTS_LEASE_TTL_SECS")]
     pub lease_ttl_secs: Option<u64>,
+    /// Sessions logging in with stored keys at once (a restart restores them in turns
+    /// of this many); at least 1 [default: 64].
+    #[arg(long, env = "WACONTACTS_MAX_CONCURRENT_LOGINS")]
+    pub max_concurrent_logins: Option<usize>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -110,6 +114,7 @@ struct FileConfig {
     node_id: Option<String>,
     advertise_url: Option<String>,
     lease_ttl_secs: Option<u64>,
+    max_concurrent_logins: Option<usize>,
 }
 
 /// Settings in force, after layering.
@@ -134,6 +139,8 @@ pub struct Settings {
     /// How long a session may show QR codes before it is FAILED; `None` = until
     /// WhatsApp's codes run out. Not a flag: tests shorten it.
     pub qr_timeout: Option<Duration>,
+    /// Logins with stored keys in progress at once (the engine's turns).
+    pub max_concurrent_logins: usize,
     /// Run against an in-process wasim instead of WhatsApp.
     pub sandbox: Option<SandboxSettings>,
     /// The ban guard's rules (budget, cache lifetimes, batching).
@@ -178,6 +185,7 @@ impl Settings {
             whatsapp_version: None,
             pre_key_count: None,
             qr_timeout: None,
+            max_concurrent_logins: wacontacts_engine::DEFAULT_CONCURRENT_LOGINS,
             sandbox: None,
             checks: wacontacts_core::policy::CheckPolicy::default(),
             onprem_session: wacontacts_core::session::SessionName::parse("default")
@@ -212,6 +220,10 @@ impl Settings {
             settings.listen = listen;
         }
         settings.api_key = env_api_key.filter(|k| !k.is_empty()).or(file.api_key);
+        if let Some(n) = args.max_concurrent_logins.or(file.max_concurrent_logins) {
+            anyhow::ensure!(n >= 1, "max_concurrent_logins must be at least 1, got {n}");
+            settings.max_concurrent_logins = n;
+        }
         if let Some(b) = args.check_budget_per_hour.or(file.check_budget_per_hour) {
             settings.checks.budget_per_hour = b;
         }
@@ -379,6 +391,35 @@ mod tests {
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert!(s.api_key.is_none());
+    }
+
+    #[test]
+    fn concurrent_logins_from_flag_or_file_and_at_least_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "max_concurrent_logins = 8\n").unwrap();
+        let mut args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args, None)
+                .unwrap()
+                .max_concurrent_logins,
+            8
+        );
+        args.max_concurrent_logins = Some(2);
+        assert_eq!(
+            Settings::resolve(&args, None)
+                .unwrap()
+                .max_concurrent_logins,
+            2
+        );
+        args.max_concurrent_logins = Some(0);
+        let err = Settings::resolve(&args, None).unwrap_err().to_string();
+        assert!(err.contains("max_concurrent_logins"), "{err}");
+        let defaults = Settings::resolve(&ServeArgs::default(), None).unwrap();
+        assert_eq!(defaults.max_concurrent_logins, 64);
     }
 
     #[test]

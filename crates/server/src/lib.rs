@@ -15,6 +15,7 @@ pub mod onprem_auth;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod state;
+pub mod status_catchup;
 pub mod telemetry;
 pub mod webhooks;
 
