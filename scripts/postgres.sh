@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests: installs Debian's `postgresql` when no server
-# binaries are present, starts (or reuses) a cluster under target/postgres on
+# binaries are present, starts (or reuses) a cluster under target/postgres (or, when the
+# postgres OS user cannot reach the checkout, under the temp dir) on
 # 127.0.0.1, and prints the line that exports its URL:
 #
 #   eval "$(scripts/postgres.sh)"      # sets WACONTACTS_TEST_POSTGRES_URL
@@ -34,24 +35,31 @@ fi
 
 ROOT="$PWD/target/postgres"
 PORT=${PGPORT:-$((54000 + $(printf %s "$ROOT" | cksum | cut -d" " -f1) % 1000))}
-DATA="$ROOT/data"
 mkdir -p "$ROOT"
 
 as_owner() {
   if [[ $(id -u) -eq 0 ]]; then
-    runuser -u postgres -- "$@"
+    # From /: the checkout may be a directory the postgres user cannot enter.
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
 }
 if [[ $(id -u) -eq 0 ]]; then
   chown postgres: "$ROOT"
-  runuser -u postgres -- test -w "$ROOT" \
-    || { log "the postgres user cannot reach $ROOT (a parent directory is not o+x)"; exit 1; }
+  if ! runuser -u postgres -- test -w "$ROOT"; then
+    # A checkout under a private directory (/root is 0700): the server cannot reach
+    # target/, so the cluster lives in a directory of its own under the temp dir, named
+    # for this checkout (the port is derived from the same path, so it stays one cluster).
+    ROOT="${TMPDIR:-/tmp}/wacontacts-postgres-$(printf %s "$PWD" | cksum | cut -d" " -f1)"
+    log "the postgres user cannot reach target/ (a parent directory is not o+x): using $ROOT"
+    mkdir -p "$ROOT" && chown postgres: "$ROOT" && chmod 700 "$ROOT"
+  fi
   SUPERUSER=postgres
 else
   SUPERUSER=$(id -un)
 fi
+DATA="$ROOT/data"
 
 if [[ "${1:-}" == "stop" ]]; then
   [[ -f "$DATA/postmaster.pid" ]] && as_owner "$BIN/pg_ctl" -D "$DATA" -m fast stop >&2
