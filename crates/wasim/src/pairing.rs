@@ -133,13 +133,17 @@ pub(crate) fn complete_pairing(
     if new {
         crate::appstate::seed_account(w, account);
     }
-    let device_id = w.accounts[account]
+    // Ids only count up, as WhatsApp's: a removed companion's id is never given again.
+    let acc = w.accounts.get_mut(account).expect("created above");
+    let device_id = acc
         .devices
         .keys()
         .max()
-        .map(|m| m + 1)
-        .unwrap_or(1)
-        .max(1);
+        .copied()
+        .unwrap_or(0)
+        .max(acc.last_device_id)
+        .saturating_add(1);
+    acc.last_device_id = device_id;
     let lid = w.lid_of(account);
     let user = &w.users[account];
 

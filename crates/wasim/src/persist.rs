@@ -68,6 +68,9 @@ struct SavedAccount {
     contacts: Vec<AddressBookContact>,
     blocklist: BTreeMap<String, i64>,
     devices: Vec<SavedDevice>,
+    /// Absent in files written before it was kept: then the highest saved device.
+    #[serde(default)]
+    last_device_id: u16,
     appstate: crate::appstate::SavedAppState,
 }
 
@@ -165,6 +168,7 @@ fn save(w: &World) -> anyhow::Result<Saved> {
                 contacts: a.contacts.clone(),
                 blocklist: a.blocklist.clone(),
                 devices: a.devices.values().map(save_device).collect(),
+                last_device_id: a.last_device_id,
                 appstate: a.appstate.save(),
             })
             .collect(),
@@ -188,6 +192,13 @@ fn restore(w: &mut World, saved: Saved) -> anyhow::Result<()> {
     }
     let mut accounts = BTreeMap::new();
     for a in saved.accounts {
+        let last_device_id = a
+            .devices
+            .iter()
+            .map(|d| d.id)
+            .max()
+            .unwrap_or(0)
+            .max(a.last_device_id);
         let devices = a
             .devices
             .into_iter()
@@ -200,6 +211,7 @@ fn restore(w: &mut World, saved: Saved) -> anyhow::Result<()> {
                 contacts: a.contacts,
                 blocklist: a.blocklist,
                 devices,
+                last_device_id,
                 appstate: crate::appstate::AppState::load(a.appstate)?,
             },
         );

@@ -63,6 +63,10 @@ pub(crate) struct Account {
     pub contacts: Vec<AddressBookContact>,
     pub blocklist: BTreeMap<String, i64>,
     pub devices: BTreeMap<u16, Device>,
+    /// The highest device id ever given to a companion of this account. WhatsApp never
+    /// gives a removed companion's id to a new one (the ADV key index only counts up):
+    /// a reused id would meet the old device's Signal sessions on every peer.
+    pub last_device_id: u16,
     pub appstate: crate::appstate::AppState,
 }
 
@@ -232,6 +236,7 @@ impl World {
                 contacts: Vec::new(),
                 blocklist: BTreeMap::new(),
                 devices: BTreeMap::new(),
+                last_device_id: 0,
                 appstate: crate::appstate::AppState::new(),
             })
     }

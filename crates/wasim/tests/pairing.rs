@@ -129,3 +129,39 @@ async fn key_request_is_answered_when_no_share_came() {
     c.stop().await;
     wasim.shutdown().await;
 }
+
+/// A companion unlinked from the phone does not lend its device id to the next one:
+/// WhatsApp's ids only count up. With a reused id, the phone's key share went out on
+/// the old device's Signal session, the new client could not read it, and waited for
+/// it until its timeout (a logout during that wait hung for 30 s in the sandbox).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_device_id_is_not_given_again() {
+    let wasim = start_wasim().await;
+    let device_of = |e: &Event| match e {
+        Event::PairSuccess(p) => Some(p.id.device),
+        _ => None,
+    };
+    let mut first = spawn_client(&wasim, memory_backend()).await;
+    let qr = first.qr().await;
+    wasim.scan_qr(&qr, Some("15551230007")).await.unwrap();
+    let first_id = first.wait_for("PairSuccess", device_of).await;
+    first.connected().await;
+    first.client.logout().await;
+    first.stop().await;
+    assert!(wasim.accounts().await[0].devices.is_empty());
+
+    let mut second = spawn_client(&wasim, memory_backend()).await;
+    let qr = second.qr().await;
+    let t0 = Instant::now();
+    wasim.scan_qr(&qr, Some("15551230007")).await.unwrap();
+    let second_id = second.wait_for("PairSuccess", device_of).await;
+    assert!(second_id > first_id, "{second_id} after {first_id}");
+    second.connected().await;
+    assert!(
+        t0.elapsed().as_secs() < 8,
+        "Connected took {:?}: the key share did not arrive",
+        t0.elapsed()
+    );
+    second.stop().await;
+    wasim.shutdown().await;
+}
