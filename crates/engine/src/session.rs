@@ -102,6 +102,9 @@ struct Running {
     blocklist: Arc<events::BlocklistOrder>,
     /// Ends when the client's run loop has ended (`None` only while starting).
     watcher: Option<JoinHandle<()>>,
+    /// Dropped with the run: a login turn still held for this client is given back
+    /// then, not when the connect timeout ends.
+    _turn_release: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Marks the session FAILED with `reason`.
@@ -274,6 +277,7 @@ impl Session {
             },
             None => None,
         };
+        let (turn_release, run_ended) = tokio::sync::oneshot::channel::<()>();
         {
             // Published before the run loop starts, so its first events find it.
             let mut inner = lock(&self.inner);
@@ -285,6 +289,7 @@ impl Session {
                 device,
                 blocklist: blocklist.clone(),
                 watcher: None,
+                _turn_release: turn_release,
             });
         }
         tokio::spawn(events::pump(
@@ -297,9 +302,14 @@ impl Session {
         let handle = bot.spawn();
         if let Some(turn) = login_turn {
             let (client, limit) = (weak_client, config.connect_timeout);
+            // Held until the client is ready, or its run is dropped (stop, logout,
+            // restart, end of the run loop), or the connect timeout.
             tokio::spawn(async move {
                 if let Some(client) = client.upgrade() {
-                    let _ = client.wait_for_connected(limit).await;
+                    tokio::select! {
+                        _ = client.wait_for_connected(limit) => {}
+                        _ = run_ended => {}
+                    }
                 }
                 drop(turn);
             });

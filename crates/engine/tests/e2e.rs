@@ -164,6 +164,11 @@ impl Fixture {
     /// An engine as a (re)started server builds it: the database in the data dir
     /// opened afresh, device state in it.
     async fn engine(&self) -> Engine {
+        self.engine_with(|_| {}).await
+    }
+
+    /// [`Self::engine`] with settings changed by `tune`.
+    async fn engine_with(&self, tune: impl FnOnce(&mut EngineConfig)) -> Engine {
         let store = wacontacts_store::Store::open_in_dir(self.dir.path())
             .await
             .expect("store opens");
@@ -173,6 +178,7 @@ impl Fixture {
         config.pre_key_count = Some(50);
         config.call_timeout = Duration::from_secs(10);
         config.connect_timeout = Duration::from_secs(10);
+        tune(&mut config);
         Engine::new(config, self.sink.clone(), store.devices())
     }
 }
@@ -289,6 +295,49 @@ async fn qr_link_reconnect_and_restart_without_scan() {
     wait_status(&engine2, &s, SessionStatus::Working).await;
 
     within("shutdown", engine2.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
+/// A login stopped before it is ready gives its turn back at once: a user who restarts
+/// a session while it is still syncing gets it started again, not after the connect
+/// timeout (schemathesis's rapid restarts once held every turn and hung a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_login_gives_its_turn_back() {
+    let fx = Fixture::new().await;
+    let s = name("turns");
+    let account = "15551240077";
+    {
+        let engine = fx.engine().await;
+        link_by_qr(&fx, &engine, &s, account).await;
+        within("shutdown", engine.shutdown()).await;
+    }
+    let engine = fx
+        .engine_with(|c| {
+            c.max_concurrent_logins = 1;
+            c.connect_timeout = Duration::from_secs(60);
+        })
+        .await;
+    // Answers come late: the login connects but is not ready for a while.
+    fx.wasim
+        .fault(Fault::Delay {
+            ms: 5_000,
+            account: Some(account.into()),
+        })
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let started = tokio::time::timeout(Duration::from_secs(5), engine.start(&s)).await;
+        assert!(
+            started.is_ok(),
+            "start {round} waited for a login turn a stopped login still held"
+        );
+        started.unwrap().unwrap();
+        within("stop", engine.stop(&s)).await.unwrap();
+    }
+    fx.wasim.fault(Fault::Clear).await.unwrap();
+    within("start", engine.start(&s)).await.unwrap();
+    wait_status(&engine, &s, SessionStatus::Working).await;
+    within("shutdown", engine.shutdown()).await;
     fx.wasim.shutdown().await;
 }
 
