@@ -44,7 +44,13 @@ pub struct EngineConfig {
     /// and the database, time out and retry with backoff. Pairing (no stored keys)
     /// is never held back. At least 1.
     pub max_concurrent_logins: usize,
+    /// Bytes of LID↔phone mappings kept in memory for all sessions together; the
+    /// rest are read from the database when asked for (see `caches.rs`).
+    pub lid_cache_bytes: u64,
 }
+
+/// Default of [`EngineConfig::lid_cache_bytes`]: 32 MiB, about 150,000 mappings.
+pub const DEFAULT_LID_CACHE_BYTES: u64 = 32 << 20;
 
 impl EngineConfig {
     /// A config with defaults for everything but the data directory: the real
@@ -60,6 +66,7 @@ impl EngineConfig {
             pre_key_count: None,
             qr_timeout: None,
             max_concurrent_logins: DEFAULT_CONCURRENT_LOGINS,
+            lid_cache_bytes: DEFAULT_LID_CACHE_BYTES,
         }
     }
 

@@ -20,6 +20,7 @@
 //! unlinked on the phone / QR never scanned / ban ─► FAILED (reason), keys wiped on unlink
 //! ```
 
+mod caches;
 mod config;
 mod convert;
 mod directory;
@@ -28,7 +29,10 @@ mod events;
 mod http;
 mod session;
 
-pub use config::{DEFAULT_CONCURRENT_LOGINS, EngineConfig, parse_client_version};
+pub use caches::{LidCacheUsage, SessionMemory};
+pub use config::{
+    DEFAULT_CONCURRENT_LOGINS, DEFAULT_LID_CACHE_BYTES, EngineConfig, parse_client_version,
+};
 pub use error::EngineError;
 pub use session::{Me, QrCode, SessionState, StatusChange};
 
@@ -62,6 +66,7 @@ impl Engine {
         Self {
             shared: Arc::new(Shared {
                 logins,
+                lid_memory: caches::LidMemory::new(config.lid_cache_bytes),
                 http: http::EngineHttp::new(config.whatsapp_url.as_deref()),
                 config,
                 sink,
@@ -188,6 +193,17 @@ impl Engine {
             session,
             timeout: self.shared.config.call_timeout,
         }))
+    }
+
+    /// What the session's client holds in memory, while it runs.
+    pub async fn session_memory(&self, name: &SessionName) -> Option<SessionMemory> {
+        let client = self.existing(name)?.client()?;
+        Some(SessionMemory::of(&client.memory_report().await))
+    }
+
+    /// The LID↔phone mappings held in memory for all sessions together.
+    pub fn lid_cache_usage(&self) -> LidCacheUsage {
+        self.shared.lid_memory.usage()
     }
 
     /// Names of the sessions with device keys (linked, or linking), whether running

@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) http: crate::http::EngineHttp,
     /// Turns for logins with stored keys ([`EngineConfig::max_concurrent_logins`]).
     pub(crate) logins: Arc<tokio::sync::Semaphore>,
+    /// LID↔phone mappings in memory, for all sessions ([`EngineConfig::lid_cache_bytes`]).
+    pub(crate) lid_memory: crate::caches::LidMemory,
 }
 
 /// One linked (or linking) account.
@@ -244,8 +246,13 @@ impl Session {
             Some(url) => TokioWebSocketTransportFactory::new().with_url(url.clone()),
             None => TokioWebSocketTransportFactory::new(),
         };
+        let lid_store = self
+            .shared
+            .lid_memory
+            .store_for(device.clone(), self.name.as_str());
         let mut builder = Bot::builder()
             .with_backend(device.clone())
+            .with_cache_config(crate::caches::session_cache_config(Arc::new(lid_store)))
             .with_transport_factory(transport)
             .with_http_client(self.shared.http.clone())
             .with_event_handler(handler);
@@ -932,6 +939,7 @@ mod tests {
             closed: AtomicBool::new(false),
             logins: Arc::new(tokio::sync::Semaphore::new(4)),
             http: crate::http::EngineHttp::new(None),
+            lid_memory: crate::caches::LidMemory::new(1 << 20),
         });
         let s = Session::new(SessionName::parse("unit").unwrap(), shared);
         lock(&s.inner).state.status = SessionStatus::Starting;

@@ -341,6 +341,52 @@ async fn a_stopped_login_gives_its_turn_back() {
     fx.wasim.shutdown().await;
 }
 
+/// A session that learns many LID mappings keeps none in its own maps: they sit in the
+/// engine's shared memory tier, bounded in bytes, and in the database, from which
+/// every one still resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lid_mappings_stay_within_the_shared_bound() {
+    const USERS: u64 = 300;
+    const BOUND: u64 = 16 << 10;
+    let fx = Fixture::new().await;
+    let phones: Vec<PhoneNumber> = (0..USERS)
+        .map(|i| PhoneNumber::parse(&format!("1555077{i:04}")).unwrap())
+        .collect();
+    fx.wasim
+        .upsert_users(
+            phones
+                .iter()
+                .map(|p| DirectoryUser::new(p.wa_id()))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let engine = fx.engine_with(|c| c.lid_cache_bytes = BOUND).await;
+    let s = name("many");
+    link_by_qr(&fx, &engine, &s, "15551240078").await;
+    let dir = engine.directory(&s).unwrap();
+    for batch in phones.chunks(50) {
+        let found = within("is_on_whatsapp", dir.is_on_whatsapp(batch))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), batch.len());
+    }
+
+    let memory = engine.session_memory(&s).await.expect("running");
+    assert_eq!(
+        memory.lid_pn_in_process, 0,
+        "LID mappings held in the session's own maps: {memory:?}"
+    );
+    let usage = engine.lid_cache_usage();
+    assert!(usage.entries > 0, "the shared tier holds the recent ones");
+    assert!(usage.bytes <= BOUND, "{usage:?} over {BOUND} bytes");
+    let known = within("known_lids", dir.known_lids(&phones)).await.unwrap();
+    assert_eq!(known.len() as u64, USERS, "every mapping resolves");
+
+    within("shutdown", engine.shutdown()).await;
+    fx.wasim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_code_links() {
     let fx = Fixture::new().await;
