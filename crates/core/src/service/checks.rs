@@ -78,8 +78,10 @@ struct SessionChecks {
     stats: CheckStats,
 }
 
-/// Most answers kept in [`SessionChecks::recent`].
-const RECENT: usize = 20_000;
+/// Most answers kept in [`SessionChecks::recent`], per session. They cover the
+/// moments between a request's cache read and its queueing, so about two batches
+/// (of the policy's default 500) are enough; the store keeps every answer.
+const RECENT: usize = 1_024;
 
 impl SessionChecks {
     fn remember(&mut self, key: CheckKey, answer: CachedExistence) {
