@@ -290,8 +290,18 @@ fn spread(me: &NodeId) -> usize {
 /// atomic statement: a compare-and-set, so two nodes never both think they won.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// Records `node`'s heartbeat at `now_ms` and its advertised `url` (insert or update).
-    async fn heartbeat(&self, node: &NodeId, url: &str, now_ms: i64) -> StoreResult<()>;
+    /// Records `node`'s heartbeat at `now_ms`, its advertised `url` and `incarnation`
+    /// (this process's token), unless another incarnation of `node` beat later than
+    /// `live_after_ms`: then nothing is written and the answer is `false` (another live
+    /// process runs under this node id).
+    async fn heartbeat(
+        &self,
+        node: &NodeId,
+        incarnation: &str,
+        url: &str,
+        now_ms: i64,
+        live_after_ms: i64,
+    ) -> StoreResult<bool>;
     /// Nodes whose last heartbeat is later than `after_ms`.
     async fn live_nodes(&self, after_ms: i64) -> StoreResult<Vec<NodeInfo>>;
     /// Removes registry entries whose heartbeat is older than `before_ms` (nodes gone for good).

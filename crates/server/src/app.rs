@@ -256,6 +256,7 @@ impl Application {
         let engine = Engine::new(engine_config, Arc::new(sink), store.devices());
         let identity =
             crate::lease::node::Identity::resolve(settings.node_id.clone(), &settings.data_dir)?;
+        let sole_on_machine = identity.is_locked() && store.backend() == "sqlite";
         let leases = Leases::new(
             identity.id.clone(),
             crate::lease::node::advertised_url(settings.advertise_url.as_deref(), addr),
@@ -309,6 +310,7 @@ impl Application {
         // The first round takes this node's share of the sessions (all of them when it
         // runs alone) and starts those the user left running: a restart brings linked
         // sessions back to WORKING without a new scan.
+        leases.join(sole_on_machine).await?;
         leases.prune().await;
         leases.tick().await;
         leases.spawn();

@@ -291,3 +291,41 @@ async fn deprecated_body_forms_act_on_what_they_take() {
     assert_eq!(assert_error_shape(status, &body), "unsupported_parameter");
     app.stop().await;
 }
+
+/// Two processes given the same `--node-id` on one database would run the same sessions
+/// twice: the second one refuses to start (after waiting out a TTL for a crashed
+/// predecessor's heartbeat), naming the flag to change.
+#[tokio::test]
+async fn a_node_id_in_use_by_a_live_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = wacontacts_core::lease::MIN_TTL;
+    let node = |s: &mut wacontacts::Settings| {
+        s.node_id = Some(wacontacts_core::lease::NodeId::parse("web-1").unwrap());
+        s.lease = wacontacts_core::lease::LeasePolicy::new(ttl).unwrap();
+    };
+    let first = TestApp::spawn_in(dir.path(), node).await;
+
+    let mut settings = wacontacts::Settings::for_data_dir(dir.path());
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.api_key = Some(common::API_KEY.into());
+    node(&mut settings);
+    let second = tokio::time::timeout(ttl * 4, wacontacts::Application::build(settings))
+        .await
+        .expect("the second process gives up within twice the TTL");
+    let error = format!(
+        "{:#}",
+        second.err().expect("the second process must not start")
+    );
+    assert!(
+        error.contains("node id web-1 is in use by another live process")
+            && error.contains("--node-id"),
+        "{error}"
+    );
+    first.stop().await;
+
+    // Stopped cleanly, the id is free at once.
+    let again = TestApp::spawn_in(dir.path(), node).await;
+    let (status, _) = again.get_json("/health").await;
+    assert_eq!(status, 200);
+    again.stop().await;
+}

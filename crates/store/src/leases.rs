@@ -22,17 +22,30 @@ fn session_name(text: &str) -> anyhow::Result<SessionName> {
 
 #[async_trait]
 impl LeaseStore for Store {
-    async fn heartbeat(&self, node: &NodeId, url: &str, now_ms: i64) -> StoreResult<()> {
-        on_pool!(self.pool(), |pool| sqlx::query(
-            "INSERT INTO nodes (id, url, heartbeat_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET url = excluded.url, heartbeat_ms = excluded.heartbeat_ms",
+    async fn heartbeat(
+        &self,
+        node: &NodeId,
+        incarnation: &str,
+        url: &str,
+        now_ms: i64,
+        live_after_ms: i64,
+    ) -> StoreResult<bool> {
+        let written = on_pool!(self.pool(), |pool| sqlx::query(
+            "INSERT INTO nodes (id, url, heartbeat_ms, incarnation) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url,
+                 heartbeat_ms = excluded.heartbeat_ms, incarnation = excluded.incarnation
+             WHERE nodes.incarnation = excluded.incarnation OR nodes.heartbeat_ms <= $5",
         )
         .bind(node.as_str())
         .bind(url)
         .bind(now_ms)
-        .execute(pool).await.map(|r| r.rows_affected()))
+        .bind(incarnation)
+        .bind(live_after_ms)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
         .context("Failed to record a node heartbeat")?;
-        Ok(())
+        Ok(written == 1)
     }
 
     async fn live_nodes(&self, after_ms: i64) -> StoreResult<Vec<NodeInfo>> {
@@ -269,12 +282,24 @@ mod tests {
         let (_dir, store, s) = store_with_session(backend, "s1").await;
         store.set_desired_running(&s, true).await.unwrap();
         let a = node("a");
-        store.heartbeat(&a, "http://a:1", 1_000).await.unwrap();
-        store
-            .heartbeat(&node("b"), "http://b:1", 500)
-            .await
-            .unwrap();
-        store.heartbeat(&a, "http://a:2", 1_100).await.unwrap();
+        assert!(
+            store
+                .heartbeat(&a, "i1", "http://a:1", 1_000, 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .heartbeat(&node("b"), "i2", "http://b:1", 500, 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .heartbeat(&a, "i1", "http://a:2", 1_100, 0)
+                .await
+                .unwrap()
+        );
         let live = store.live_nodes(900).await.unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(
@@ -293,7 +318,51 @@ mod tests {
         assert!(store.live_nodes(0).await.unwrap().is_empty());
     }
 
+    /// A second process under a live node id is refused; once the first one's
+    /// heartbeat is stale, the id can be taken over.
+    async fn a_live_node_id_is_not_taken_by_another_process(backend: Backend) {
+        let (_dir, store, _s) = store_with_session(backend, "s1").await;
+        let a = node("a");
+        assert!(
+            store
+                .heartbeat(&a, "first", "http://a:1", 1_000, 0)
+                .await
+                .unwrap()
+        );
+        let live_after = 1_500 - 1_000;
+        assert!(
+            !store
+                .heartbeat(&a, "second", "http://a:9", 1_500, live_after)
+                .await
+                .unwrap(),
+            "the first process is live"
+        );
+        let live = store.live_nodes(0).await.unwrap();
+        assert_eq!(live[0].url, "http://a:1", "nothing written");
+        assert!(
+            store
+                .heartbeat(&a, "first", "http://a:1", 1_600, 600)
+                .await
+                .unwrap()
+        );
+        // The first one went silent for a TTL.
+        assert!(
+            store
+                .heartbeat(&a, "second", "http://a:9", 2_700, 1_700)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .heartbeat(&a, "first", "http://a:1", 2_800, 1_800)
+                .await
+                .unwrap(),
+            "the old process, back, is now the intruder"
+        );
+    }
+
     both_backends!(
+        a_live_node_id_is_not_taken_by_another_process,
         a_lease_is_taken_by_one_node_until_it_expires,
         deleted_sessions_take_no_lease_and_drop_theirs,
         the_registry_knows_live_nodes_and_routes_to_them

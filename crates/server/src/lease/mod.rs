@@ -45,6 +45,9 @@ impl std::fmt::Debug for Leases {
 
 struct Inner {
     me: NodeId,
+    /// This process's token in the registry: tells it from another process given the
+    /// same node id.
+    incarnation: String,
     url: String,
     policy: LeasePolicy,
     store: Arc<dyn LeaseStore>,
@@ -77,6 +80,7 @@ impl Leases {
         Self {
             inner: Arc::new(Inner {
                 me,
+                incarnation: format!("{:032x}", rand::random::<u128>()),
                 url,
                 policy,
                 store,
@@ -289,12 +293,64 @@ impl Leases {
         }
     }
 
+    /// Enters the registry under this node's id, before the first round. Another live
+    /// process under the same id (a `--node-id` given twice, a data dir copied to a
+    /// second machine) would run the same sessions twice: this waits up to twice the
+    /// TTL for its heartbeat to go stale (a crashed predecessor's does), then refuses
+    /// to start. `sole_on_machine`: the id is the data dir's, locked here, and the
+    /// database is a file on this machine, so no other process can hold it: a stale row
+    /// of our own crashed run is taken over at once.
+    pub async fn join(&self, sole_on_machine: bool) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + inner.policy.ttl * 2;
+        loop {
+            let now = unix_now_ms();
+            let live_after = if sole_on_machine {
+                i64::MAX
+            } else {
+                inner.policy.live_after(now)
+            };
+            if inner
+                .store
+                .heartbeat(&inner.me, &inner.incarnation, &inner.url, now, live_after)
+                .await?
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "node id {} is in use by another live process on this database: give each process its own --node-id (or its own data dir)",
+                    inner.me
+                );
+            }
+            tracing::warn!(node = %inner.me, "another process runs under this node id; waiting for its heartbeat to go stale");
+            tokio::time::sleep(inner.policy.renew_every()).await;
+        }
+    }
+
     async fn round(&self) -> StoreResult<()> {
         let store = &self.inner.store;
         let policy = self.inner.policy;
         let me = &self.inner.me;
         let now = unix_now_ms();
-        store.heartbeat(me, &self.inner.url, now).await?;
+        let incarnation = &self.inner.incarnation;
+        if !store
+            .heartbeat(
+                me,
+                incarnation,
+                &self.inner.url,
+                now,
+                policy.live_after(now),
+            )
+            .await?
+        {
+            // We were silent for a TTL and another process took our id: our leases are
+            // its now; the fence stops our sessions.
+            return Err(anyhow::anyhow!(
+                "another process took over node id {me}; this one stops its sessions"
+            )
+            .into());
+        }
         // Before the renewal: a session claimed by a request while the renewal runs is
         // not in its answer, and is not lost.
         let held_before = self.held();

@@ -25,6 +25,12 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whether the id is the data dir's, locked by this process: no other process on
+    /// this machine runs under it.
+    pub fn is_locked(&self) -> bool {
+        self._lock.is_some()
+    }
+
     /// `configured` when given, else the data dir's id (created when missing), else
     /// (another process holds that one) a fresh id for this run.
     pub fn resolve(configured: Option<NodeId>, data_dir: &Path) -> anyhow::Result<Self> {
