@@ -304,7 +304,8 @@ impl utoipa::Modify for Frame {
                         SecurityRequirement::new("access_token", Vec::<String>::new()),
                     ]);
                 }
-                add_layer_statuses(op, public, wawp, schema);
+                let forwarded = !public && names_a_session(path, op);
+                add_layer_statuses(op, public, wawp, forwarded, schema);
             }
         }
     }
@@ -335,9 +336,29 @@ fn error_response(description: &str, schema: &str) -> RefOr<Response> {
         .into()
 }
 
+/// Whether a request to `path` names a session, so that with several processes it may
+/// be forwarded to the session's holder or refused with 503 while a dead holder's lease
+/// runs out (the same rules as `lease::proxy::named`).
+fn names_a_session(path: &str, op: &Operation) -> bool {
+    use utoipa::openapi::path::ParameterIn;
+    let in_query = op.parameters.iter().flatten().any(|p| {
+        p.parameter_in == ParameterIn::Query && (p.name == "session" || p.name == "instance_id")
+    });
+    in_query
+        || path.contains("{session}")
+        || (path.starts_with("/v1/") && path != "/v1/users/login")
+        || matches!(
+            path,
+            "/api/sessions/start" | "/api/sessions/stop" | "/api/sessions/logout"
+        )
+        || path.starts_with("/api/contacts")
+        || path == "/getcontact"
+        || path == "/getcontacts"
+}
+
 /// The statuses a request can get before or around its handler.
-/// (Wawp's routes answer a timeout as its documented 500.)
-fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool, schema: &str) {
+/// (Wawp's routes answer a timeout, and a 503, as its documented 500.)
+fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool, forwarded: bool, schema: &str) {
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
@@ -349,6 +370,12 @@ fn add_layer_statuses(op: &mut Operation, public: bool, wawp: bool, schema: &str
         add(
             "500",
             "An unexpected failure (`internal_error`); the server log has the details.",
+        );
+    }
+    if forwarded && !wawp {
+        add(
+            "503",
+            "Several processes: the node running this session stopped answering and its lease has not run out yet (`session_unavailable`, with `Retry-After`).",
         );
     }
     if !wawp {
