@@ -87,9 +87,16 @@ async fn sessions_survive_a_restart_on_the_same_data_dir() {
         )
         .await;
     assert_eq!(status, 201);
+    let (_, health) = app.get_json("/health").await;
+    let node = health["node"]["id"].clone();
+    assert!(node.is_string(), "{health}");
     app.stop().await;
 
+    // A clean stop hands the data dir's node id back at once: the next process runs
+    // as the same node (and finds its leases its own, not a vanished node's).
     let app = TestApp::spawn_in(dir.path(), |_| {}).await;
+    let (_, health) = app.get_json("/health").await;
+    assert_eq!(health["node"]["id"], node, "{health}");
     let (status, body) = app.get_json("/api/sessions/kept").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["config"]["checks"]["budgetPerHour"], 7);

@@ -62,8 +62,14 @@ struct Inner {
     /// Statements the lease loop has sent (for the README's load figure).
     queries: AtomicU64,
     stopped: AtomicBool,
-    /// Keeps the data dir's node id ours while we run.
-    _identity: node::Identity,
+    /// Held through a round, a claim and [`Leases::leave`]: a round or a claim in
+    /// flight when the process stops cannot take a lease after `leave` handed them back
+    /// (seen: a session left held by a node gone from the registry, 503 for a TTL).
+    changes: tokio::sync::Mutex<()>,
+    /// Keeps the data dir's node id ours until [`Leases::leave`] (not until the last
+    /// clone goes: the lease loop's may sleep for a renewal period after a stop, and
+    /// the next process on this data dir must find the id free).
+    identity: std::sync::Mutex<Option<node::Identity>>,
 }
 
 impl Leases {
@@ -90,7 +96,8 @@ impl Leases {
                 renewed_ms: AtomicU64::new(0),
                 queries: AtomicU64::new(0),
                 stopped: AtomicBool::new(false),
-                _identity: identity,
+                changes: tokio::sync::Mutex::new(()),
+                identity: std::sync::Mutex::new(Some(identity)),
             }),
         }
     }
@@ -219,6 +226,10 @@ impl Leases {
         if self.holds(session) {
             return Ok(true);
         }
+        let _changing = self.inner.changes.lock().await;
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         let now = unix_now_ms();
         let won = self
             .inner
@@ -284,6 +295,7 @@ impl Leases {
     /// back sessions toward this node's fair share. Errors are logged; the next round
     /// tries again.
     pub async fn tick(&self) {
+        let _changing = self.inner.changes.lock().await;
         if self.inner.stopped.load(Ordering::SeqCst) {
             return;
         }
@@ -461,6 +473,7 @@ impl Leases {
     /// sessions were disconnected): the other nodes take over at their next round.
     pub async fn leave(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
+        let _changing = self.inner.changes.lock().await;
         self.inner
             .held
             .write()
@@ -469,5 +482,10 @@ impl Leases {
         if let Err(e) = self.inner.store.leave(&self.inner.me).await {
             tracing::warn!(error = %format!("{e:#}"), "failed to hand back leases; they expire instead");
         }
+        self.inner
+            .identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
