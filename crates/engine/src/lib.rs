@@ -20,6 +20,7 @@
 //! unlinked on the phone / QR never scanned / ban ─► FAILED (reason), keys wiped on unlink
 //! ```
 
+mod app_state_catch_up;
 mod caches;
 mod config;
 mod convert;

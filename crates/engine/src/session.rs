@@ -23,6 +23,7 @@ use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::{Event, EventHandler, EventInterest, EventKind};
 use whatsapp_rust::wacore::store::DevicePropsOverride;
 
+use crate::app_state_catch_up::CatchUp;
 use crate::config::{EngineConfig, is_inside};
 use crate::error::EngineError;
 use crate::events;
@@ -237,10 +238,12 @@ impl Session {
         let device = self.shared.devices.handle(&self.name);
 
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let catch_up = Arc::new(CatchUp::default());
         let handler = Handler {
             session: Arc::downgrade(self),
             generation,
             events: event_tx,
+            catch_up: catch_up.clone(),
         };
         let transport = match &config.whatsapp_url {
             Some(url) => TokioWebSocketTransportFactory::new().with_url(url.clone()),
@@ -270,6 +273,7 @@ impl Session {
             .await
             .map_err(|e| EngineError::Device(e.to_string()))?;
         let client = bot.client();
+        catch_up.attach(&client);
         let weak_client = Arc::downgrade(&client);
         let blocklist = Arc::new(events::BlocklistOrder::default());
         // Stored keys: wait for a login turn (see `max_concurrent_logins`). Shutdown
@@ -801,6 +805,8 @@ struct Handler {
     session: Weak<Session>,
     generation: u64,
     events: mpsc::Sender<Arc<Event>>,
+    /// A second look after `server_sync` notifications.
+    catch_up: Arc<CatchUp>,
 }
 
 /// Queues a contact event for the pump. A full queue (the store is slow or failing)
@@ -835,6 +841,9 @@ impl EventHandler for Handler {
             && let Some(session) = self.session.upgrade()
         {
             session.on_event(self.generation, &event);
+        }
+        if kind == EventKind::RawNode {
+            self.catch_up.on_event(&event);
         }
         if events::CONTACT_KINDS.contains(&kind)
             || (kind == EventKind::RawNode && events::is_blocklist_stanza(&event))

@@ -545,3 +545,24 @@ async fn an_existing_address_book_arrives_as_a_snapshot() {
     );
     linked.stop().await;
 }
+
+/// The phone saves contacts back to back: each change reaches the companion as its own
+/// `server_sync` notification, some while the fetch for an earlier one is in flight.
+/// Every contact arrives, the last included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_address_book_changes_all_arrive() {
+    let phones: Vec<String> = (0..30).map(|i| format!("155522230{i:02}")).collect();
+    let linked = linked_with(phones.iter().map(|p| user(p)).collect()).await;
+    for (i, phone) in phones.iter().enumerate() {
+        linked
+            .add_to_address_book(ME, phone, Some(&format!("Burst {i}")), None)
+            .await;
+    }
+    linked
+        .wait_for("/api/contacts/all?session=default&limit=100", |v| {
+            v.as_array().unwrap().len() == phones.len()
+                && v.as_array().unwrap().iter().all(|c| c["name"].is_string())
+        })
+        .await;
+    linked.stop().await;
+}

@@ -462,14 +462,21 @@ pub(crate) async fn add_contact(
         w.account_mut(&account, &shared.config.default_push_name);
         seed_account(&mut w, &account);
     }
-    record_contact(&mut w, &account, contact);
-    notify_server_sync(shared, &mut w, &account, "critical_unblock_low");
+    let version = record_contact(&mut w, &account, contact);
+    notify_server_sync(shared, &mut w, &account, "critical_unblock_low", version);
     Ok(())
 }
 
 /// `<notification type="server_sync">` to every linked device of the account (queued for
-/// the offline ones).
-pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, collection: &str) {
+/// the offline ones), naming the collection and its version after the change, one
+/// notification per change as WhatsApp sends them.
+pub(crate) fn notify_server_sync(
+    shared: &Shared,
+    w: &mut World,
+    account: &str,
+    collection: &str,
+    version: u64,
+) {
     for device in w.devices_of(account) {
         let n = notification(
             shared,
@@ -478,7 +485,7 @@ pub(crate) fn notify_server_sync(shared: &Shared, w: &mut World, account: &str, 
             vec![
                 NodeBuilder::new("collection")
                     .attr("name", collection)
-                    .attr("version", "0")
+                    .attr("version", version.to_string())
                     .build(),
             ],
         );
