@@ -283,18 +283,18 @@ impl Devices {
         let mut report = ImportReport::default();
         report.rows.push(("wa_device", 1));
         for table in VERBATIM {
-            let copied = copy_table(&mut *file, &mut tx, session, legacy_id, table)
+            let copied = copy_table(&mut file, &mut tx, session, legacy_id, table)
                 .await
                 .with_context(|| format!("Failed to copy into {}", table.ours))?;
             report.rows.push((table.ours, copied));
         }
         report.rows.push((
             "wa_app_state_keys",
-            copy_sync_keys(&mut *file, &mut tx, session, legacy_id).await?,
+            copy_sync_keys(&mut file, &mut tx, session, legacy_id).await?,
         ));
         report.rows.push((
             "wa_app_state_versions",
-            copy_versions(&mut *file, &mut tx, session, legacy_id).await?,
+            copy_versions(&mut file, &mut tx, session, legacy_id).await?,
         ));
         tx.commit().await?;
         Ok(Some(report))
@@ -350,7 +350,9 @@ async fn insert_rows(
     let width = table.columns.len();
     let values: Vec<String> = (0..cells.len() / width)
         .map(|r| {
-            let params: Vec<String> = (0..width).map(|c| format!("${}", 2 + r * width + c)).collect();
+            let params: Vec<String> = (0..width)
+                .map(|c| format!("${}", 2 + r * width + c))
+                .collect();
             format!("($1, {})", params.join(", "))
         })
         .collect();
@@ -425,7 +427,8 @@ async fn copy_sync_keys(
             tracing::warn!(session = %session, "skipping an unreadable app-state key");
             continue;
         }
-        on_tx!(&mut *tx, |c| sqlx::query(
+        on_tx!(&mut *tx, |c| {
+            sqlx::query(
             "INSERT INTO wa_app_state_keys (session, key_id, key_data, fingerprint, timestamp, set_seq)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -437,7 +440,8 @@ async fn copy_sync_keys(
         .bind(seq as i64 + 1)
         .execute(&mut **c)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         copied += 1;
     }
     Ok(copied)
@@ -482,7 +486,9 @@ async fn copy_versions(
                 None => ok = false,
             }
         }
-        let version = i64::try_from(version).ok().filter(|_| ok && hash.len() == 128);
+        let version = i64::try_from(version)
+            .ok()
+            .filter(|_| ok && hash.len() == 128);
         let Some(version) = version else {
             tracing::warn!(session = %session, collection = %name, "skipping an unreadable app-state version");
             continue;
