@@ -16,6 +16,7 @@ use wacontacts_core::ids::{ContactRef, Lid, PhoneNumber};
 use wacontacts_core::ports::{ContactEventSink, DirectoryError, StoreResult};
 use wacontacts_core::session::{SessionName, SessionStatus};
 use wacontacts_engine::{Engine, EngineConfig, StatusChange};
+use wacontacts_store::testing::{Backend, TestDatabase};
 use wasim::{AddressBookContact, DirectoryUser, Fault, UserEvent, Wasim, WasimConfig};
 
 const T: Duration = Duration::from_secs(30);
@@ -147,6 +148,9 @@ struct Fixture {
     wasim: Wasim,
     dir: tempfile::TempDir,
     sink: Arc<Recorder>,
+    /// The PostgreSQL database of [`Self::on_postgres`]; `None`: the SQLite file in
+    /// the data dir.
+    postgres: Option<TestDatabase>,
 }
 
 impl Fixture {
@@ -158,6 +162,19 @@ impl Fixture {
             wasim,
             dir: tempfile::tempdir().unwrap(),
             sink: Arc::new(Recorder::default()),
+            postgres: None,
+        }
+    }
+
+    /// [`Self::new`] with the database on a fresh PostgreSQL database (the server of
+    /// `scripts/postgres.sh`; without `WACONTACTS_TEST_POSTGRES_URL` this fails).
+    async fn on_postgres() -> Self {
+        let db = TestDatabase::new(Backend::Postgres)
+            .await
+            .expect("a PostgreSQL test database (run the tests with scripts/test)");
+        Self {
+            postgres: Some(db),
+            ..Self::new().await
         }
     }
 
@@ -169,9 +186,11 @@ impl Fixture {
 
     /// [`Self::engine`] with settings changed by `tune`.
     async fn engine_with(&self, tune: impl FnOnce(&mut EngineConfig)) -> Engine {
-        let store = wacontacts_store::Store::open_in_dir(self.dir.path())
-            .await
-            .expect("store opens");
+        let store = match &self.postgres {
+            Some(db) => wacontacts_store::Store::open(db.url()).await,
+            None => wacontacts_store::Store::open_in_dir(self.dir.path()).await,
+        }
+        .expect("store opens");
         let mut config = EngineConfig::new(self.dir.path());
         config.whatsapp_url = Some(self.wasim.ws_url());
         config.client_version = Some((2, 3000, 1_000_000_000));
@@ -737,8 +756,13 @@ impl whatsapp_rust::types::events::EventHandler for Events {
 
 /// Links `account` the way versions before the shared database did: whatsapp-rust's
 /// bundled SQLite store in `{data_dir}/sessions/{name}/device.db`. Returns once the
-/// client is connected and the stored session has been disconnected.
-async fn link_with_legacy_file(fx: &Fixture, s: &SessionName, account: &str) {
+/// client is connected and the stored session has been disconnected; the client
+/// returned keeps the file open (no checkpoint: the rows stay in its `-wal`).
+async fn link_with_legacy_file(
+    fx: &Fixture,
+    s: &SessionName,
+    account: &str,
+) -> Arc<whatsapp_rust::Client> {
     use whatsapp_rust::types::events::Event;
     let dir = fx.dir.path().join("sessions").join(s.as_str());
     std::fs::create_dir_all(&dir).unwrap();
@@ -783,15 +807,35 @@ async fn link_with_legacy_file(fx: &Fixture, s: &SessionName, account: &str) {
     client.disconnect().await;
     within("legacy client ends", handle).await;
     client.persistence_manager().flush().await.unwrap();
+    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_device_db_is_imported_and_logs_in_without_scan() {
-    let fx = Fixture::new().await;
+    legacy_device_db_is_imported(Fixture::new().await).await;
+}
+
+/// The same upgrade on PostgreSQL (`--database-url postgres://…`): the legacy file is
+/// read on its own read-only connection, WAL included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_device_db_is_imported_into_postgres_and_logs_in_without_scan() {
+    legacy_device_db_is_imported(Fixture::on_postgres().await).await;
+}
+
+/// A session linked by an older version (its keys in `sessions/NAME/device.db`)
+/// starts on the upgraded engine without a QR, the file set aside.
+async fn legacy_device_db_is_imported(fx: Fixture) {
     let s = name("legacy");
-    link_with_legacy_file(&fx, &s, "15551240009").await;
+    let _legacy = link_with_legacy_file(&fx, &s, "15551240009").await;
     let file = fx.dir.path().join("sessions/legacy/device.db");
     assert!(file.is_file());
+    // The old process's writes are still in the WAL (its store is open, as after a
+    // crash): the import must read them through the `-wal` file.
+    let wal = fx.dir.path().join("sessions/legacy/device.db-wal");
+    assert!(
+        wal.metadata().unwrap().len() > file.metadata().unwrap().len(),
+        "the legacy keys are in the WAL"
+    );
 
     // The upgraded server: the session is listed before its first start ...
     let engine = fx.engine().await;

@@ -15,7 +15,7 @@ use wacore::store::traits::DeviceStore;
 use super::{DeviceHandle, Result, db};
 
 /// The JID text of an optional JID, `""` for none.
-fn jid_text(jid: Option<&impl ToString>) -> String {
+pub(super) fn jid_text(jid: Option<&impl ToString>) -> String {
     jid.map(ToString::to_string).unwrap_or_default()
 }
 

@@ -1,30 +1,34 @@
 //! Import of a session's `device.db` written by whatsapp-rust's bundled SQLite store
 //! (`whatsapp-rust-sqlite-storage` 0.7, the layout before migration 0008), so that an
-//! upgrade keeps every linked session linked: no new QR scan.
+//! upgrade keeps every linked session linked: no new QR scan. Works on both backends:
+//! the old file is opened on its own read-only SQLite connection (its `-wal`, if the
+//! old process left one, is read too), never attached to our database.
 //!
-//! The old file is ATTACHed to one pooled connection and every row of its account is
-//! copied in one `BEGIN IMMEDIATE` transaction; most tables copy verbatim (Signal
-//! blobs are opaque). Three columns need decoding: the device row (key pairs are
-//! 64 B private ‖ public, `account` is protobuf), app-state keys and app-state
-//! versions (small protobuf messages, read by [`Fields`]). The cached server
-//! certificate chain is not imported: it is a cache, and the next connect simply uses
-//! the full Noise XX handshake and stores it again. Afterwards the file (and its
-//! `-wal`/`-shm`) is renamed to `*.imported`.
+//! Every row of the file's account is read in one read transaction of the file (one
+//! consistent snapshot) and written in one write transaction of ours, in pages of
+//! [`PAGE`] rows by `rowid` (multi-row INSERTs; memory stays bounded per page). Most
+//! tables copy value for value (Signal blobs are opaque). Three need decoding: the
+//! device row (key pairs are 64 B private ‖ public, `account` is protobuf), app-state
+//! keys and app-state versions (small protobuf messages, read by [`Fields`]). The
+//! cached server certificate chain is not imported: it is a cache, and the next
+//! connect simply uses the full Noise XX handshake and stores it again. Afterwards the
+//! file (and its `-wal`/`-shm`) is renamed to `*.imported`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use sqlx::pool::PoolConnection;
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{Connection, Row, SqliteConnection};
 use wacontacts_core::session::SessionName;
 use wacore::libsignal::protocol::{KeyPair, PrivateKey, PublicKey};
 use wacore::store::Device;
 use wacore::store::device::DEVICE_PROPS;
 
-use super::{Devices, account::encode};
-use crate::Pool;
+use super::Devices;
+use super::account::{encode, jid_text};
+use crate::Tx;
 
 /// A legacy per-session device file: `{data_dir}/sessions/{name}/device.db`.
 #[derive(Debug, Clone)]
@@ -50,86 +54,166 @@ impl ImportReport {
     }
 }
 
-/// The tables that copy verbatim: ours, the INSERT column list, the SELECT list over
-/// the legacy table (`$1` = session, `$2` = the legacy account id).
-const VERBATIM: &[(&str, &str)] = &[
-    (
-        "wa_identities",
-        "INSERT INTO wa_identities (session, address, key)
-         SELECT $1, address, key FROM legacy.identities WHERE device_id = $2",
-    ),
-    (
-        "wa_sessions",
-        "INSERT INTO wa_sessions (session, address, record)
-         SELECT $1, address, record FROM legacy.sessions WHERE device_id = $2",
-    ),
-    (
-        "wa_prekeys",
-        "INSERT INTO wa_prekeys (session, id, record, uploaded)
-         SELECT $1, id, key, uploaded FROM legacy.prekeys WHERE device_id = $2",
-    ),
-    (
-        "wa_signed_prekeys",
-        "INSERT INTO wa_signed_prekeys (session, id, record)
-         SELECT $1, id, record FROM legacy.signed_prekeys WHERE device_id = $2",
-    ),
-    (
-        "wa_sender_keys",
-        "INSERT INTO wa_sender_keys (session, address, record)
-         SELECT $1, address, record FROM legacy.sender_keys WHERE device_id = $2",
-    ),
-    (
-        "wa_app_state_macs",
-        "INSERT INTO wa_app_state_macs (session, name, index_mac, value_mac, version)
-         SELECT $1, name, index_mac, value_mac, version
-         FROM legacy.app_state_mutation_macs WHERE device_id = $2",
-    ),
-    (
-        "wa_lid_pn",
-        "INSERT INTO wa_lid_pn (session, lid, phone_number, created_at, updated_at, learning_source)
-         SELECT $1, lid, phone_number, created_at, updated_at, learning_source
-         FROM legacy.lid_pn_mapping WHERE device_id = $2",
-    ),
-    (
-        "wa_base_keys",
-        "INSERT INTO wa_base_keys (session, address, message_id, base_key)
-         SELECT $1, address, message_id, base_key FROM legacy.base_keys WHERE device_id = $2",
-    ),
-    (
-        "wa_device_lists",
-        "INSERT INTO wa_device_lists (session, user, devices, timestamp, phash, raw_id)
-         SELECT $1, user_id, devices_json, timestamp, phash, raw_id
-         FROM legacy.device_registry WHERE device_id = $2",
-    ),
-    (
-        "wa_sender_key_devices",
-        "INSERT INTO wa_sender_key_devices (session, group_jid, device_jid, has_key)
-         SELECT $1, group_jid, device_jid, has_key FROM legacy.sender_key_devices WHERE device_id = $2",
-    ),
-    (
-        "wa_tc_tokens",
-        "INSERT INTO wa_tc_tokens (session, jid, token, token_timestamp, sender_timestamp)
-         SELECT $1, jid, token, token_timestamp, sender_timestamp
-         FROM legacy.tc_tokens WHERE device_id = $2",
-    ),
-    (
-        "wa_sent_messages",
-        "INSERT INTO wa_sent_messages (session, chat_jid, message_id, payload, created_at)
-         SELECT $1, chat_jid, message_id, payload, created_at
-         FROM legacy.sent_messages WHERE device_id = $2",
-    ),
-    (
-        "wa_group_metadata",
-        "INSERT INTO wa_group_metadata (session, group_jid, info)
-         SELECT $1, group_jid, info FROM legacy.group_metadata WHERE device_id = $2",
-    ),
-    (
-        "wa_msg_secrets",
-        "INSERT INTO wa_msg_secrets (session, chat, sender, msg_id, secret, expires_at, message_ts)
-         SELECT $1, chat, sender, msg_id, secret, expires_at, message_ts
-         FROM legacy.msg_secrets WHERE device_id = $2",
-    ),
-];
+/// Rows read from the file and written to ours per statement: at most 6 values a
+/// row, so 6,001 parameters (SQLite allows 32,766, PostgreSQL 65,535).
+const PAGE: i64 = 1000;
+
+/// How a column's value is read from the file and bound into ours (`NULL` kept).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+    Blob,
+}
+
+/// One value read from the file.
+#[derive(Debug)]
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl Kind {
+    /// Column `i` of a row of the file.
+    fn read(self, row: &SqliteRow, i: usize) -> sqlx::Result<Cell> {
+        Ok(match self {
+            Kind::Text => Cell::Text(row.try_get(i)?),
+            Kind::Int => Cell::Int(row.try_get(i)?),
+            Kind::Blob => Cell::Blob(row.try_get(i)?),
+        })
+    }
+}
+
+/// A table that copies value for value: ours, the legacy one, and the columns as
+/// (ours, legacy, kind); every legacy table holds `device_id` (the account).
+struct Verbatim {
+    ours: &'static str,
+    legacy: &'static str,
+    columns: &'static [(&'static str, &'static str, Kind)],
+}
+
+const VERBATIM: &[Verbatim] = {
+    use Kind::{Blob, Int, Text};
+    &[
+        Verbatim {
+            ours: "wa_identities",
+            legacy: "identities",
+            columns: &[("address", "address", Text), ("key", "key", Blob)],
+        },
+        Verbatim {
+            ours: "wa_sessions",
+            legacy: "sessions",
+            columns: &[("address", "address", Text), ("record", "record", Blob)],
+        },
+        Verbatim {
+            ours: "wa_prekeys",
+            legacy: "prekeys",
+            columns: &[
+                ("id", "id", Int),
+                ("record", "key", Blob),
+                ("uploaded", "uploaded", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_signed_prekeys",
+            legacy: "signed_prekeys",
+            columns: &[("id", "id", Int), ("record", "record", Blob)],
+        },
+        Verbatim {
+            ours: "wa_sender_keys",
+            legacy: "sender_keys",
+            columns: &[("address", "address", Text), ("record", "record", Blob)],
+        },
+        Verbatim {
+            ours: "wa_app_state_macs",
+            legacy: "app_state_mutation_macs",
+            columns: &[
+                ("name", "name", Text),
+                ("index_mac", "index_mac", Blob),
+                ("value_mac", "value_mac", Blob),
+                ("version", "version", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_lid_pn",
+            legacy: "lid_pn_mapping",
+            columns: &[
+                ("lid", "lid", Text),
+                ("phone_number", "phone_number", Text),
+                ("created_at", "created_at", Int),
+                ("updated_at", "updated_at", Int),
+                ("learning_source", "learning_source", Text),
+            ],
+        },
+        Verbatim {
+            ours: "wa_base_keys",
+            legacy: "base_keys",
+            columns: &[
+                ("address", "address", Text),
+                ("message_id", "message_id", Text),
+                ("base_key", "base_key", Blob),
+            ],
+        },
+        Verbatim {
+            ours: "wa_device_lists",
+            legacy: "device_registry",
+            columns: &[
+                ("\"user\"", "user_id", Text),
+                ("devices", "devices_json", Text),
+                ("timestamp", "timestamp", Int),
+                ("phash", "phash", Text),
+                ("raw_id", "raw_id", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_sender_key_devices",
+            legacy: "sender_key_devices",
+            columns: &[
+                ("group_jid", "group_jid", Text),
+                ("device_jid", "device_jid", Text),
+                ("has_key", "has_key", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_tc_tokens",
+            legacy: "tc_tokens",
+            columns: &[
+                ("jid", "jid", Text),
+                ("token", "token", Blob),
+                ("token_timestamp", "token_timestamp", Int),
+                ("sender_timestamp", "sender_timestamp", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_sent_messages",
+            legacy: "sent_messages",
+            columns: &[
+                ("chat_jid", "chat_jid", Text),
+                ("message_id", "message_id", Text),
+                ("payload", "payload", Blob),
+                ("created_at", "created_at", Int),
+            ],
+        },
+        Verbatim {
+            ours: "wa_group_metadata",
+            legacy: "group_metadata",
+            columns: &[("group_jid", "group_jid", Text), ("info", "info", Blob)],
+        },
+        Verbatim {
+            ours: "wa_msg_secrets",
+            legacy: "msg_secrets",
+            columns: &[
+                ("chat", "chat", Text),
+                ("sender", "sender", Text),
+                ("msg_id", "msg_id", Text),
+                ("secret", "secret", Blob),
+                ("expires_at", "expires_at", Int),
+                ("message_ts", "message_ts", Int),
+            ],
+        },
+    ]
+};
 
 impl Devices {
     /// Copies the account of a legacy `device.db` into `session`'s rows, when
@@ -137,8 +221,8 @@ impl Devices {
     /// to `*.imported` so it is never read again. `Ok(None)` when nothing was copied:
     /// the session already has rows (the file is then left where it is), or the file
     /// holds no account (it is renamed aside too). An error leaves both sides untouched
-    /// (one transaction), so the next start tries again. SQLite only: the file is
-    /// ATTACHed to our database; on PostgreSQL it is an error that says so.
+    /// (one transaction on ours, the file only read), so the next start tries again.
+    /// Both backends: the file is read on its own read-only connection.
     pub async fn import_legacy(
         &self,
         session: &SessionName,
@@ -147,42 +231,152 @@ impl Devices {
         if self.exists(session).await? {
             return Ok(None);
         }
-        let path = legacy
-            .path
-            .to_str()
-            .ok_or_else(|| anyhow!("device file path is not UTF-8"))?;
-        let Pool::Sqlite(pool) = &self.pool else {
-            anyhow::bail!(
-                "{path} holds a session's keys from an older version; they import into the \
-                 SQLite database only: on PostgreSQL, link the session again"
-            );
-        };
-        let mut conn = pool.acquire().await?;
-        sqlx::query("ATTACH DATABASE $1 AS legacy")
-            .bind(path)
-            .execute(&mut *conn)
+        let path = legacy.path.display();
+        let options = SqliteConnectOptions::new()
+            .filename(&legacy.path)
+            .read_only(true);
+        let mut file = SqliteConnection::connect_with(&options)
             .await
             .with_context(|| format!("Failed to open {path}"))?;
-        let copied = copy(&mut conn, session).await;
-        detach(conn).await;
+        let copied = self.copy(&mut file, session).await;
+        let _ = file.close().await;
         let copied = copied.with_context(|| format!("Failed to import {path}"))?;
         if copied.is_some() || !self.exists(session).await? {
             set_aside(&legacy.path)?;
         }
         Ok(copied)
     }
+
+    /// The copy: one read transaction on the file, one write transaction on ours.
+    async fn copy(
+        &self,
+        file: &mut SqliteConnection,
+        session: &SessionName,
+    ) -> anyhow::Result<Option<ImportReport>> {
+        let mut file = file.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM device ORDER BY id LIMIT 1")
+            .fetch_optional(&mut *file)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let legacy_id: i64 = row.try_get("id")?;
+        let device = legacy_device(&row)?;
+        let mut tx = self.pool.write_tx().await?;
+        // The check inside our transaction: a row written meanwhile (another process
+        // started the session) wins, and nothing is copied.
+        let created = on_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO wa_device (session, pn, lid, device, updated_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session) DO NOTHING"
+        )
+        .bind(session.as_str())
+        .bind(jid_text(device.pn.as_ref()))
+        .bind(jid_text(device.lid.as_ref()))
+        .bind(encode(&device)?)
+        .bind(crate::now_ms())
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if created == 0 {
+            return Ok(None);
+        }
+        let mut report = ImportReport::default();
+        report.rows.push(("wa_device", 1));
+        for table in VERBATIM {
+            let copied = copy_table(&mut file, &mut tx, session, legacy_id, table)
+                .await
+                .with_context(|| format!("Failed to copy into {}", table.ours))?;
+            report.rows.push((table.ours, copied));
+        }
+        report.rows.push((
+            "wa_app_state_keys",
+            copy_sync_keys(&mut file, &mut tx, session, legacy_id).await?,
+        ));
+        report.rows.push((
+            "wa_app_state_versions",
+            copy_versions(&mut file, &mut tx, session, legacy_id).await?,
+        ));
+        tx.commit().await?;
+        Ok(Some(report))
+    }
 }
 
-/// Detaches the legacy file; a connection that cannot is closed instead of going
-/// back to the pool with the file attached.
-async fn detach(mut conn: PoolConnection<Sqlite>) {
-    if sqlx::query("DETACH DATABASE legacy")
-        .execute(&mut *conn)
-        .await
-        .is_err()
-    {
-        let _ = conn.close().await;
+/// Copies the rows of `table` of account `legacy_id`, [`PAGE`] rows at a time in
+/// `rowid` order; returns how many.
+async fn copy_table(
+    file: &mut SqliteConnection,
+    tx: &mut Tx,
+    session: &SessionName,
+    legacy_id: i64,
+    table: &Verbatim,
+) -> anyhow::Result<u64> {
+    let legacy_columns: Vec<&str> = table.columns.iter().map(|(_, l, _)| *l).collect();
+    let select = format!(
+        "SELECT rowid, {} FROM {} WHERE device_id = $1 AND rowid > $2 ORDER BY rowid LIMIT $3",
+        legacy_columns.join(", "),
+        table.legacy
+    );
+    let (mut after, mut copied) = (i64::MIN, 0);
+    loop {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select.as_str()))
+            .bind(legacy_id)
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *file)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(copied);
+        };
+        after = last.try_get(0)?;
+        let mut cells = Vec::with_capacity(rows.len() * table.columns.len());
+        for row in &rows {
+            for (i, (_, _, kind)) in table.columns.iter().enumerate() {
+                cells.push(kind.read(row, i + 1)?);
+            }
+        }
+        drop(rows);
+        copied += insert_rows(tx, session, table, &cells).await?;
     }
+}
+
+/// One multi-row INSERT of `cells` (row after row) into `table`: `$1` is the
+/// session, the values follow.
+async fn insert_rows(
+    tx: &mut Tx,
+    session: &SessionName,
+    table: &Verbatim,
+    cells: &[Cell],
+) -> anyhow::Result<u64> {
+    let width = table.columns.len();
+    let values: Vec<String> = (0..cells.len() / width)
+        .map(|r| {
+            let params: Vec<String> = (0..width)
+                .map(|c| format!("${}", 2 + r * width + c))
+                .collect();
+            format!("($1, {})", params.join(", "))
+        })
+        .collect();
+    let ours: Vec<&str> = table.columns.iter().map(|(o, _, _)| *o).collect();
+    let sql = format!(
+        "INSERT INTO {} (session, {}) VALUES {}",
+        table.ours,
+        ours.join(", "),
+        values.join(", ")
+    );
+    let done = on_tx!(&mut *tx, |c| {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .persistent(false)
+            .bind(session.as_str());
+        for cell in cells {
+            query = match cell {
+                Cell::Text(v) => query.bind(v.as_deref()),
+                Cell::Int(v) => query.bind(*v),
+                Cell::Blob(v) => query.bind(v.as_deref()),
+            };
+        }
+        query.execute(&mut **c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(done)
 }
 
 /// Renames `path`, `path-wal` and `path-shm` to `*.imported` (missing ones skipped).
@@ -201,88 +395,21 @@ fn set_aside(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The copy, in one transaction on the connection that has the file attached.
-async fn copy(
-    conn: &mut SqliteConnection,
-    session: &SessionName,
-) -> anyhow::Result<Option<ImportReport>> {
-    use sqlx::Connection;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wa_device WHERE session = $1)")
-            .bind(session.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-    if exists {
-        return Ok(None);
-    }
-    let Some(row) = sqlx::query("SELECT * FROM legacy.device ORDER BY id LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let legacy_id: i64 = row.try_get("id")?;
-    let device = legacy_device(&row)?;
-    sqlx::query(
-        "INSERT INTO wa_device (session, pn, lid, device, updated_ms)
-         VALUES ($1, $2, $3, $4, unixepoch('subsec') * 1000)",
-    )
-    .bind(session.as_str())
-    .bind(
-        device
-            .pn
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    )
-    .bind(
-        device
-            .lid
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    )
-    .bind(encode(&device)?)
-    .execute(&mut *tx)
-    .await?;
-    let mut report = ImportReport::default();
-    report.rows.push(("wa_device", 1));
-    for (table, sql) in VERBATIM {
-        let done = sqlx::query(*sql)
-            .bind(session.as_str())
-            .bind(legacy_id)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("Failed to copy into {table}"))?;
-        report.rows.push((table, done.rows_affected()));
-    }
-    report.rows.push((
-        "wa_app_state_keys",
-        copy_sync_keys(&mut tx, session, legacy_id).await?,
-    ));
-    report.rows.push((
-        "wa_app_state_versions",
-        copy_versions(&mut tx, session, legacy_id).await?,
-    ));
-    tx.commit().await?;
-    Ok(Some(report))
-}
-
 /// App-state sync keys: protobuf `AppStateSyncKeyWire{1 key_data, 2 fingerprint,
 /// 3 timestamp}`. A row that does not decode to a 32-byte key is skipped (the bundled
 /// store treats it as absent too: the key is requested again). Ordered by key id, so
 /// the highest id stays the latest, as the bundled store answered.
 async fn copy_sync_keys(
-    tx: &mut SqliteConnection,
+    file: &mut SqliteConnection,
+    tx: &mut Tx,
     session: &SessionName,
     legacy_id: i64,
 ) -> anyhow::Result<u64> {
     let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT key_id, key_data FROM legacy.app_state_keys WHERE device_id = $1 ORDER BY key_id",
+        "SELECT key_id, key_data FROM app_state_keys WHERE device_id = $1 ORDER BY key_id",
     )
     .bind(legacy_id)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *file)
     .await?;
     let mut copied = 0;
     for (seq, (key_id, blob)) in rows.iter().enumerate() {
@@ -300,18 +427,21 @@ async fn copy_sync_keys(
             tracing::warn!(session = %session, "skipping an unreadable app-state key");
             continue;
         }
-        sqlx::query(
+        on_tx!(&mut *tx, |c| {
+            sqlx::query(
             "INSERT INTO wa_app_state_keys (session, key_id, key_data, fingerprint, timestamp, set_seq)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(session.as_str())
         .bind(key_id)
-        .bind(key_data)
-        .bind(fingerprint)
+        .bind(&key_data)
+        .bind(&fingerprint)
         .bind(timestamp)
         .bind(seq as i64 + 1)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
         copied += 1;
     }
     Ok(copied)
@@ -321,16 +451,16 @@ async fn copy_sync_keys(
 /// bytes>, 4 mac_mismatch_fatal}`. A row that does not decode is skipped: the
 /// collection then resyncs from version 0, as the bundled store would.
 async fn copy_versions(
-    tx: &mut SqliteConnection,
+    file: &mut SqliteConnection,
+    tx: &mut Tx,
     session: &SessionName,
     legacy_id: i64,
 ) -> anyhow::Result<u64> {
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT name, state_data FROM legacy.app_state_versions WHERE device_id = $1",
-    )
-    .bind(legacy_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT name, state_data FROM app_state_versions WHERE device_id = $1")
+            .bind(legacy_id)
+            .fetch_all(&mut *file)
+            .await?;
     let mut copied = 0;
     for (name, blob) in &rows {
         let (mut version, mut hash, mut fatal, mut ok) = (0u64, Vec::new(), false, true);
@@ -356,23 +486,28 @@ async fn copy_versions(
                 None => ok = false,
             }
         }
-        if !ok || hash.len() != 128 || i64::try_from(version).is_err() {
+        let version = i64::try_from(version)
+            .ok()
+            .filter(|_| ok && hash.len() == 128);
+        let Some(version) = version else {
             tracing::warn!(session = %session, collection = %name, "skipping an unreadable app-state version");
             continue;
-        }
-        sqlx::query(
+        };
+        let map = serde_json::to_string(&map)?;
+        on_tx!(&mut *tx, |c| sqlx::query(
             "INSERT INTO wa_app_state_versions
                  (session, name, version, hash, index_value_map, mac_mismatch_fatal)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(session.as_str())
         .bind(name)
-        .bind(version as i64)
-        .bind(hash)
-        .bind(serde_json::to_string(&map)?)
-        .bind(fatal)
-        .execute(&mut *tx)
-        .await?;
+        .bind(version)
+        .bind(&hash)
+        .bind(&map)
+        .bind(i64::from(fatal))
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
         copied += 1;
     }
     Ok(copied)

@@ -14,6 +14,8 @@
 mod account;
 mod appsync;
 mod import;
+#[cfg(test)]
+mod import_tests;
 mod msg_secret;
 mod protocol;
 mod signal;
