@@ -1,6 +1,8 @@
 //! Contacts, the LID map, number history, identity changes and the blocklist: the facts
 //! WhatsApp's events and our lookups tell about the people of a session.
 
+use std::collections::HashMap;
+
 use crate::db::{Value, dialect};
 use crate::{DbRow, Tx};
 use anyhow::Context;
@@ -693,6 +695,18 @@ impl Store {
         emit: Emit,
     ) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
+        // WhatsApp tells block times in seconds (or not at all); a block recorded here
+        // to the millisecond keeps its time when the snapshot agrees to the second.
+        let recorded: HashMap<String, i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_as::<_, (String, i64)>(
+            "SELECT jid, blocked_ms FROM blocklist WHERE session = $1 AND blocked_ms IS NOT NULL"
+        )
+        .bind(session.as_str())
+        .fetch_all(&mut **c)
+        .await
+        })?
+        .into_iter()
+        .collect();
         on_tx!(&mut tx, |c| sqlx::query(
             "DELETE FROM blocklist WHERE session = $1"
         )
@@ -700,13 +714,19 @@ impl Store {
         .execute(&mut **c)
         .await
         .map(|r| r.rows_affected()))?;
-        for (who, at) in entries {
+        for (who, told) in entries {
+            let jid = ref_jid(who);
+            let at = match (recorded.get(&jid), told) {
+                (Some(&ours), None) => Some(ours),
+                (Some(&ours), Some(t)) if ours.div_euclid(1000) == t.div_euclid(1000) => Some(ours),
+                _ => *told,
+            };
             on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO blocklist (session, jid, blocked_ms) VALUES ($1, $2, $3)
                  ON CONFLICT (session, jid) DO UPDATE SET blocked_ms = excluded.blocked_ms",
             )
             .bind(session.as_str())
-            .bind(ref_jid(who))
+            .bind(&jid)
             .bind(at)
             .execute(&mut **c)
             .await
@@ -1311,6 +1331,44 @@ mod tests {
         assert!(store.blocklist(&s).await.unwrap().is_empty());
     }
 
+    /// WhatsApp's blocklist snapshot (at each connect) tells block times in seconds; a
+    /// block recorded here to the millisecond keeps its time when the snapshot tells the
+    /// same second or no time, so `blockedAt` does not change across a restart.
+    async fn a_snapshot_keeps_the_recorded_block_time(backend: Backend) {
+        let (_d, store, s) = store_with_session(backend).await;
+        let (kept, moved) = (pn("15551112222"), pn("15551113333"));
+        for p in [kept, moved] {
+            store
+                .set_blocked(&s, &ContactRef::Phone(p), true, None)
+                .await
+                .unwrap();
+        }
+        let before = store.blocklist(&s).await.unwrap();
+        let at = before[0].blocked_ms.unwrap();
+        store
+            .replace_blocklist(
+                &s,
+                &[
+                    (ContactRef::Phone(kept), Some(at / 1000 * 1000)),
+                    (ContactRef::Phone(moved), Some(at / 1000 * 1000 - 60_000)),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        let after = store.blocklist(&s).await.unwrap();
+        assert_eq!(after[0].jid, before[0].jid);
+        assert_eq!(after[0].blocked_ms, Some(at), "same second: kept");
+        assert_eq!(after[1].blocked_ms, Some(at / 1000 * 1000 - 60_000));
+        store
+            .replace_blocklist(&s, &[(ContactRef::Phone(kept), None)], None)
+            .await
+            .unwrap();
+        let after = store.blocklist(&s).await.unwrap();
+        assert_eq!(after.len(), 1, "the snapshot is the whole list");
+        assert_eq!(after[0].blocked_ms, Some(at), "no time told: kept");
+    }
+
     async fn deleting_the_session_deletes_its_contacts(backend: Backend) {
         let (_d, store, s) = store_with_session(backend).await;
         store
@@ -1326,6 +1384,7 @@ mod tests {
         number_change_moves_the_row_and_keeps_history,
         listing_is_stable_and_sorted,
         blocklist_marks_contacts_blocked,
+        a_snapshot_keeps_the_recorded_block_time,
         deleting_the_session_deletes_its_contacts,
     );
 }
