@@ -161,6 +161,7 @@ async fn identity_change_is_signed_stored_and_acknowledged() {
         .await;
     assert_eq!(status, 404, "no change seen yet: {body}");
     assert_eq!(assert_error_shape(status, &body), "identity_not_found");
+    assert_eq!(body["value"], "15553330001", "the contact asked for");
 
     linked
         .wasim

@@ -64,6 +64,17 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+/// An identity error naming the contact asked for (`id` as given) when none is known.
+fn identity_error(e: IdentityError, id: &str) -> ApiError {
+    let not_found = matches!(e, IdentityError::NotFound);
+    let error = ApiError::from(e);
+    if not_found {
+        error.with_value(id.to_owned())
+    } else {
+        error
+    }
+}
+
 /// A session and one of its contacts, in the path.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -116,7 +127,8 @@ pub async fn get_identity(
 ) -> Result<AppJson<IdentityInfo>, ApiError> {
     let name = existing_session(&state, &session).await?;
     let who = parse_contact(&id)?;
-    Ok(AppJson(state.identity.latest(&name, &who).await?.into()))
+    let latest = state.identity.latest(&name, &who).await;
+    Ok(AppJson(latest.map_err(|e| identity_error(e, &id))?.into()))
 }
 
 /// Acknowledges the latest identity change of a contact by its hash.
@@ -133,7 +145,8 @@ pub async fn put_identity(
 ) -> Result<AppJson<IdentityInfo>, ApiError> {
     let name = existing_session(&state, &session).await?;
     let who = parse_contact(&id)?;
-    let record = state.identity.acknowledge(&name, &who, &body.hash).await?;
+    let record = state.identity.acknowledge(&name, &who, &body.hash).await;
+    let record = record.map_err(|e| identity_error(e, &id))?;
     Ok(AppJson(record.into()))
 }
 
