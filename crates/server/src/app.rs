@@ -192,6 +192,18 @@ async fn start_sandbox(
     )
 }
 
+/// Stops the in-process WhatsApp after the sessions: its last changes (a block made
+/// just before the stop) are saved, as WhatsApp would keep them.
+#[cfg(feature = "sandbox")]
+async fn stop_sandbox(sandbox: SandboxHandle) {
+    sandbox.shutdown().await;
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn stop_sandbox(sandbox: SandboxHandle) {
+    match sandbox {}
+}
+
 /// wasim's admin API under `/sandbox/admin`, when the sandbox runs.
 #[cfg(feature = "sandbox")]
 fn sandbox_routes(sandbox: Option<&SandboxHandle>) -> Option<Router> {
@@ -214,6 +226,8 @@ pub struct Application {
     shutdown_timeout: Duration,
     queue: CheckQueue,
     leases: Leases,
+    /// The in-process WhatsApp (`--sandbox`): stopped last, which saves its state.
+    sandbox: Option<SandboxHandle>,
 }
 
 impl Application {
@@ -359,6 +373,7 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
             queue,
             leases,
+            sandbox,
         })
     }
 
@@ -398,6 +413,9 @@ impl Application {
         self.engine.shutdown().await;
         // After the clients' last device writes: the other nodes take over at once.
         self.leases.leave().await;
+        if let Some(sandbox) = self.sandbox {
+            stop_sandbox(sandbox).await;
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

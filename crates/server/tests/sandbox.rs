@@ -89,13 +89,16 @@ async fn sessions_link_by_themselves_and_see_the_demo_directory() {
 async fn a_restart_restores_sessions_without_a_scan() {
     let dir = tempfile::tempdir().unwrap();
     let app = sandbox_app(dir.path()).await;
-    let before = link_default(&app).await;
-    let state = dir.path().join("sandbox").join("wasim.json");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !state.exists() {
-        assert!(tokio::time::Instant::now() < deadline, "no {state:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut before = link_default(&app).await;
+    // A block just before the stop: the sandbox's WhatsApp keeps it across the restart,
+    // as WhatsApp would.
+    let (status, body) = app
+        .post_json(
+            "/api/contacts/block",
+            json!({"session": "default", "contactId": "15550100003@c.us"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     app.stop().await;
 
     let app = sandbox_app(dir.path()).await;
@@ -109,10 +112,28 @@ async fn a_restart_restores_sessions_without_a_scan() {
         1,
         "the same linked device, no second scan: {devices:?}"
     );
+    assert_eq!(
+        accounts[0]["blocklist"].as_array().map(Vec::len),
+        Some(1),
+        "the block made just before the stop: {accounts:?}"
+    );
+    wait_for(&app, "/api/default/contacts/blocked", |v| {
+        v.as_array()
+            .is_some_and(|b| b.len() == 1 && b[0]["id"] == "15550100003@c.us")
+    })
+    .await;
     let after = wait_for(&app, "/api/contacts/all", |v| {
         v.as_array().unwrap().len() >= 5
     })
     .await;
-    assert_eq!(after, before, "contacts still there");
+    for c in before.as_array_mut().unwrap() {
+        if c["id"] == "15550100003@c.us" {
+            c["isBlocked"] = json!(true);
+        }
+    }
+    assert_eq!(
+        after, before,
+        "contacts still there, the blocked one blocked"
+    );
     app.stop().await;
 }
