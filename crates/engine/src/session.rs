@@ -396,7 +396,14 @@ impl Session {
         let run = {
             let mut inner = lock(&self.inner);
             inner.intentional = true;
-            inner.run.take()
+            let run = inner.run.take();
+            if run.is_some() {
+                // The halted client may still emit an event on its way out (a QR
+                // code): from now on its events are stale (seen: a late QR code
+                // recorded SCAN_QR_CODE for a session just stopped).
+                inner.generation += 1;
+            }
+            run
         };
         if let Some(run) = run {
             run.client.disconnect().await;

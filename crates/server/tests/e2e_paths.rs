@@ -237,19 +237,16 @@ async fn assert_consistent(linked: &Linked, round: &[&str], account: &str) -> Op
         .map(|s| s["status"].as_str().unwrap().to_owned());
     assert_eq!(listed, status, "{round:?}: listing disagrees with GET");
     // The stored status (what /health reports) catches up with the live one.
-    eventually(
-        &format!("{round:?}: the stored status to be {status:?}"),
-        || async {
-            let (_, health) = linked.app.get_json("/health").await;
-            let stored = health["sessions"]
-                .as_array()?
-                .iter()
-                .find(|s| s["name"] == "race")
-                .map(|s| s["status"].as_str().unwrap().to_owned());
-            (stored == status).then_some(())
-        },
-    )
-    .await;
+    linked
+        .wait_for("/health", |health| {
+            let stored = health["sessions"].as_array().and_then(|all| {
+                all.iter()
+                    .find(|s| s["name"] == "race")
+                    .map(|s| s["status"].as_str().unwrap().to_owned())
+            });
+            stored == status
+        })
+        .await;
     let working = status.as_deref() == Some("WORKING");
     eventually(
         &format!("{round:?}: wasim to agree on {status:?}"),
